@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 ///
 /// Milliseconds are fine-grained enough for every rule (the tightest is a
 /// rate limit of a few hundred requests per second) and keep events small.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(u64);
 
@@ -43,7 +45,7 @@ impl Timestamp {
     }
 
     /// This timestamp moved forward by `d` (saturating).
-    pub fn add(self, d: Duration) -> Self {
+    pub fn plus(self, d: Duration) -> Self {
         Self(self.0.saturating_add(millis(d)))
     }
 
@@ -103,7 +105,9 @@ impl Clock {
     pub fn now(&self) -> Timestamp {
         match &self.0 {
             Source::System => {
-                let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                let since = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
                 Timestamp(millis(since))
             }
             Source::Manual(t) => Timestamp(t.load(Ordering::SeqCst)),
@@ -150,7 +154,7 @@ mod tests {
         let before = c.now();
         c.advance(Duration::from_secs(3600));
         assert!(c.now() >= before);
-        assert!(c.now() < before.add(Duration::from_secs(60)));
+        assert!(c.now() < before.plus(Duration::from_secs(60)));
         assert!(!c.is_manual());
     }
 

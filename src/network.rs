@@ -155,7 +155,9 @@ impl NetworkInfo {
 
     /// A short human label: `AS7922 (residential, Comcast Cable Communications, LLC)`.
     pub fn label(&self) -> String {
-        let asn = self.asn.map_or_else(|| "AS?".to_owned(), |a| format!("AS{a}"));
+        let asn = self
+            .asn
+            .map_or_else(|| "AS?".to_owned(), |a| format!("AS{a}"));
         match &self.org {
             Some(org) => format!("{asn} ({}, {org})", self.class),
             None => format!("{asn} ({})", self.class),
@@ -169,8 +171,14 @@ mod tests {
 
     #[test]
     fn distance_new_york_to_london_is_about_5570_km() {
-        let nyc = Location { lat: 40.7128, lon: -74.0060 };
-        let lon = Location { lat: 51.5074, lon: -0.1278 };
+        let nyc = Location {
+            lat: 40.7128,
+            lon: -74.0060,
+        };
+        let lon = Location {
+            lat: 51.5074,
+            lon: -0.1278,
+        };
         let d = nyc.distance_km(&lon);
         assert!((d - 5570.0).abs() < 20.0, "{d}");
         assert_eq!(nyc.distance_km(&nyc), 0.0);
@@ -178,7 +186,10 @@ mod tests {
 
     #[test]
     fn country_codes_fold_case_and_refuse_junk() {
-        assert_eq!(CountryCode::parse("us").map(|c| c.to_string()), Some("US".into()));
+        assert_eq!(
+            CountryCode::parse("us").map(|c| c.to_string()),
+            Some("US".into())
+        );
         assert!(CountryCode::parse("USA").is_none());
         assert!(CountryCode::parse("1A").is_none());
         assert!(CountryCode::parse("é").is_none());

@@ -1,0 +1,270 @@
+//! The context of a request, and the birth context a session keeps from its login.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::intern::Interner;
+use crate::network::NetworkInfo;
+
+/// Everything the engine knows about one request, built once per request.
+///
+/// The shell fills it from the socket, the geo database and the request
+/// head; the engine only reads it. It is serializable because every
+/// decision event carries the context it was made on, so that the decision
+/// can be replayed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestContext {
+    /// The client address, after any trusted-proxy resolution.
+    pub ip: Option<IpAddr>,
+    /// What the geo database says about `ip`.
+    pub network: NetworkInfo,
+    /// The `User-Agent` header, if sent.
+    pub user_agent: Option<String>,
+    /// The `Accept-Language` header, if sent.
+    pub accept_language: Option<String>,
+    /// Header names in the order they arrived, lowercased.
+    pub header_order: Vec<String>,
+    /// Cookies sent, as name and value, in the order they arrived.
+    pub cookies: Vec<(String, String)>,
+    /// A fingerprint of the stable part of the header order (see [`http_fingerprint`]).
+    pub http_fingerprint: String,
+    /// JA3 hash of the connection's first ClientHello, when TLS is on.
+    pub ja3: Option<String>,
+    /// JA4 of the connection's first ClientHello, when TLS is on.
+    pub ja4: Option<String>,
+}
+
+impl RequestContext {
+    /// Builds a context from an address, its network and the request's
+    /// headers in wire order.
+    ///
+    /// ```
+    /// use sessionrange::{NetworkInfo, RequestContext};
+    ///
+    /// let ctx = RequestContext::from_headers(
+    ///     "127.0.1.7".parse().ok(),
+    ///     NetworkInfo::unknown(),
+    ///     [("Host", "shop"), ("User-Agent", "curl/8"), ("Cookie", "a=1; b=2")],
+    /// );
+    /// assert_eq!(ctx.user_agent.as_deref(), Some("curl/8"));
+    /// assert_eq!(ctx.cookie("b"), Some("2"));
+    /// assert_eq!(ctx.header_order, ["host", "user-agent", "cookie"]);
+    /// ```
+    pub fn from_headers<'a>(
+        ip: Option<IpAddr>,
+        network: NetworkInfo,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        let mut ctx = Self {
+            ip,
+            network,
+            ..Self::default()
+        };
+        for (name, value) in headers {
+            ctx.add_header(name, value);
+        }
+        ctx.http_fingerprint = http_fingerprint(&ctx.header_order);
+        ctx
+    }
+
+    fn add_header(&mut self, name: &str, value: &str) {
+        let lower = name.to_ascii_lowercase();
+        match lower.as_str() {
+            "user-agent" => self.user_agent = Some(value.to_owned()),
+            "accept-language" => self.accept_language = Some(value.to_owned()),
+            "cookie" => self.cookies.extend(parse_cookie_header(value)),
+            _ => {}
+        }
+        self.header_order.push(lower);
+    }
+
+    /// Adds TLS fingerprints of the connection.
+    #[must_use]
+    pub fn with_tls(mut self, ja3: Option<String>, ja4: Option<String>) -> Self {
+        self.ja3 = ja3;
+        self.ja4 = ja4;
+        self
+    }
+
+    /// The value of the first cookie named `name`.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Splits a `Cookie` header into name/value pairs, skipping pieces that are
+/// not `name=value`. Garbage never fails: it is simply not a cookie.
+pub fn parse_cookie_header(value: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    value.split(';').filter_map(|piece| {
+        let (name, value) = piece.split_once('=')?;
+        let name = name.trim();
+        if name.is_empty() {
+            return None;
+        }
+        let value = value.trim().trim_matches('"');
+        Some((name.to_owned(), value.to_owned()))
+    })
+}
+
+/// Headers whose presence depends on the request, not on the client: a
+/// `POST` adds a body's headers, a revisit adds validators. They are left
+/// out of the header-order fingerprint so one client keeps one fingerprint.
+const REQUEST_SPECIFIC_HEADERS: &[&str] = &[
+    "cookie",
+    "referer",
+    "content-length",
+    "content-type",
+    "authorization",
+    "origin",
+    "if-none-match",
+    "if-modified-since",
+    "cache-control",
+    "pragma",
+    "x-csrf-token",
+    "x-forwarded-for",
+    "forwarded",
+];
+
+/// A fingerprint of a client's HTTP stack: the first 12 hex digits of the
+/// SHA-256 of its stable header names in order, joined with commas (the
+/// shape of JA4H's second part).
+pub fn http_fingerprint(header_order: &[String]) -> String {
+    let mut hasher = Sha256::new();
+    let stable = header_order
+        .iter()
+        .filter(|n| !REQUEST_SPECIFIC_HEADERS.contains(&n.as_str()));
+    for (i, name) in stable.enumerate() {
+        if i > 0 {
+            hasher.update(b",");
+        }
+        hasher.update(name.as_bytes());
+    }
+    let digest = hasher.finalize();
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether two header orders disagree: some pair of names present in both
+/// appears in opposite orders. Names present in only one are ignored, so a
+/// `POST` that adds `content-type` is not a mutation.
+pub fn header_order_conflicts<'a>(birth: impl Iterator<Item = &'a str>, live: &[String]) -> bool {
+    let positions = birth.filter_map(|name| live.iter().position(|l| l == name));
+    let mut last = None;
+    for p in positions {
+        if last.is_some_and(|l| p < l) {
+            return true;
+        }
+        last = Some(p);
+    }
+    false
+}
+
+/// The snapshot of a session's context taken at login.
+///
+/// Strings are interned, so a million sessions born from the same client
+/// stack share one copy of its User-Agent and header order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BirthContext {
+    /// Client address at login.
+    pub ip: Option<IpAddr>,
+    /// Network identity at login.
+    pub network: NetworkInfo,
+    /// User-Agent at login.
+    pub user_agent: Option<Arc<str>>,
+    /// Accept-Language at login.
+    pub accept_language: Option<Arc<str>>,
+    /// Header names at login, lowercased, joined with commas.
+    pub header_order: Arc<str>,
+    /// HTTP fingerprint at login.
+    pub http_fingerprint: Arc<str>,
+    /// JA3 at login.
+    pub ja3: Option<Arc<str>>,
+    /// JA4 at login.
+    pub ja4: Option<Arc<str>>,
+    /// The companion cookies the target set for this client, name and value.
+    pub companions: Box<[(Arc<str>, Box<str>)]>,
+}
+
+impl BirthContext {
+    /// Takes the snapshot of `ctx`, with the companion cookies the target set.
+    pub(crate) fn capture(
+        ctx: &RequestContext,
+        companions: &[(String, String)],
+        interner: &Interner,
+    ) -> Self {
+        let opt = |s: &Option<String>| s.as_deref().map(|s| interner.intern(s));
+        let mut network = ctx.network.clone();
+        network.org = network.org.map(|o| interner.intern(&o));
+        Self {
+            ip: ctx.ip,
+            network,
+            user_agent: opt(&ctx.user_agent),
+            accept_language: opt(&ctx.accept_language),
+            header_order: interner.intern(&ctx.header_order.join(",")),
+            http_fingerprint: interner.intern(&ctx.http_fingerprint),
+            ja3: opt(&ctx.ja3),
+            ja4: opt(&ctx.ja4),
+            companions: companions
+                .iter()
+                .map(|(n, v)| (interner.intern(n), v.as_str().into()))
+                .collect(),
+        }
+    }
+
+    /// The header names at login, in order.
+    pub fn header_names(&self) -> impl Iterator<Item = &str> {
+        self.header_order.split(',').filter(|s| !s.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn garbage_cookie_pieces_are_skipped() {
+        let got: Vec<_> = parse_cookie_header("a=1;;=x; junk ; b = \"2\"; c=").collect();
+        let want = [("a", "1"), ("b", "2"), ("c", "")];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn http_fingerprint_ignores_request_specific_headers() {
+        let get = names(&["host", "user-agent", "accept", "cookie"]);
+        let post = names(&[
+            "host",
+            "user-agent",
+            "accept",
+            "content-type",
+            "content-length",
+        ]);
+        assert_eq!(http_fingerprint(&get), http_fingerprint(&post));
+        let other = names(&["host", "accept", "user-agent"]);
+        assert_ne!(http_fingerprint(&get), http_fingerprint(&other));
+        assert_eq!(http_fingerprint(&get).len(), 12);
+    }
+
+    #[test]
+    fn header_order_conflict_needs_a_swapped_pair() {
+        let birth = "host,user-agent,accept";
+        let same_plus = names(&["host", "user-agent", "content-type", "accept"]);
+        assert!(!header_order_conflicts(birth.split(','), &same_plus));
+        let fewer = names(&["host", "accept"]);
+        assert!(!header_order_conflicts(birth.split(','), &fewer));
+        let swapped = names(&["host", "accept", "user-agent"]);
+        assert!(header_order_conflicts(birth.split(','), &swapped));
+    }
+}

@@ -1,0 +1,508 @@
+//! The engine: applies the rules to every request and keeps session and account state.
+//!
+//! It is synchronous and does no I/O. Every method takes `now`; the shell
+//! reads the clock once per request. Every call returns one [`Decision`],
+//! a serializable event that carries everything needed to replay it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{Timestamp, millis};
+use crate::config::EngineConfig;
+use crate::context::{BirthContext, RequestContext};
+use crate::intern::Interner;
+use crate::rules::{self, lifetime};
+use crate::session::{Account, Session, SessionId, SessionState};
+use crate::store::Shards;
+use crate::verdict::{Action, Evidence, Firing, Reason, RuleName, Verdict};
+
+/// What kind of call produced a decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// A login that creates the session.
+    Login {
+        /// The companion cookies the target set for this client.
+        companions: Vec<(String, String)>,
+    },
+    /// A request presenting the session.
+    Request,
+    /// The end of an allowed request (tracked for the in-flight rule).
+    Release,
+    /// An explicit revocation: logout, token reuse, an operator's order.
+    Revoke {
+        /// Why the session was revoked.
+        cause: Reason,
+    },
+}
+
+/// One decision event: what was decided, when, on what evidence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Order of the decision within this engine; replay follows it.
+    pub seq: u64,
+    /// When it was made.
+    pub at: Timestamp,
+    /// What produced it.
+    #[serde(flatten)]
+    pub kind: DecisionKind,
+    /// The session.
+    pub session: SessionId,
+    /// The session's account, when the session is known.
+    pub account: Option<Arc<str>>,
+    /// The request's context, for logins and requests.
+    pub context: Option<RequestContext>,
+    /// Every rule that fired, with the values it measured.
+    pub fired: Vec<Firing>,
+    /// The verdict.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// Whether the session was already dead before this decision.
+    pub on_dead_session: bool,
+}
+
+/// A session risk engine. Share it behind an `Arc`; every method takes `&self`.
+///
+/// ```
+/// use sessionrange::{Engine, EngineConfig, NetworkInfo, RequestContext, SessionId, Timestamp, Verdict, Reason};
+///
+/// let engine = Engine::new(EngineConfig::default()).expect("valid config");
+/// let ua = |s: &str| RequestContext::from_headers("127.0.1.9".parse().ok(), NetworkInfo::unknown(), [("user-agent", s)]);
+/// let sid = SessionId::from_u128(7);
+/// let now = Timestamp::from_secs(1_000);
+/// engine.login(sid, "alice", ua("curl/8"), vec![], now);
+/// assert_eq!(engine.decide(sid, ua("curl/8"), now).verdict, Verdict::Allow);
+/// assert_eq!(engine.decide(sid, ua("python"), now).verdict, Verdict::Revoke(Reason::UserAgentDrift));
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    sessions: Shards<SessionId, Box<Session>>,
+    accounts: Shards<Arc<str>, Account>,
+    interner: Interner,
+    seq: AtomicU64,
+}
+
+impl Engine {
+    /// An engine with these rules, after validating them.
+    pub fn new(config: EngineConfig) -> crate::Result<Self> {
+        config.validate("rules")?;
+        Ok(Self {
+            sessions: Shards::new(config.store.shards),
+            accounts: Shards::new(config.store.shards),
+            interner: Interner::new(65_536),
+            seq: AtomicU64::new(0),
+            config,
+        })
+    }
+
+    /// The rules in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Logs `account` in with session id `sid`, recording the birth context.
+    ///
+    /// A banned account gets [`Verdict::Ban`] with `ACCOUNT_BANNED` and no
+    /// session. Lock order everywhere: session shard, then account shard.
+    pub fn login(
+        &self,
+        sid: SessionId,
+        account: &str,
+        ctx: RequestContext,
+        companions: Vec<(String, String)>,
+        now: Timestamp,
+    ) -> Decision {
+        let name = self.interner.intern(account);
+        let mut shard = self.sessions.shard(&sid);
+        let mut accounts = self.accounts.shard(account);
+        let acct = accounts.entry(name.clone()).or_default();
+        let verdict = if acct.is_banned(now) {
+            Verdict::Ban(Reason::AccountBanned)
+        } else {
+            let birth = BirthContext::capture(&ctx, &companions, &self.interner);
+            let session = Session::new(sid, name.clone(), birth, now);
+            if shard.len() >= self.shard_capacity() && !shard.contains_key(&sid) {
+                self.evict(&mut shard, now);
+            }
+            shard.insert(sid, Box::new(session));
+            Verdict::Allow
+        };
+        Decision {
+            seq: self.next_seq(),
+            at: now,
+            kind: DecisionKind::Login { companions },
+            session: sid,
+            account: Some(name),
+            context: Some(ctx),
+            fired: Vec::new(),
+            verdict,
+            on_dead_session: false,
+        }
+    }
+
+    /// Decides whether the session `sid` may serve a request made in `ctx`.
+    ///
+    /// Precedence: an unknown session expires (`SESSION_UNKNOWN`); a dead
+    /// session repeats its verdict; a banned account bans; lifetimes
+    /// expire; then the strongest security rule decides, and a revocation
+    /// may escalate to a ban of the account.
+    pub fn decide(&self, sid: SessionId, ctx: RequestContext, now: Timestamp) -> Decision {
+        let mut shard = self.sessions.shard(&sid);
+        let mut d = Decision {
+            seq: 0,
+            at: now,
+            kind: DecisionKind::Request,
+            session: sid,
+            account: None,
+            context: None,
+            fired: Vec::new(),
+            verdict: Verdict::Expire(Reason::SessionUnknown),
+            on_dead_session: false,
+        };
+        if let Some(s) = shard.get_mut(&sid) {
+            d.account = Some(s.account.clone());
+            let mut accounts = self.accounts.shard(&*s.account);
+            let acct = accounts.entry(s.account.clone()).or_default();
+            d.on_dead_session = !s.is_active();
+            d.verdict = self.judge(s, acct, &ctx, now, &mut d.fired);
+        }
+        d.seq = self.next_seq();
+        drop(shard);
+        d.context = Some(ctx);
+        d
+    }
+
+    fn judge(
+        &self,
+        s: &mut Session,
+        acct: &mut Account,
+        ctx: &RequestContext,
+        now: Timestamp,
+        fired: &mut Vec<Firing>,
+    ) -> Verdict {
+        if let Some(v) = s.state.dead_verdict() {
+            return v;
+        }
+        if acct.is_banned(now) {
+            s.state = SessionState::Revoked(Reason::AccountBanned);
+            return Verdict::Ban(Reason::AccountBanned);
+        }
+        if let Some(f) = lifetime::check(&self.config.lifetime, s, now) {
+            s.state = SessionState::Expired(f.reason);
+            let reason = f.reason;
+            fired.push(f);
+            return Verdict::Expire(reason);
+        }
+        let rates = rules::evaluate(&self.config, s, acct, ctx, now, fired);
+        let decided = rules::strongest(fired).map(|f| (f.action, f.reason));
+        let verdict = match decided {
+            None => Verdict::Allow,
+            Some((Action::Challenge, r)) => Verdict::Challenge(r),
+            Some((action, r)) => self.invalidate(s, acct, r, action == Action::Ban, now, fired),
+        };
+        if !verdict.is_terminal() {
+            observe(s, acct, ctx, now, rates, verdict == Verdict::Allow);
+            if verdict == Verdict::Allow && self.tracks_in_flight() {
+                s.in_flight += 1;
+            }
+        }
+        verdict
+    }
+
+    /// Revokes `s` for `reason` and applies escalation. Returns the verdict.
+    fn invalidate(
+        &self,
+        s: &mut Session,
+        acct: &mut Account,
+        reason: Reason,
+        ban_now: bool,
+        now: Timestamp,
+        fired: &mut Vec<Firing>,
+    ) -> Verdict {
+        s.state = SessionState::Revoked(reason);
+        if !reason.is_security() {
+            return Verdict::Revoke(reason);
+        }
+        let e = &self.config.escalation;
+        let count = acct.record_invalidation(now, reason, e.window);
+        let escalates = e.action == Action::Ban && count >= e.invalidations;
+        if !(ban_now || escalates) || acct.is_banned(now) {
+            return if acct.is_banned(now) {
+                Verdict::Ban(reason)
+            } else {
+                Verdict::Revoke(reason)
+            };
+        }
+        let until = now.plus(e.ban_ttl);
+        acct.banned_until = Some(until);
+        acct.bans += 1;
+        if escalates {
+            fired.push(Firing {
+                rule: RuleName::Escalation,
+                reason: Reason::AccountBanned,
+                action: Action::Ban,
+                evidence: Evidence::Escalation {
+                    invalidations: count,
+                    limit: e.invalidations,
+                    banned_until_ms: until.as_millis(),
+                },
+            });
+        }
+        Verdict::Ban(reason)
+    }
+
+    /// Whether the in-flight rule is on, so the shell must call [`Engine::release`].
+    pub fn tracks_in_flight(&self) -> bool {
+        self.config.concurrency.in_flight_action != Action::Off
+    }
+
+    /// Marks the end of an allowed request on `sid`.
+    pub fn release(&self, sid: SessionId, now: Timestamp) -> Decision {
+        let mut shard = self.sessions.shard(&sid);
+        let account = shard.get_mut(&sid).map(|s| {
+            s.in_flight = s.in_flight.saturating_sub(1);
+            s.account.clone()
+        });
+        let seq = self.next_seq();
+        drop(shard);
+        self.event(
+            seq,
+            now,
+            DecisionKind::Release,
+            sid,
+            account,
+            Verdict::Allow,
+        )
+    }
+
+    /// Revokes one session explicitly: logout (`LOGGED_OUT`), refresh-token
+    /// reuse (`REFRESH_TOKEN_REUSE`), an operator (`SESSION_REVOKED`).
+    /// Security reasons count towards escalation.
+    pub fn revoke(&self, sid: SessionId, reason: Reason, now: Timestamp) -> Decision {
+        let mut shard = self.sessions.shard(&sid);
+        let mut fired = Vec::new();
+        let (account, verdict, was_dead) = match shard.get_mut(&sid) {
+            None => (None, Verdict::Expire(Reason::SessionUnknown), false),
+            Some(s) => {
+                let mut accounts = self.accounts.shard(&*s.account);
+                let acct = accounts.entry(s.account.clone()).or_default();
+                let was_dead = !s.is_active();
+                let verdict = match s.state.dead_verdict() {
+                    Some(v) => v,
+                    None => self.invalidate(s, acct, reason, false, now, &mut fired),
+                };
+                (Some(s.account.clone()), verdict, was_dead)
+            }
+        };
+        let seq = self.next_seq();
+        drop(shard);
+        let mut d = self.event(
+            seq,
+            now,
+            DecisionKind::Revoke { cause: reason },
+            sid,
+            account,
+            verdict,
+        );
+        d.fired = fired;
+        d.on_dead_session = was_dead;
+        d
+    }
+
+    /// Revokes every live session of `account`.
+    pub fn revoke_account(&self, account: &str, reason: Reason, now: Timestamp) -> Vec<Decision> {
+        let ids: Vec<SessionId> = self
+            .sessions
+            .each()
+            .flat_map(|shard| {
+                let live = shard
+                    .values()
+                    .filter(|s| s.is_active() && &*s.account == account);
+                live.map(|s| s.id).collect::<Vec<_>>()
+            })
+            .collect();
+        ids.into_iter()
+            .map(|sid| self.revoke(sid, reason, now))
+            .collect()
+    }
+
+    fn event(
+        &self,
+        seq: u64,
+        at: Timestamp,
+        kind: DecisionKind,
+        session: SessionId,
+        account: Option<Arc<str>>,
+        verdict: Verdict,
+    ) -> Decision {
+        Decision {
+            seq,
+            at,
+            kind,
+            session,
+            account,
+            context: None,
+            fired: Vec::new(),
+            verdict,
+            on_dead_session: false,
+        }
+    }
+
+    /// A copy of one session's state.
+    pub fn session(&self, sid: SessionId) -> Option<Session> {
+        self.sessions.shard(&sid).get(&sid).map(|s| (**s).clone())
+    }
+
+    /// Copies of every session's state, in no particular order.
+    pub fn sessions(&self) -> Vec<Session> {
+        let shards = self.sessions.each();
+        shards
+            .flat_map(|s| s.values().map(|b| (**b).clone()).collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// A copy of one account's standing.
+    pub fn account(&self, name: &str) -> Option<Account> {
+        self.accounts.shard(name).get(name).cloned()
+    }
+
+    /// Copies of every account's standing, by name.
+    pub fn accounts(&self) -> HashMap<Arc<str>, Account> {
+        let shards = self.accounts.each();
+        shards
+            .flat_map(|s| {
+                s.iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Sessions held, live and dead.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every session whose TTLs have run out at `now`, dead or
+    /// alive; a client presenting one later gets `SESSION_UNKNOWN`.
+    /// Returns how many were removed.
+    pub fn sweep(&self, now: Timestamp) -> usize {
+        self.sessions
+            .each()
+            .map(|mut shard| {
+                let before = shard.len();
+                shard.retain(|_, s| !self.outlived(s, now));
+                before - shard.len()
+            })
+            .sum()
+    }
+
+    fn outlived(&self, s: &Session, now: Timestamp) -> bool {
+        let l = &self.config.lifetime;
+        let grace = millis(l.skew_grace);
+        millis(now.since(s.created)) > millis(l.absolute_ttl) + grace
+            || millis(now.since(s.last_seen)) > millis(l.idle_ttl) + grace
+    }
+
+    fn shard_capacity(&self) -> usize {
+        self.config
+            .store
+            .max_sessions
+            .div_ceil(self.sessions.count())
+    }
+
+    /// Makes room in a full shard: first everything that has outlived its
+    /// TTLs, then dead sessions, then the least recently seen eighth.
+    fn evict(&self, shard: &mut HashMap<SessionId, Box<Session>>, now: Timestamp) {
+        shard.retain(|_, s| !self.outlived(s, now));
+        if shard.len() < self.shard_capacity() {
+            return;
+        }
+        shard.retain(|_, s| s.is_active());
+        if shard.len() < self.shard_capacity() {
+            return;
+        }
+        let mut seen: Vec<(Timestamp, SessionId)> =
+            shard.values().map(|s| (s.last_seen, s.id)).collect();
+        let cut = (seen.len() / 8).max(1);
+        seen.select_nth_unstable(cut - 1);
+        for (_, id) in &seen[..cut] {
+            shard.remove(id);
+        }
+    }
+
+    /// Applies a recorded decision again and returns the new decision.
+    /// Feeding a trace, in `seq` order, to an engine with the same rules
+    /// reproduces every verdict.
+    pub fn apply(&self, d: &Decision) -> Decision {
+        let ctx = d.context.clone().unwrap_or_default();
+        match &d.kind {
+            DecisionKind::Login { companions } => {
+                let account = d.account.as_deref().unwrap_or_default();
+                self.login(d.session, account, ctx, companions.clone(), d.at)
+            }
+            DecisionKind::Request => self.decide(d.session, ctx, d.at),
+            DecisionKind::Release => self.release(d.session, d.at),
+            DecisionKind::Revoke { cause } => self.revoke(d.session, *cause, d.at),
+        }
+    }
+}
+
+/// Records what a surviving request changed: last seen, address, location,
+/// cadence, use count and conforming rate-limit state.
+fn observe(
+    s: &mut Session,
+    acct: &mut Account,
+    ctx: &RequestContext,
+    now: Timestamp,
+    rates: rules::RateUpdate,
+    served: bool,
+) {
+    s.last_seen = s.last_seen.max(now);
+    s.sight(ctx.ip, ctx.network.asn, now);
+    if let Some(loc) = ctx.network.location {
+        s.last_location = Some((loc, now));
+    }
+    s.push_recent(now);
+    if let Some(tat) = rates.session_tat_us {
+        s.velocity_tat_us = tat;
+    }
+    if let Some(tat) = rates.account_tat_us {
+        acct.velocity_tat_us = tat;
+    }
+    if served {
+        s.uses += 1;
+    }
+}
+
+/// Replays a trace against a fresh engine with `config` and returns the
+/// decisions whose verdict came out differently, as (recorded, replayed).
+pub fn replay(
+    config: EngineConfig,
+    trace: &[Decision],
+) -> crate::Result<Vec<(Decision, Decision)>> {
+    let engine = Engine::new(config)?;
+    let mut ordered: Vec<&Decision> = trace.iter().collect();
+    ordered.sort_by_key(|d| d.seq);
+    let diffs = ordered
+        .into_iter()
+        .filter_map(|d| {
+            let again = engine.apply(d);
+            (again.verdict != d.verdict).then(|| (d.clone(), again))
+        })
+        .collect();
+    Ok(diffs)
+}

@@ -1,0 +1,307 @@
+//! Sessions and accounts: the state the engine keeps between requests.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::context::BirthContext;
+use crate::network::Location;
+use crate::verdict::{Reason, Verdict};
+
+/// A session's identifier: 128 random bits chosen by the shell.
+///
+/// The engine never generates one, so decisions stay deterministic and a
+/// recorded trace can be replayed with the same ids.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(u128);
+
+impl SessionId {
+    /// Wraps 128 bits.
+    pub const fn from_u128(bits: u128) -> Self {
+        Self(bits)
+    }
+
+    /// The 128 bits.
+    pub const fn as_u128(self) -> u128 {
+        self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({self})")
+    }
+}
+
+impl FromStr for SessionId {
+    type Err = InvalidSessionId;
+
+    /// Parses exactly 32 hex digits; anything else (a forged or garbage
+    /// cookie) is refused.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(InvalidSessionId);
+        }
+        u128::from_str_radix(s, 16)
+            .map(Self)
+            .map_err(|_| InvalidSessionId)
+    }
+}
+
+/// A string that is not a session id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a session id: expected 32 hex digits")]
+pub struct InvalidSessionId;
+
+impl Serialize for SessionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Whether a session lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "reason", rename_all = "lowercase")]
+pub enum SessionState {
+    /// The session may be used.
+    Active,
+    /// The session ended naturally.
+    Expired(Reason),
+    /// The session was invalidated.
+    Revoked(Reason),
+}
+
+impl SessionState {
+    /// The verdict a request on a session in this state gets, if it is dead.
+    pub fn dead_verdict(self) -> Option<Verdict> {
+        match self {
+            Self::Active => None,
+            Self::Expired(r) => Some(Verdict::Expire(r)),
+            Self::Revoked(Reason::AccountBanned) => Some(Verdict::Ban(Reason::AccountBanned)),
+            Self::Revoked(r) => Some(Verdict::Revoke(r)),
+        }
+    }
+}
+
+/// An address a session was used from, with when it was last seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sighting {
+    /// The address.
+    pub ip: Option<IpAddr>,
+    /// Its ASN.
+    pub asn: Option<u32>,
+    /// The last request from it.
+    pub last: Timestamp,
+}
+
+/// How many distinct addresses a session remembers.
+const MAX_SIGHTINGS: usize = 16;
+
+/// How many recent request times a session remembers, for cadence.
+pub(crate) const RECENT: usize = 16;
+
+/// One live or dead session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// Its id.
+    pub id: SessionId,
+    /// The account that logged in.
+    pub account: Arc<str>,
+    /// The context at login.
+    pub birth: BirthContext,
+    /// Login time.
+    pub created: Timestamp,
+    /// The last request that the session survived.
+    pub last_seen: Timestamp,
+    /// Requests served.
+    pub uses: u64,
+    /// Alive, expired or revoked.
+    pub state: SessionState,
+    /// Distinct addresses seen, most recent last.
+    pub sightings: Vec<Sighting>,
+    /// Requests currently in flight.
+    pub in_flight: u32,
+    /// Last known location and when it was seen, for impossible travel.
+    pub(crate) last_location: Option<(Location, Timestamp)>,
+    /// GCRA theoretical arrival time, in microseconds since the epoch.
+    pub(crate) velocity_tat_us: u64,
+    /// Recent request times, as milliseconds since `created`, in a ring.
+    pub(crate) recent: [u32; RECENT],
+    /// Number of valid entries in `recent`.
+    pub(crate) recent_len: u8,
+    /// Index of the next write in `recent`.
+    pub(crate) recent_next: u8,
+}
+
+impl Session {
+    /// A fresh active session.
+    pub(crate) fn new(
+        id: SessionId,
+        account: Arc<str>,
+        birth: BirthContext,
+        now: Timestamp,
+    ) -> Self {
+        let first = Sighting {
+            ip: birth.ip,
+            asn: birth.network.asn,
+            last: now,
+        };
+        // One slot: most sessions are only ever seen from one address.
+        let sightings = vec![first];
+        let last_location = birth.network.location.map(|l| (l, now));
+        Self {
+            id,
+            account,
+            birth,
+            created: now,
+            last_seen: now,
+            uses: 0,
+            state: SessionState::Active,
+            sightings,
+            in_flight: 0,
+            last_location,
+            velocity_tat_us: 0,
+            recent: [0; RECENT],
+            recent_len: 0,
+            recent_next: 0,
+        }
+    }
+
+    /// Whether the session may still be used.
+    pub fn is_active(&self) -> bool {
+        self.state == SessionState::Active
+    }
+
+    /// Records that the session was seen from `ip` at `now`.
+    pub(crate) fn sight(&mut self, ip: Option<IpAddr>, asn: Option<u32>, now: Timestamp) {
+        if let Some(s) = self.sightings.iter_mut().find(|s| s.ip == ip) {
+            s.last = now;
+            s.asn = asn;
+            return;
+        }
+        if self.sightings.len() == MAX_SIGHTINGS {
+            let oldest = (0..self.sightings.len()).min_by_key(|&i| self.sightings[i].last);
+            if let Some(i) = oldest {
+                self.sightings.swap_remove(i);
+            }
+        }
+        self.sightings.push(Sighting { ip, asn, last: now });
+    }
+
+    /// Records a request time in the cadence ring.
+    pub(crate) fn push_recent(&mut self, now: Timestamp) {
+        let offset = u32::try_from(now.since(self.created).as_millis()).unwrap_or(u32::MAX);
+        self.recent[usize::from(self.recent_next)] = offset;
+        self.recent_next = ((usize::from(self.recent_next) + 1) % RECENT) as u8;
+        self.recent_len = (usize::from(self.recent_len) + 1).min(RECENT) as u8;
+    }
+
+    /// The last `n` request times (milliseconds since `created`), oldest first.
+    pub(crate) fn recent_times(&self, n: usize) -> impl Iterator<Item = u32> + '_ {
+        let len = usize::from(self.recent_len);
+        let take = n.min(len);
+        let start = usize::from(self.recent_next) + RECENT - take;
+        (0..take).map(move |i| self.recent[(start + i) % RECENT])
+    }
+}
+
+/// How many invalidations an account remembers.
+const MAX_HISTORY: usize = 64;
+
+/// One account's standing: its invalidation history and any ban.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// Security invalidations of its sessions, oldest first.
+    pub invalidations: VecDeque<(Timestamp, Reason)>,
+    /// The end of the current or last ban.
+    pub banned_until: Option<Timestamp>,
+    /// Times the account was banned.
+    pub bans: u32,
+    /// GCRA theoretical arrival time across all of its sessions.
+    pub(crate) velocity_tat_us: u64,
+}
+
+impl Account {
+    /// Whether the account is banned at `now`.
+    pub fn is_banned(&self, now: Timestamp) -> bool {
+        self.banned_until.is_some_and(|until| now < until)
+    }
+
+    /// Records a security invalidation and returns how many fall inside
+    /// the `window` ending at `now`.
+    pub(crate) fn record_invalidation(
+        &mut self,
+        now: Timestamp,
+        reason: Reason,
+        window: std::time::Duration,
+    ) -> u32 {
+        if self.invalidations.len() == MAX_HISTORY {
+            self.invalidations.pop_front();
+        }
+        self.invalidations.push_back((now, reason));
+        let recent = self
+            .invalidations
+            .iter()
+            .filter(|(t, _)| now.since(*t) < window && *t <= now)
+            .count();
+        u32::try_from(recent).unwrap_or(u32::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn session_ids_round_trip_and_refuse_garbage() {
+        let id = SessionId::from_u128(0xdead_beef);
+        let s = id.to_string();
+        assert_eq!(s.len(), 32);
+        assert_eq!(s.parse::<SessionId>(), Ok(id));
+        for junk in [
+            "",
+            "xyz",
+            "+0000000000000000000000000000001",
+            &"f".repeat(33),
+        ] {
+            assert!(junk.parse::<SessionId>().is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn invalidations_are_counted_inside_the_window_only() {
+        let mut a = Account::default();
+        let w = Duration::from_secs(60);
+        assert_eq!(
+            a.record_invalidation(Timestamp::from_secs(0), Reason::IpDrift, w),
+            1
+        );
+        assert_eq!(
+            a.record_invalidation(Timestamp::from_secs(30), Reason::IpDrift, w),
+            2
+        );
+        assert_eq!(
+            a.record_invalidation(Timestamp::from_secs(75), Reason::IpDrift, w),
+            2
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! A sharded, bounded map: many short critical sections instead of one lock.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::sync::{Mutex, MutexGuard};
+
+/// A map split into independently locked shards.
+///
+/// Locks are `std::sync::Mutex`: every critical section is a few hundred
+/// nanoseconds of pure computation and never spans an `.await`.
+#[derive(Debug)]
+pub(crate) struct Shards<K, V> {
+    shards: Box<[Mutex<HashMap<K, V>>]>,
+    mask: usize,
+    hasher: std::hash::BuildHasherDefault<std::hash::DefaultHasher>,
+}
+
+impl<K: Hash + Eq, V> Shards<K, V> {
+    /// `count` shards; `count` must be a power of two.
+    pub(crate) fn new(count: usize) -> Self {
+        let count = count.max(1).next_power_of_two();
+        Self {
+            shards: (0..count).map(|_| Mutex::new(HashMap::new())).collect(),
+            mask: count - 1,
+            hasher: Default::default(),
+        }
+    }
+
+    /// The locked shard that holds `key`.
+    pub(crate) fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> MutexGuard<'_, HashMap<K, V>> {
+        let i = (self.hasher.hash_one(key) as usize) & self.mask;
+        lock(&self.shards[i])
+    }
+
+    /// Every shard, locked one at a time.
+    pub(crate) fn each(&self) -> impl Iterator<Item = MutexGuard<'_, HashMap<K, V>>> {
+        self.shards.iter().map(lock)
+    }
+
+    /// The number of shards.
+    pub(crate) fn count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Entries across all shards.
+    pub(crate) fn len(&self) -> usize {
+        self.each().map(|s| s.len()).sum()
+    }
+}
+
+/// Locks a mutex, recovering from poisoning: the data is plain state that
+/// a panicking holder cannot leave half-written in a way that matters more
+/// than losing every later request.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_land_in_one_shard_consistently() {
+        let s: Shards<u32, u32> = Shards::new(8);
+        for k in 0..1000 {
+            s.shard(&k).insert(k, k * 2);
+        }
+        assert_eq!(s.len(), 1000);
+        assert_eq!(s.shard(&77).get(&77), Some(&154));
+        assert!(s.each().all(|m| !m.is_empty()));
+        assert_eq!(s.count(), 8);
+    }
+}
