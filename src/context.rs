@@ -152,8 +152,12 @@ pub fn http_fingerprint(header_order: &[String]) -> String {
 /// Whether two header orders disagree: some pair of names present in both
 /// appears in opposite orders. Names present in only one are ignored, so a
 /// `POST` that adds `content-type` is not a mutation.
-pub fn header_order_conflicts<'a>(birth: impl Iterator<Item = &'a str>, live: &[String]) -> bool {
-    let positions = birth.filter_map(|name| live.iter().position(|l| l == name));
+pub fn header_order_conflicts(birth: &str, live: &[String]) -> bool {
+    if same_order(birth, live) {
+        return false;
+    }
+    let names = birth.split(',').filter(|s| !s.is_empty());
+    let positions = names.filter_map(|name| live.iter().position(|l| l == name));
     let mut last = None;
     for p in positions {
         if last.is_some_and(|l| p < l) {
@@ -162,6 +166,25 @@ pub fn header_order_conflicts<'a>(birth: impl Iterator<Item = &'a str>, live: &[
         last = Some(p);
     }
     false
+}
+
+/// Whether `live`, joined with commas, is exactly `birth`: the common case,
+/// checked without splitting or allocating.
+fn same_order(birth: &str, live: &[String]) -> bool {
+    let mut rest = birth.as_bytes();
+    for (i, name) in live.iter().enumerate() {
+        if i > 0 {
+            let Some(r) = rest.strip_prefix(b",") else {
+                return false;
+            };
+            rest = r;
+        }
+        let Some(r) = rest.strip_prefix(name.as_bytes()) else {
+            return false;
+        };
+        rest = r;
+    }
+    rest.is_empty()
 }
 
 /// The snapshot of a session's context taken at login.
@@ -186,8 +209,8 @@ pub struct BirthContext {
     pub ja3: Option<Arc<str>>,
     /// JA4 at login.
     pub ja4: Option<Arc<str>>,
-    /// The companion cookies the target set for this client, name and value.
-    pub companions: Box<[(Arc<str>, Box<str>)]>,
+    /// The companion cookies the target set for this client.
+    pub companions: Companions,
 }
 
 impl BirthContext {
@@ -209,16 +232,150 @@ impl BirthContext {
             http_fingerprint: interner.intern(&ctx.http_fingerprint),
             ja3: opt(&ctx.ja3),
             ja4: opt(&ctx.ja4),
-            companions: companions
-                .iter()
-                .map(|(n, v)| (interner.intern(n), v.as_str().into()))
-                .collect(),
+            companions: Companions::with_names(companions, |n| interner.intern(n)),
+        }
+    }
+}
+
+/// The companion cookies of one session.
+///
+/// A million sessions should cost neither a million small allocations per
+/// cookie nor a cache miss per request to check them. So the names, which
+/// every session of a target shares, are interned; the values, which are
+/// per session, are packed into one allocation; and a 64-bit digest of the
+/// values lets the common case (every cookie came back unchanged) be
+/// checked without touching that allocation.
+///
+/// Names and values are packed behind their length, written as one `char`
+/// (code point = byte length), so any byte may appear in either. A part
+/// longer than [`Companions::MAX_PART`] bytes (RFC 6265 budgets 4096 bytes
+/// for a whole cookie) is cut at a character boundary below that limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Companions {
+    names: Arc<str>,
+    values: Box<str>,
+    digest: u64,
+}
+
+/// A companion cookie that did not come back as it was set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompanionMismatch<'a> {
+    /// The cookie's name.
+    pub name: &'a str,
+    /// The value the target set.
+    pub expected: &'a str,
+    /// The value that came back, if any.
+    pub got: Option<&'a str>,
+}
+
+impl Companions {
+    /// The longest name or value kept, in bytes.
+    pub const MAX_PART: usize = 0xD000;
+
+    /// Packs `pairs`.
+    pub fn new(pairs: &[(String, String)]) -> Self {
+        Self::with_names(pairs, |n| Arc::from(n))
+    }
+
+    /// Packs `pairs`, getting the shared copy of the packed names from `share`.
+    pub(crate) fn with_names(
+        pairs: &[(String, String)],
+        share: impl FnOnce(&str) -> Arc<str>,
+    ) -> Self {
+        let names: String = pack(pairs.iter().map(|(n, _)| n.as_str()));
+        let values = pack(pairs.iter().map(|(_, v)| v.as_str()));
+        let digest = digest(unpack(&values));
+        Self {
+            names: share(&names),
+            values: values.into_boxed_str(),
+            digest,
         }
     }
 
-    /// The header names at login, in order.
-    pub fn header_names(&self) -> impl Iterator<Item = &str> {
-        self.header_order.split(',').filter(|s| !s.is_empty())
+    /// The pairs, in the order they were set.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        unpack(&self.names).zip(unpack(&self.values))
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The first companion cookie that `live` does not return unchanged.
+    pub fn first_mismatch<'a>(
+        &'a self,
+        live: impl Fn(&str) -> Option<&'a str>,
+    ) -> Option<CompanionMismatch<'a>> {
+        let mut all_there = true;
+        let fast = unpack(&self.names).map(|name| {
+            let v = live(name);
+            all_there &= v.is_some();
+            v.unwrap_or_default()
+        });
+        if digest(fast) == self.digest && all_there {
+            return None;
+        }
+        self.iter().find_map(|(name, expected)| {
+            let got = live(name);
+            (got != Some(expected)).then_some(CompanionMismatch {
+                name,
+                expected,
+                got,
+            })
+        })
+    }
+}
+
+fn pack<'a>(parts: impl Iterator<Item = &'a str>) -> String {
+    let mut packed = String::new();
+    for part in parts {
+        let part = cut(part, Companions::MAX_PART);
+        // Lengths up to MAX_PART lie below the surrogate range.
+        packed.push(char::from_u32(part.len() as u32).unwrap_or('\0'));
+        packed.push_str(part);
+    }
+    packed
+}
+
+fn unpack(mut rest: &str) -> impl Iterator<Item = &str> {
+    std::iter::from_fn(move || {
+        let mut chars = rest.chars();
+        let len = chars.next()? as usize;
+        let tail = chars.as_str();
+        let part = tail.get(..len)?;
+        rest = &tail[len..];
+        Some(part)
+    })
+}
+
+fn digest<'a>(values: impl Iterator<Item = &'a str>) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0xc0_0c1e).build_hasher();
+    for v in values {
+        h.write(v.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl Serialize for Companions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Companions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<(String, String)>::deserialize(d).map(|pairs| Self::new(&pairs))
     }
 }
 
@@ -258,13 +415,51 @@ mod tests {
     }
 
     #[test]
+    fn companions_round_trip_any_bytes() {
+        let pairs = vec![
+            ("_rid".to_owned(), "a:1;b".to_owned()),
+            ("".to_owned(), "é\u{0}9:".to_owned()),
+        ];
+        let c = Companions::new(&pairs);
+        let back: Vec<_> = c
+            .iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(back, pairs);
+        let json = serde_json::to_string(&c).expect("serializes");
+        assert_eq!(
+            serde_json::from_str::<Companions>(&json).expect("parses"),
+            c
+        );
+        assert!(Companions::new(&[]).is_empty());
+        let live = |n: &str| match n {
+            "_rid" => Some("a:1;b"),
+            _ => Some("changed"),
+        };
+        let m = c.first_mismatch(live).expect("second value changed");
+        assert_eq!(
+            (m.name, m.expected, m.got),
+            ("", "é\u{0}9:", Some("changed"))
+        );
+        assert!(
+            c.first_mismatch(|n| pairs.iter().find(|p| p.0 == n).map(|p| p.1.as_str()))
+                .is_none()
+        );
+        let m = c.first_mismatch(|_| None).expect("all missing");
+        assert_eq!(m.got, None);
+    }
+
+    #[test]
     fn header_order_conflict_needs_a_swapped_pair() {
         let birth = "host,user-agent,accept";
         let same_plus = names(&["host", "user-agent", "content-type", "accept"]);
-        assert!(!header_order_conflicts(birth.split(','), &same_plus));
+        assert!(!header_order_conflicts(birth, &same_plus));
         let fewer = names(&["host", "accept"]);
-        assert!(!header_order_conflicts(birth.split(','), &fewer));
+        assert!(!header_order_conflicts(birth, &fewer));
         let swapped = names(&["host", "accept", "user-agent"]);
-        assert!(header_order_conflicts(birth.split(','), &swapped));
+        assert!(header_order_conflicts(birth, &swapped));
+        let same = names(&["host", "user-agent", "accept"]);
+        assert!(!header_order_conflicts(birth, &same));
+        assert!(!header_order_conflicts("", &[]));
     }
 }

@@ -5,8 +5,8 @@
 //! a serializable event that carries everything needed to replay it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +16,7 @@ use crate::context::{BirthContext, RequestContext};
 use crate::intern::Interner;
 use crate::rules::{self, lifetime};
 use crate::session::{Account, Session, SessionId, SessionState};
-use crate::store::Shards;
+use crate::store::{Map, Shards, lock};
 use crate::verdict::{Action, Evidence, Firing, Reason, RuleName, Verdict};
 
 /// What kind of call produced a decision.
@@ -81,7 +81,7 @@ pub struct Decision {
 pub struct Engine {
     config: EngineConfig,
     sessions: Shards<SessionId, Box<Session>>,
-    accounts: Shards<Arc<str>, Account>,
+    accounts: Shards<Arc<str>, Arc<Mutex<Account>>>,
     interner: Interner,
     seq: AtomicU64,
 }
@@ -104,6 +104,12 @@ impl Engine {
         &self.config
     }
 
+    /// The shared standing of account `name`, created on first use.
+    fn standing(&self, name: &Arc<str>) -> Arc<Mutex<Account>> {
+        let mut accounts = self.accounts.shard(&**name);
+        Arc::clone(accounts.entry(name.clone()).or_default())
+    }
+
     fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
@@ -122,13 +128,12 @@ impl Engine {
     ) -> Decision {
         let name = self.interner.intern(account);
         let mut shard = self.sessions.shard(&sid);
-        let mut accounts = self.accounts.shard(account);
-        let acct = accounts.entry(name.clone()).or_default();
-        let verdict = if acct.is_banned(now) {
+        let standing = self.standing(&name);
+        let verdict = if lock(&standing).is_banned(now) {
             Verdict::Ban(Reason::AccountBanned)
         } else {
             let birth = BirthContext::capture(&ctx, &companions, &self.interner);
-            let session = Session::new(sid, name.clone(), birth, now);
+            let session = Session::new(sid, name.clone(), standing, birth, now);
             if shard.len() >= self.shard_capacity() && !shard.contains_key(&sid) {
                 self.evict(&mut shard, now);
             }
@@ -169,10 +174,9 @@ impl Engine {
         };
         if let Some(s) = shard.get_mut(&sid) {
             d.account = Some(s.account.clone());
-            let mut accounts = self.accounts.shard(&*s.account);
-            let acct = accounts.entry(s.account.clone()).or_default();
+            let standing = Arc::clone(&s.standing);
             d.on_dead_session = !s.is_active();
-            d.verdict = self.judge(s, acct, &ctx, now, &mut d.fired);
+            d.verdict = self.judge(s, &mut lock(&standing), &ctx, now, &mut d.fired);
         }
         d.seq = self.next_seq();
         drop(shard);
@@ -210,6 +214,9 @@ impl Engine {
         };
         if !verdict.is_terminal() {
             observe(s, acct, ctx, now, rates, verdict == Verdict::Allow);
+            if self.config.robotic_cadence.action != Action::Off {
+                s.push_recent(now);
+            }
             if verdict == Verdict::Allow && self.tracks_in_flight() {
                 s.in_flight += 1;
             }
@@ -292,12 +299,13 @@ impl Engine {
         let (account, verdict, was_dead) = match shard.get_mut(&sid) {
             None => (None, Verdict::Expire(Reason::SessionUnknown), false),
             Some(s) => {
-                let mut accounts = self.accounts.shard(&*s.account);
-                let acct = accounts.entry(s.account.clone()).or_default();
+                let standing = Arc::clone(&s.standing);
                 let was_dead = !s.is_active();
                 let verdict = match s.state.dead_verdict() {
                     Some(v) => v,
-                    None => self.invalidate(s, acct, reason, false, now, &mut fired),
+                    None => {
+                        self.invalidate(s, &mut lock(&standing), reason, false, now, &mut fired)
+                    }
                 };
                 (Some(s.account.clone()), verdict, was_dead)
             }
@@ -371,7 +379,7 @@ impl Engine {
 
     /// A copy of one account's standing.
     pub fn account(&self, name: &str) -> Option<Account> {
-        self.accounts.shard(name).get(name).cloned()
+        self.accounts.shard(name).get(name).map(|a| lock(a).clone())
     }
 
     /// Copies of every account's standing, by name.
@@ -380,7 +388,7 @@ impl Engine {
         shards
             .flat_map(|s| {
                 s.iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .map(|(k, v)| (k.clone(), lock(v).clone()))
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -426,7 +434,7 @@ impl Engine {
 
     /// Makes room in a full shard: first everything that has outlived its
     /// TTLs, then dead sessions, then the least recently seen eighth.
-    fn evict(&self, shard: &mut HashMap<SessionId, Box<Session>>, now: Timestamp) {
+    fn evict(&self, shard: &mut Map<SessionId, Box<Session>>, now: Timestamp) {
         shard.retain(|_, s| !self.outlived(s, now));
         if shard.len() < self.shard_capacity() {
             return;
@@ -476,7 +484,6 @@ fn observe(
     if let Some(loc) = ctx.network.location {
         s.last_location = Some((loc, now));
     }
-    s.push_recent(now);
     if let Some(tat) = rates.session_tat_us {
         s.velocity_tat_us = tat;
     }

@@ -34,6 +34,16 @@ pub enum Error {
         /// Why the value was refused.
         message: String,
     },
+    /// A line of a decision trace is not a decision.
+    #[error("{path}:{line}: {message}")]
+    Trace {
+        /// The trace file.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// What was wrong with it.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

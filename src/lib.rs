@@ -1,29 +1,55 @@
 //! sessionrange: a test range for stateful HTTP clients.
 //!
-//! The heart of the crate is a deterministic session risk engine: at login it
-//! records a session's birth context, and on every request it compares the
-//! live context with it and returns a [`Verdict`].
+//! The heart of the crate is a deterministic session risk engine. At login
+//! it records a session's birth context (address, network, client
+//! fingerprints, companion cookies); on every request it compares the live
+//! context with it and returns a [`Verdict`] with a stable [`Reason`] code.
+//! The engine is synchronous, does no I/O and takes `now` as an argument,
+//! so every decision can be replayed from its trace.
+//!
+//! # Quick start
+//!
+//! ```
+//! use sessionrange::{Engine, EngineConfig, GeoDb, Reason, RequestContext, SessionId, Timestamp, Verdict};
+//!
+//! let geo = GeoDb::embedded();
+//! let engine = Engine::new(EngineConfig::default())?;
+//! let from = |ip: &str| {
+//!     let ip = ip.parse().expect("address");
+//!     RequestContext::from_headers(Some(ip), geo.lookup(ip), [("user-agent", "scraper/1.0")])
+//! };
+//! let sid = SessionId::from_u128(0x5e55);
+//! let now = Timestamp::from_secs(1_790_000_000);
+//!
+//! // Born on a Comcast line (127.0.1.0/24 in the fixtures)...
+//! engine.login(sid, "alice", from("127.0.1.10"), vec![], now);
+//! assert_eq!(engine.decide(sid, from("127.0.1.10"), now).verdict, Verdict::Allow);
+//! // ...and presented from Amazon (127.0.2.0/24): the session dies.
+//! let d = engine.decide(sid, from("127.0.2.10"), now);
+//! assert_eq!(d.verdict, Verdict::Revoke(Reason::AsnDrift));
+//! # Ok::<(), sessionrange::Error>(())
+//! ```
 
 pub mod clock;
-pub mod error;
-pub mod network;
-
-pub use clock::{Clock, Timestamp};
-pub use error::{Error, Result};
-pub use network::{CountryCode, Location, NetworkClass, NetworkInfo};
-pub mod geo;
-pub use geo::GeoDb;
 pub mod config;
 pub mod context;
 pub mod engine;
+pub mod error;
+pub mod geo;
 mod intern;
+pub mod network;
 pub mod rules;
 pub mod session;
 mod store;
+pub mod trace;
 pub mod verdict;
 
+pub use clock::{Clock, Timestamp};
 pub use config::EngineConfig;
 pub use context::{BirthContext, RequestContext};
 pub use engine::{Decision, DecisionKind, Engine, replay};
+pub use error::{Error, Result};
+pub use geo::GeoDb;
+pub use network::{CountryCode, Location, NetworkClass, NetworkInfo};
 pub use session::{Account, Session, SessionId, SessionState};
 pub use verdict::{Action, Evidence, Firing, Reason, RuleName, Verdict};

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -115,16 +115,85 @@ pub struct Sighting {
 /// How many distinct addresses a session remembers.
 const MAX_SIGHTINGS: usize = 16;
 
+/// The distinct addresses a session was used from.
+///
+/// The first lives inline: most sessions are only ever seen from one
+/// address, and then checking it costs no allocation and no cache miss.
+#[derive(Clone, Debug)]
+pub struct Sightings {
+    first: Sighting,
+    more: Vec<Sighting>,
+}
+
+impl Sightings {
+    fn new(first: Sighting) -> Self {
+        Self {
+            first,
+            more: Vec::new(),
+        }
+    }
+
+    /// Every address, the first one first.
+    pub fn iter(&self) -> impl Iterator<Item = &Sighting> + Clone {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+
+    /// How many distinct addresses are remembered.
+    pub fn len(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    /// Always false: a session is seen from at least its birth address.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Records `ip` seen at `now`, forgetting the stalest address when full.
+    fn sight(&mut self, ip: Option<IpAddr>, asn: Option<u32>, now: Timestamp) {
+        let fresh = Sighting { ip, asn, last: now };
+        if let Some(s) = std::iter::once(&mut self.first)
+            .chain(&mut self.more)
+            .find(|s| s.ip == ip)
+        {
+            *s = fresh;
+            return;
+        }
+        if self.len() < MAX_SIGHTINGS {
+            self.more.push(fresh);
+            return;
+        }
+        let oldest = self
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, s)| s.last)
+            .map(|(i, _)| i);
+        match oldest {
+            Some(0) | None => self.first = fresh,
+            Some(i) => self.more[i - 1] = fresh,
+        }
+    }
+}
+
+impl Serialize for Sightings {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
 /// How many recent request times a session remembers, for cadence.
 pub(crate) const RECENT: usize = 16;
 
 /// One live or dead session.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Session {
     /// Its id.
     pub id: SessionId,
     /// The account that logged in.
     pub account: Arc<str>,
+    /// The account's standing, shared by all of its sessions, so a request
+    /// reaches it without a second map lookup.
+    #[serde(skip)]
+    pub(crate) standing: Arc<Mutex<Account>>,
     /// The context at login.
     pub birth: BirthContext,
     /// Login time.
@@ -136,19 +205,16 @@ pub struct Session {
     /// Alive, expired or revoked.
     pub state: SessionState,
     /// Distinct addresses seen, most recent last.
-    pub sightings: Vec<Sighting>,
+    pub sightings: Sightings,
     /// Requests currently in flight.
     pub in_flight: u32,
     /// Last known location and when it was seen, for impossible travel.
     pub(crate) last_location: Option<(Location, Timestamp)>,
     /// GCRA theoretical arrival time, in microseconds since the epoch.
     pub(crate) velocity_tat_us: u64,
-    /// Recent request times, as milliseconds since `created`, in a ring.
-    pub(crate) recent: [u32; RECENT],
-    /// Number of valid entries in `recent`.
-    pub(crate) recent_len: u8,
-    /// Index of the next write in `recent`.
-    pub(crate) recent_next: u8,
+    /// Recent request times, kept only while the cadence rule is on.
+    #[serde(skip)]
+    pub(crate) recent: Option<Box<RecentTimes>>,
 }
 
 impl Session {
@@ -156,6 +222,7 @@ impl Session {
     pub(crate) fn new(
         id: SessionId,
         account: Arc<str>,
+        standing: Arc<Mutex<Account>>,
         birth: BirthContext,
         now: Timestamp,
     ) -> Self {
@@ -164,12 +231,12 @@ impl Session {
             asn: birth.network.asn,
             last: now,
         };
-        // One slot: most sessions are only ever seen from one address.
-        let sightings = vec![first];
+        let sightings = Sightings::new(first);
         let last_location = birth.network.location.map(|l| (l, now));
         Self {
             id,
             account,
+            standing,
             birth,
             created: now,
             last_seen: now,
@@ -179,9 +246,7 @@ impl Session {
             in_flight: 0,
             last_location,
             velocity_tat_us: 0,
-            recent: [0; RECENT],
-            recent_len: 0,
-            recent_next: 0,
+            recent: None,
         }
     }
 
@@ -192,34 +257,40 @@ impl Session {
 
     /// Records that the session was seen from `ip` at `now`.
     pub(crate) fn sight(&mut self, ip: Option<IpAddr>, asn: Option<u32>, now: Timestamp) {
-        if let Some(s) = self.sightings.iter_mut().find(|s| s.ip == ip) {
-            s.last = now;
-            s.asn = asn;
-            return;
-        }
-        if self.sightings.len() == MAX_SIGHTINGS {
-            let oldest = (0..self.sightings.len()).min_by_key(|&i| self.sightings[i].last);
-            if let Some(i) = oldest {
-                self.sightings.swap_remove(i);
-            }
-        }
-        self.sightings.push(Sighting { ip, asn, last: now });
+        self.sightings.sight(ip, asn, now);
     }
 
-    /// Records a request time in the cadence ring.
+    /// Records a request time for the cadence rule.
     pub(crate) fn push_recent(&mut self, now: Timestamp) {
         let offset = u32::try_from(now.since(self.created).as_millis()).unwrap_or(u32::MAX);
-        self.recent[usize::from(self.recent_next)] = offset;
-        self.recent_next = ((usize::from(self.recent_next) + 1) % RECENT) as u8;
-        self.recent_len = (usize::from(self.recent_len) + 1).min(RECENT) as u8;
+        self.recent.get_or_insert_with(Box::default).push(offset);
     }
 
     /// The last `n` request times (milliseconds since `created`), oldest first.
     pub(crate) fn recent_times(&self, n: usize) -> impl Iterator<Item = u32> + '_ {
-        let len = usize::from(self.recent_len);
-        let take = n.min(len);
-        let start = usize::from(self.recent_next) + RECENT - take;
-        (0..take).map(move |i| self.recent[(start + i) % RECENT])
+        self.recent.iter().flat_map(move |r| r.last(n))
+    }
+}
+
+/// A ring of recent request times, as milliseconds since the session began.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RecentTimes {
+    times: [u32; RECENT],
+    len: u8,
+    next: u8,
+}
+
+impl RecentTimes {
+    fn push(&mut self, offset: u32) {
+        self.times[usize::from(self.next)] = offset;
+        self.next = ((usize::from(self.next) + 1) % RECENT) as u8;
+        self.len = (usize::from(self.len) + 1).min(RECENT) as u8;
+    }
+
+    fn last(&self, n: usize) -> impl Iterator<Item = u32> + '_ {
+        let take = n.min(usize::from(self.len));
+        let start = usize::from(self.next) + RECENT - take;
+        (0..take).map(move |i| self.times[(start + i) % RECENT])
     }
 }
 
@@ -285,6 +356,24 @@ mod tests {
         ] {
             assert!(junk.parse::<SessionId>().is_err(), "{junk}");
         }
+    }
+
+    #[test]
+    fn sightings_keep_distinct_addresses_and_forget_the_stalest() {
+        let ip = |n: u8| Some(IpAddr::from([127, 0, 1, n]));
+        let mut s = Sightings::new(Sighting {
+            ip: ip(0),
+            asn: None,
+            last: Timestamp::from_secs(0),
+        });
+        s.sight(ip(0), None, Timestamp::from_secs(1));
+        assert_eq!(s.len(), 1);
+        for n in 1..40u8 {
+            s.sight(ip(n), None, Timestamp::from_secs(u64::from(n) + 1));
+        }
+        assert_eq!(s.len(), MAX_SIGHTINGS);
+        assert!(s.iter().all(|x| x.last >= Timestamp::from_secs(25)));
+        assert!(s.iter().any(|x| x.ip == ip(39)));
     }
 
     #[test]

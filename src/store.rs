@@ -4,15 +4,23 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::sync::{Mutex, MutexGuard};
 
+use foldhash::fast::FixedState;
+
+/// One shard's map. foldhash with a fixed seed: several times faster than
+/// SipHash on 16-byte keys, and deterministic. Keys are server-chosen
+/// random session ids and configured account names, so an attacker cannot
+/// pick colliding keys to insert.
+pub(crate) type Map<K, V> = HashMap<K, V, FixedState>;
+
 /// A map split into independently locked shards.
 ///
 /// Locks are `std::sync::Mutex`: every critical section is a few hundred
 /// nanoseconds of pure computation and never spans an `.await`.
 #[derive(Debug)]
 pub(crate) struct Shards<K, V> {
-    shards: Box<[Mutex<HashMap<K, V>>]>,
+    shards: Box<[Mutex<Map<K, V>>]>,
     mask: usize,
-    hasher: std::hash::BuildHasherDefault<std::hash::DefaultHasher>,
+    hasher: FixedState,
 }
 
 impl<K: Hash + Eq, V> Shards<K, V> {
@@ -20,20 +28,22 @@ impl<K: Hash + Eq, V> Shards<K, V> {
     pub(crate) fn new(count: usize) -> Self {
         let count = count.max(1).next_power_of_two();
         Self {
-            shards: (0..count).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..count).map(|_| Mutex::new(Map::default())).collect(),
             mask: count - 1,
-            hasher: Default::default(),
+            // A seed other than the maps' own, so shard choice and bucket
+            // choice use independent bits.
+            hasher: FixedState::with_seed(0x5e55_10e5),
         }
     }
 
     /// The locked shard that holds `key`.
-    pub(crate) fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> MutexGuard<'_, HashMap<K, V>> {
+    pub(crate) fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> MutexGuard<'_, Map<K, V>> {
         let i = (self.hasher.hash_one(key) as usize) & self.mask;
         lock(&self.shards[i])
     }
 
     /// Every shard, locked one at a time.
-    pub(crate) fn each(&self) -> impl Iterator<Item = MutexGuard<'_, HashMap<K, V>>> {
+    pub(crate) fn each(&self) -> impl Iterator<Item = MutexGuard<'_, Map<K, V>>> {
         self.shards.iter().map(lock)
     }
 
@@ -51,7 +61,7 @@ impl<K: Hash + Eq, V> Shards<K, V> {
 /// Locks a mutex, recovering from poisoning: the data is plain state that
 /// a panicking holder cannot leave half-written in a way that matters more
 /// than losing every later request.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

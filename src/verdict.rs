@@ -249,9 +249,9 @@ pub enum Evidence {
     /// A companion cookie that went missing or changed.
     Cookie {
         /// The cookie's name.
-        name: Arc<str>,
+        name: String,
         /// The value the target set.
-        expected: Box<str>,
+        expected: String,
         /// The value that came back, if any.
         got: Option<String>,
     },

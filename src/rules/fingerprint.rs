@@ -76,7 +76,7 @@ fn http(action: Action, s: &Session, ctx: &RequestContext) -> Option<Firing> {
 }
 
 fn header_order(action: Action, s: &Session, ctx: &RequestContext) -> Option<Firing> {
-    if action == Action::Off || !header_order_conflicts(s.birth.header_names(), &ctx.header_order) {
+    if action == Action::Off || !header_order_conflicts(&s.birth.header_order, &ctx.header_order) {
         return None;
     }
     let evidence = Evidence::Text {
@@ -99,21 +99,17 @@ pub(crate) fn companions(
     ctx: &RequestContext,
     fired: &mut Vec<Firing>,
 ) {
-    for (name, expected) in s.birth.companions.iter() {
-        let got = ctx.cookie(name);
-        let (reason, action) = match got {
-            Some(v) if v == &**expected => continue,
-            Some(_) => (Reason::CompanionCookieAltered, cfg.altered),
-            None => (Reason::CompanionCookieMissing, cfg.missing),
-        };
-        let evidence = Evidence::Cookie {
-            name: name.clone(),
-            expected: expected.clone(),
-            got: got.map(str::to_owned),
-        };
-        if let Some(f) = fire(RuleName::CompanionCookies, reason, action, evidence) {
-            fired.push(f);
-            return;
-        }
-    }
+    let Some(m) = s.birth.companions.first_mismatch(|name| ctx.cookie(name)) else {
+        return;
+    };
+    let (reason, action) = match m.got {
+        Some(_) => (Reason::CompanionCookieAltered, cfg.altered),
+        None => (Reason::CompanionCookieMissing, cfg.missing),
+    };
+    let evidence = Evidence::Cookie {
+        name: m.name.to_owned(),
+        expected: m.expected.to_owned(),
+        got: m.got.map(str::to_owned),
+    };
+    fired.extend(fire(RuleName::CompanionCookies, reason, action, evidence));
 }

@@ -102,6 +102,9 @@ pub(crate) fn impossible_travel(
         return None;
     }
     let ((from, then), to) = (s.last_location?, ctx.network.location?);
+    if from == to {
+        return None;
+    }
     let km = from.distance_km(&to);
     if !km.is_finite() || km < cfg.min_km {
         return None;

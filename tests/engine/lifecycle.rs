@@ -285,3 +285,53 @@ fn sweep_forgets_sessions_past_their_ttls() {
         Verdict::Expire(Reason::SessionUnknown)
     );
 }
+
+#[test]
+fn the_replay_command_reads_a_trace_file_and_reports_differences() {
+    let e = engine(|_| {});
+    let trace = mixed_trace(&e);
+    let dir = std::env::temp_dir().join(format!("sessionrange-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("trace.jsonl");
+    let lines: Vec<String> = trace
+        .iter()
+        .map(|d| serde_json::to_string(d).expect("json"))
+        .collect();
+    std::fs::write(&path, lines.join("\n")).expect("write trace");
+    let rules = dir.join("lenient.toml");
+    let lenient = "[asn_drift]\naction = \"log\"\n[network_class_drift]\naction = \"log\"\n[geo_drift]\naction = \"log\"\n[impossible_travel]\naction = \"log\"\n";
+    std::fs::write(&rules, lenient).expect("write rules");
+    let run = |extra: &[&std::path::Path]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sessionrange"));
+        cmd.arg("replay").arg(&path);
+        if let Some(r) = extra.first() {
+            cmd.arg("--rules").arg(r);
+        }
+        let out = cmd.output().expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let same = run(&[]);
+    assert!(
+        same.ends_with(&format!("{} decisions replayed, 0 differ\n", trace.len())),
+        "{same}"
+    );
+    let lenient = run(&[&rules]);
+    assert!(
+        lenient.contains("recorded revoke(ASN_DRIFT) -> replayed allow"),
+        "{lenient}"
+    );
+    std::fs::write(&path, "{\"broken\": true}\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sessionrange"))
+        .arg("replay")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("trace.jsonl:1:"), "{err}");
+}
