@@ -394,6 +394,12 @@ impl Engine {
             .collect()
     }
 
+    /// Forgets every session and account, as if the target restarted.
+    pub fn reset(&self) {
+        self.sessions.each().for_each(|mut s| s.clear());
+        self.accounts.each().for_each(|mut a| a.clear());
+    }
+
     /// Sessions held, live and dead.
     pub fn len(&self) -> usize {
         self.sessions.len()

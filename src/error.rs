@@ -34,6 +34,18 @@ pub enum Error {
         /// Why the value was refused.
         message: String,
     },
+    /// A scenario file is malformed or holds an impossible value.
+    #[error("{path}:{}: field `{field}`: {message}", line.map_or_else(|| "?".to_owned(), |l| l.to_string()))]
+    Scenario {
+        /// The scenario file.
+        path: PathBuf,
+        /// The 1-based line, when it could be found.
+        line: Option<usize>,
+        /// Dotted path of the field.
+        field: String,
+        /// What was wrong.
+        message: String,
+    },
     /// A line of a decision trace is not a decision.
     #[error("{path}:{line}: {message}")]
     Trace {

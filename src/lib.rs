@@ -30,17 +30,22 @@
 //! # Ok::<(), sessionrange::Error>(())
 //! ```
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod geo;
 mod intern;
 pub mod network;
 pub mod rules;
+pub mod scenario;
 pub mod session;
 mod store;
+pub mod target;
+mod toml_file;
 pub mod trace;
 pub mod verdict;
 

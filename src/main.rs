@@ -1,11 +1,14 @@
 //! The `sessionrange` command line: a thin shell over the library.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use sessionrange::{EngineConfig, GeoDb, geo, trace};
+use sessionrange::scenario::Scenario;
+use sessionrange::target::{self, TargetState, TraceLog};
+use sessionrange::{Clock, EngineConfig, GeoDb, geo, trace};
 
 /// A test range for stateful HTTP clients.
 #[derive(Debug, Parser)]
@@ -20,6 +23,21 @@ enum Command {
     /// Work with the geo fixture databases.
     #[command(subcommand)]
     Geo(GeoCommand),
+    /// Run the mock target until Ctrl-C.
+    Serve {
+        /// A scenario file; the embedded baseline when left out.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// The public listener (loopback only).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// The admin listener (loopback only; a free port by default).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        admin_addr: SocketAddr,
+        /// Where to append the decision trace; `runs/<time>/trace.jsonl` by default.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+    },
     /// Print the default rules as TOML, ready to edit.
     Rules,
     /// Replay a decision trace against a rule set and show what changes.
@@ -78,6 +96,12 @@ fn main() -> anyhow::Result<()> {
                 println!("{{\"ip\":\"{ip}\",\"network\":{info}}}");
             }
         }
+        Command::Serve {
+            scenario,
+            addr,
+            admin_addr,
+            trace,
+        } => serve(scenario.as_deref(), addr, admin_addr, trace)?,
         Command::Rules => print!("{}", toml::to_string_pretty(&EngineConfig::default())?),
         Command::Replay { trace, rules } => replay(&trace, rules.as_deref())?,
     }
@@ -107,4 +131,87 @@ fn replay(path: &Path, rules: Option<&Path>) -> anyhow::Result<()> {
         diffs.len()
     );
     Ok(())
+}
+
+fn serve(
+    scenario: Option<&Path>,
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+    trace: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let scenario = match scenario {
+        Some(p) => Scenario::load(p)?,
+        None => Scenario::embedded()?,
+    };
+    let clock = Clock::system();
+    let trace_path = trace
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}/trace.jsonl", clock.now().as_secs())));
+    let log = TraceLog::open(&trace_path)?;
+    let state = Arc::new(TargetState::new(
+        scenario.target.clone(),
+        clock,
+        GeoDb::embedded(),
+        log,
+    )?);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let public = target::bind(addr).await?;
+        let admin = target::bind(admin_addr).await?;
+        print_banner(
+            &scenario,
+            &state,
+            public.local_addr()?,
+            admin.local_addr()?,
+            &trace_path,
+        );
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        target::serve(state.clone(), public, admin, ctrl_c).await?;
+        println!("\nstopped. {}", state.metrics.summary());
+        println!("trace: {}", trace_path.display());
+        anyhow::Ok(())
+    })
+}
+
+fn print_banner(
+    scenario: &Scenario,
+    state: &TargetState,
+    public: SocketAddr,
+    admin: SocketAddr,
+    trace: &Path,
+) {
+    let base = format!("http://{public}");
+    println!("sessionrange target, scenario `{}`", scenario.name);
+    println!("  site:   {base}/");
+    println!(
+        "  admin:  http://{admin}/sessions  (Authorization: Bearer {})",
+        state.admin_token
+    );
+    println!("  trace:  {}", trace.display());
+    println!("accounts:");
+    for a in &state.config.accounts {
+        println!("  {} / {}", a.username, a.password);
+    }
+    let (user, pass) = state
+        .config
+        .accounts
+        .first()
+        .map_or(("alice", "wonderland"), |a| {
+            (a.username.as_str(), a.password.as_str())
+        });
+    println!("try it with curl (cookie session):");
+    println!(
+        "  CSRF=$(curl -s -c jar -b jar {base}/login | sed -n 's/.*name=\"csrf\" value=\"\\([^\"]*\\)\".*/\\1/p')"
+    );
+    println!(
+        "  curl -s -c jar -b jar -o /dev/null -w '%{{http_code}}\\n' -d \"csrf=$CSRF&username={user}&password={pass}\" {base}/login"
+    );
+    println!("  curl -s -b jar '{base}/catalog?page=1'");
+    println!("or with a bearer token:");
+    println!(
+        "  TOKEN=$(curl -s {base}/api/login -H 'content-type: application/json' -d '{{\"username\":\"{user}\",\"password\":\"{pass}\"}}' | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
+    );
+    println!("  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/api/v1/items?page=1'");
+    println!("Ctrl-C stops the target.");
 }

@@ -5,20 +5,33 @@ use std::path::Path;
 use crate::engine::Decision;
 use crate::error::{Error, Result};
 
-/// Parses a JSON Lines trace. Blank lines are skipped; a malformed line is
-/// an error that names the file and the line.
+/// Parses one trace line: a decision, or `None` for another type of event
+/// (a line whose `"type"` is present and not `"decision"`).
+pub fn parse_line(line: &str) -> serde_json::Result<Option<Decision>> {
+    let value: serde_json::Value = serde_json::from_str(line)?;
+    match value.get("type").and_then(|t| t.as_str()) {
+        Some(t) if t != "decision" => Ok(None),
+        _ => serde_json::from_value(value).map(Some),
+    }
+}
+
+/// Parses a JSON Lines trace into its decisions. Blank lines and other
+/// events are skipped; a malformed line is an error that names the file
+/// and the line.
 pub fn parse_trace(text: &str, path: &Path) -> Result<Vec<Decision>> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| Error::Trace {
-                path: path.to_owned(),
-                line: i + 1,
-                message: e.to_string(),
-            })
-        })
-        .collect()
+    let mut decisions = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed = parse_line(line).map_err(|e| Error::Trace {
+            path: path.to_owned(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        decisions.extend(parsed);
+    }
+    Ok(decisions)
 }
 
 /// Reads and parses the JSON Lines trace at `path`.

@@ -132,40 +132,7 @@ fn unwritable(network: IpNetwork) -> Option<String> {
 
 /// Deserializes the file, turning errors into `line N, field X: message`.
 fn deserialize(text: &str) -> std::result::Result<SourceFile, String> {
-    let de = toml::Deserializer::parse(text).map_err(|e| describe(text, &e, None))?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = field_name(&e.path().to_string());
-        describe(text, e.inner(), Some(field))
-    })
-}
-
-/// The user-facing field path: `Spanned` adds a private segment to hide.
-fn field_name(path: &str) -> String {
-    let segments = path
-        .split('.')
-        .filter(|s| !s.starts_with("$__serde_spanned"));
-    segments.collect::<Vec<_>>().join(".")
-}
-
-fn describe(text: &str, error: &toml::de::Error, field: Option<String>) -> String {
-    let line = error.span().map(|span| line_of(text, span.start));
-    let message = error.message().trim_end();
-    match (line, field.filter(|f| f != ".")) {
-        (Some(line), Some(field)) => format!("line {line}, field `{field}`: {message}"),
-        (Some(line), None) => format!("line {line}: {message}"),
-        (None, Some(field)) => format!("field `{field}`: {message}"),
-        (None, None) => message.to_owned(),
-    }
-}
-
-/// The 1-based line of byte `offset` in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    crate::toml_file::deserialize(text).map_err(|p| p.to_string())
 }
 
 #[derive(Deserialize)]
@@ -195,7 +162,7 @@ struct SourceRange {
 impl SourceRange {
     fn into_range(self, text: &str) -> FixtureRange {
         FixtureRange {
-            line: line_of(text, self.network.span().start),
+            line: crate::toml_file::line_of(text, self.network.span().start),
             network: self.network.into_inner().0,
             asn: self.asn.get(),
             org: self.org,
@@ -324,20 +291,6 @@ org = "Hetzner Online GmbH"
         assert_eq!(hetzner.class, None);
         assert_eq!(hetzner.location, None);
         assert_eq!(hetzner.line, 12);
-    }
-
-    #[test]
-    fn field_names_hide_the_spanned_wrapper() {
-        let path = "range[0].network.$__serde_spanned_private_value";
-        assert_eq!(field_name(path), "range[0].network");
-        assert_eq!(field_name("range[2].location.lat"), "range[2].location.lat");
-    }
-
-    #[test]
-    fn line_of_counts_from_one() {
-        assert_eq!(line_of("a\nb\nc", 0), 1);
-        assert_eq!(line_of("a\nb\nc", 2), 2);
-        assert_eq!(line_of("a\nb\nc", 99), 3);
     }
 
     #[test]

@@ -1,0 +1,149 @@
+//! Proof of work: the login step that stands in for a CAPTCHA, with a cost
+//! the scenario tunes in bits.
+//!
+//! # Wire format
+//!
+//! Clients in any language must compute exactly this:
+//!
+//! 1. The server sends a challenge: 16 random bytes as 32 lowercase hex
+//!    characters, e.g. `"3f9a…"`.
+//! 2. The client picks a nonce: 1 to 64 ASCII characters (reference
+//!    clients use the decimal numbers `"0"`, `"1"`, `"2"`, …).
+//! 3. The digest is `SHA-256(challenge ‖ ":" ‖ nonce)`, hashing the
+//!    challenge *as its 32 ASCII hex characters* (not the decoded bytes),
+//!    one colon byte `0x3A`, then the nonce's ASCII bytes. No newline,
+//!    no padding.
+//! 4. The nonce is accepted if the digest starts with at least `bits` zero
+//!    bits, counting from the most significant bit of the first byte.
+//!
+//! Expected work is `2^bits` hashes: 16 bits takes milliseconds, 24 bits
+//! about a second in a scripting language.
+
+use sha2::{Digest, Sha256};
+
+/// The longest nonce accepted.
+pub const MAX_NONCE_LEN: usize = 64;
+
+/// A fresh challenge: 16 random bytes in lowercase hex.
+pub fn challenge(rng: &mut impl rand::Rng) -> String {
+    let bytes: [u8; 16] = rng.random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `nonce` solves `challenge` at difficulty `bits`.
+///
+/// Empty nonces, nonces over [`MAX_NONCE_LEN`] bytes and non-ASCII nonces
+/// are refused whatever their hash.
+pub fn verify(challenge: &str, nonce: &str, bits: u8) -> bool {
+    if nonce.is_empty() || nonce.len() > MAX_NONCE_LEN || !nonce.is_ascii() {
+        return false;
+    }
+    let digest = prefix(challenge).chain_update(nonce).finalize();
+    leading_zero_bits(&digest) >= u32::from(bits)
+}
+
+/// The first decimal nonce that solves `challenge` at difficulty `bits`.
+///
+/// Takes about `2^bits` hashes; meant for reference clients and tests.
+pub fn solve(challenge: &str, bits: u8) -> String {
+    let prefix = prefix(challenge);
+    let mut n: u64 = 0;
+    loop {
+        let nonce = n.to_string();
+        let digest = prefix.clone().chain_update(&nonce).finalize();
+        if leading_zero_bits(&digest) >= u32::from(bits) {
+            return nonce;
+        }
+        n += 1;
+    }
+}
+
+/// The number of zero bits before the first one bit, most significant bit
+/// of the first byte first.
+pub fn leading_zero_bits(bytes: &[u8]) -> u32 {
+    let mut count = 0;
+    for &b in bytes {
+        count += b.leading_zeros();
+        if b != 0 {
+            break;
+        }
+    }
+    count
+}
+
+/// A hasher that has already absorbed `challenge ":"`.
+fn prefix(challenge: &str) -> Sha256 {
+    Sha256::new().chain_update(challenge).chain_update(b":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn a_challenge() -> String {
+        challenge(&mut StdRng::seed_from_u64(1))
+    }
+
+    #[test]
+    fn challenge_is_32_lowercase_hex_digits() {
+        let c = a_challenge();
+        assert_eq!(c.len(), 32);
+        assert!(c.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        assert_ne!(c, challenge(&mut StdRng::seed_from_u64(2)));
+    }
+
+    #[test]
+    fn solutions_verify_for_every_difficulty_up_to_16_bits() {
+        let c = a_challenge();
+        for bits in 0..=16 {
+            let nonce = solve(&c, bits);
+            assert!(verify(&c, &nonce, bits), "bits {bits}");
+        }
+    }
+
+    #[test]
+    fn wrong_nonce_or_challenge_fails() {
+        let c = a_challenge();
+        let nonce = solve(&c, 16);
+        // `solve` returns the smallest solution, so every smaller nonce fails.
+        let n: u64 = nonce.parse().expect("decimal nonce");
+        assert!(n > 0, "seeded challenge needs more than one try");
+        assert!(!verify(&c, &(n - 1).to_string(), 16));
+        assert!(!verify(&c, "not-a-solution", 16));
+        let other = challenge(&mut StdRng::seed_from_u64(2));
+        assert!(!verify(&other, &nonce, 16));
+    }
+
+    #[test]
+    fn format_is_sha256_of_challenge_colon_nonce() {
+        let c = "00112233445566778899aabbccddeeff";
+        let nonce = solve(c, 8);
+        let digest = Sha256::digest(format!("{c}:{nonce}").as_bytes());
+        assert!(digest[0] == 0);
+    }
+
+    #[test]
+    fn bad_nonces_are_refused() {
+        let c = a_challenge();
+        assert!(!verify(&c, "", 0));
+        assert!(!verify(&c, &"1".repeat(MAX_NONCE_LEN + 1), 0));
+        assert!(!verify(&c, "ünïcode", 0));
+        assert!(verify(&c, &"1".repeat(MAX_NONCE_LEN), 0));
+    }
+
+    #[test]
+    fn impossible_difficulty_is_refused() {
+        assert!(!verify(&a_challenge(), "0", 255));
+    }
+
+    #[test]
+    fn counts_leading_zero_bits() {
+        assert_eq!(leading_zero_bits(&[]), 0);
+        assert_eq!(leading_zero_bits(&[0x80]), 0);
+        assert_eq!(leading_zero_bits(&[0x01]), 7);
+        assert_eq!(leading_zero_bits(&[0x00, 0x10]), 11);
+        assert_eq!(leading_zero_bits(&[0x00, 0x00]), 16);
+    }
+}

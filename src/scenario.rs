@@ -1,0 +1,93 @@
+//! Scenario files: a named target setup in TOML, loaded with errors that name file, line and field.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::target::config::TargetConfig;
+use crate::toml_file;
+
+/// The scenario built into the binary, so `sessionrange serve` works from
+/// any directory.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../scenarios/baseline.toml");
+
+/// A scenario: what the target serves and how strict it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, such as `baseline`.
+    pub name: String,
+    /// What the scenario tests.
+    #[serde(default)]
+    pub description: String,
+    /// The target's accounts, data, login steps, tokens, responses and rules.
+    #[serde(default)]
+    pub target: TargetConfig,
+}
+
+impl Scenario {
+    /// Parses and validates scenario text; errors name `path`, the line and the field.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let scenario: Self = toml_file::deserialize(text).map_err(|p| Error::Scenario {
+            path: path.to_owned(),
+            line: p.line,
+            field: p.field.unwrap_or_default(),
+            message: p.message,
+        })?;
+        scenario.target.validate("target").map_err(|e| match e {
+            Error::Config { field, message } => Error::Scenario {
+                path: path.to_owned(),
+                line: toml_file::line_of_field(text, &field),
+                field,
+                message,
+            },
+            other => other,
+        })?;
+        Ok(scenario)
+    }
+
+    /// Reads and parses the scenario file at `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// The scenario built into the binary.
+    pub fn embedded() -> Result<Self> {
+        Self::parse(
+            EMBEDDED_DEFAULT,
+            &PathBuf::from("<embedded>/scenarios/baseline.toml"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_scenario_loads() {
+        let s = Scenario::embedded().expect("embedded scenario is valid");
+        assert_eq!(s.name, "baseline");
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_field() {
+        let text = "name = \"x\"\n[target.login]\npow_bits = 4\nfoo = 1\n";
+        let err = Scenario::parse(text, Path::new("s.toml")).expect_err("unknown key");
+        let msg = err.to_string();
+        assert!(msg.starts_with("s.toml:4:"), "{msg}");
+        assert!(msg.contains("target.login"), "{msg}");
+        assert!(msg.contains("foo"), "{msg}");
+    }
+
+    #[test]
+    fn impossible_values_name_file_line_and_field() {
+        let text = "name = \"x\"\n\n[target.rules.session_velocity]\nrate = 0.0\n";
+        let err = Scenario::parse(text, Path::new("s.toml")).expect_err("zero rate");
+        let msg = err.to_string();
+        assert!(msg.starts_with("s.toml:4:"), "{msg}");
+        assert!(msg.contains("target.rules.session_velocity.rate"), "{msg}");
+    }
+}

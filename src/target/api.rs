@@ -1,0 +1,264 @@
+//! The JSON API: login, token refresh and revocation, and the protected items.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::jwt::AccessClaims;
+use crate::auth::refresh::RefreshOutcome;
+use crate::clock::Timestamp;
+use crate::session::SessionId;
+use crate::target::guard;
+use crate::target::handlers::{PageQuery, delay};
+use crate::target::login::{self, Credentials};
+use crate::target::state::{TargetState, random_hex};
+use crate::verdict::{Reason, Verdict};
+
+type St = State<Arc<TargetState>>;
+
+fn error(status: StatusCode, code: &str, detail: Option<&str>) -> Response {
+    let mut body = json!({ "error": code });
+    if let Some(d) = detail {
+        body["reason"] = json!(d);
+    }
+    (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// Parses a JSON or form body; anything else is a 400.
+fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let parsed = if ct.starts_with("application/x-www-form-urlencoded") {
+        serde_urlencoded::from_bytes(body).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(body).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_request", Some(&e)))
+}
+
+/// The tokens a login or refresh returns.
+#[derive(Debug, Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+}
+
+fn tokens(
+    st: &TargetState,
+    sid: SessionId,
+    account: &str,
+    refresh: String,
+    now: Timestamp,
+) -> Response {
+    let ttl = st.config.tokens.access_ttl.as_secs();
+    let claims = AccessClaims {
+        sub: account.to_owned(),
+        sid: sid.to_string(),
+        jti: random_hex(&mut rand::rng(), 16),
+        iat: now.as_secs(),
+        exp: now.as_secs() + ttl,
+    };
+    let access_token = st
+        .jwt
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .issue(&claims);
+    let body = TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        refresh_token: refresh,
+    };
+    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// `GET /api/login/challenge`: a proof-of-work challenge for the API login.
+pub async fn challenge(State(st): St) -> Response {
+    let ch = crate::auth::pow::challenge(&mut rand::rng());
+    st.issue_pow(&ch, st.clock.now());
+    Json(json!({ "challenge": ch, "bits": st.config.login.pow_bits })).into_response()
+}
+
+/// `POST /api/login`: JSON credentials in, a JWT access token and a refresh token out.
+pub async fn login(
+    State(st): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let creds: Credentials = match parse(&headers, &body) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    delay(&st).await;
+    let now = st.clock.now();
+    if let Err(e) = login::verify(&st, &creds, now) {
+        st.metrics.login(false);
+        return error(StatusCode::UNAUTHORIZED, e.code(), None);
+    }
+    let (companions, _) = login::companions(&st, &headers, false);
+    let sid = st.new_session_id();
+    let who = guard::client(&st, peer, &headers);
+    let ctx = guard::context(&st, &who, &headers);
+    let d = st.engine.login(sid, &creds.username, ctx, companions, now);
+    st.trace.record(&d);
+    st.metrics.login(d.verdict == Verdict::Allow);
+    if d.verdict != Verdict::Allow {
+        return error(StatusCode::FORBIDDEN, "ACCOUNT_BANNED", None);
+    }
+    let refresh = random_hex(&mut rand::rng(), 32);
+    st.refresh.start(sid, &creds.username, refresh.clone(), now);
+    tokens(&st, sid, &creds.username, refresh, now)
+}
+
+/// A refresh or revocation request.
+#[derive(Debug, Deserialize)]
+struct TokenRequest {
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// `POST /api/token/refresh`: rotates the refresh token. Reusing a rotated
+/// token outside the overlap window revokes the whole family and the session.
+pub async fn refresh(
+    State(st): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req: TokenRequest = match parse(&headers, &body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let Some(presented) = req.refresh_token.or(req.token) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("refresh_token is required"),
+        );
+    };
+    let now = st.clock.now();
+    let fresh = random_hex(&mut rand::rng(), 32);
+    match st.refresh.rotate(&presented, fresh.clone(), now) {
+        RefreshOutcome::Rotated { session, account }
+        | RefreshOutcome::Overlap { session, account } => {
+            let who = guard::client(&st, peer, &headers);
+            let d = st
+                .engine
+                .decide(session, guard::context(&st, &who, &headers), now);
+            st.record(&d);
+            if d.verdict != Verdict::Allow {
+                st.refresh.revoke_session(session);
+                return guard::refusal(
+                    &st,
+                    d.verdict,
+                    true,
+                    &headers,
+                    guard::retry_after(&d.fired),
+                );
+            }
+            tokens(&st, session, &account, fresh, now)
+        }
+        RefreshOutcome::Reuse { session, .. } => {
+            let d = st.engine.revoke(session, Reason::RefreshTokenReuse, now);
+            st.record(&d);
+            error(
+                StatusCode::FORBIDDEN,
+                "invalid_grant",
+                Some(Reason::RefreshTokenReuse.code()),
+            )
+        }
+        other => error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            Some(outcome_code(&other)),
+        ),
+    }
+}
+
+fn outcome_code(o: &RefreshOutcome) -> &'static str {
+    match o {
+        RefreshOutcome::Revoked => "revoked",
+        RefreshOutcome::Expired => "expired",
+        _ => "unknown",
+    }
+}
+
+/// `POST /api/token/revoke`: RFC 7009. Answers 200 even for unknown tokens.
+pub async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
+    let req: TokenRequest = match parse(&headers, &body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let Some(token) = req.token.or(req.refresh_token) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("token is required"),
+        );
+    };
+    let now = st.clock.now();
+    if let Some(session) = st.refresh.revoke_token(&token) {
+        let d = st.engine.revoke(session, Reason::LoggedOut, now);
+        st.trace.record(&d);
+    } else if let Ok(claims) =
+        st.jwt
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .verify(&token, now, st.config.tokens.skew)
+    {
+        st.deny_jti(
+            &claims.jti,
+            Timestamp::from_secs(claims.exp).plus(st.config.tokens.skew),
+        );
+    }
+    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response()
+}
+
+/// `GET /api/v1/items?page=N`: a JSON page of records.
+pub async fn items(
+    State(st): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let _auth = match guard::authorize(&st, peer, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match st.dataset.page(q.page.unwrap_or(1)) {
+        Some(page) => Json(page).into_response(),
+        None => error(StatusCode::NOT_FOUND, "not_found", Some("no such page")),
+    }
+}
+
+/// `GET /api/v1/items/{id}`: one record.
+pub async fn item(
+    State(st): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let _auth = match guard::authorize(&st, peer, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match id.parse::<u64>().ok().and_then(|id| st.dataset.record(id)) {
+        Some(record) => Json(record).into_response(),
+        None => error(StatusCode::NOT_FOUND, "not_found", Some("no such item")),
+    }
+}

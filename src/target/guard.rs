@@ -1,0 +1,240 @@
+//! The gate every protected request passes: credentials, context, the engine's verdict.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::clock::Timestamp;
+use crate::context::RequestContext;
+use crate::session::SessionId;
+use crate::target::client_ip::{self, ClientIp};
+use crate::target::pages;
+use crate::target::respond::{self, Refusal};
+use crate::target::state::TargetState;
+use crate::verdict::{Evidence, Firing, Verdict};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "sr_session";
+/// The CSRF double-submit cookie's name.
+pub const CSRF_COOKIE: &str = "sr_csrf";
+
+/// A request the engine allowed. Dropping it ends the request for the
+/// in-flight rule.
+#[derive(Debug)]
+pub struct Authorized {
+    state: Arc<TargetState>,
+    /// The session.
+    pub sid: SessionId,
+    /// Its account.
+    pub account: Arc<str>,
+    /// Whether it came with a bearer token rather than a cookie.
+    pub bearer: bool,
+}
+
+impl Drop for Authorized {
+    fn drop(&mut self) {
+        if self.state.engine.tracks_in_flight() {
+            let d = self.state.engine.release(self.sid, self.state.clock.now());
+            self.state.trace.record(&d);
+        }
+    }
+}
+
+/// Who is calling, as the target sees it.
+pub fn client(st: &TargetState, peer: SocketAddr, headers: &HeaderMap) -> ClientIp {
+    client_ip::resolve(peer.ip(), headers, &st.config.trusted_proxies)
+}
+
+/// The request context of a request from `client`.
+pub fn context(st: &TargetState, client: &ClientIp, headers: &HeaderMap) -> RequestContext {
+    let pairs = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("")));
+    RequestContext::from_headers(Some(client.ip), st.geo.lookup(client.ip), pairs)
+}
+
+/// The value of the cookie `name` in the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|p| p.split_once('='))
+        .find(|(n, _)| n.trim() == name)
+        .map(|(_, v)| v.trim())
+}
+
+enum Credential {
+    Bearer(SessionId),
+    Cookie(SessionId),
+}
+
+/// Checks credentials and asks the engine. `Err` is the response to send.
+pub fn authorize(
+    st: &Arc<TargetState>,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<Authorized, Response> {
+    let now = st.clock.now();
+    let credential = credential(st, headers, now)?;
+    let (sid, bearer) = match credential {
+        Credential::Bearer(sid) => (sid, true),
+        Credential::Cookie(sid) => (sid, false),
+    };
+    let who = client(st, peer, headers);
+    let ctx = context(st, &who, headers);
+    let d = st.engine.decide(sid, ctx, now);
+    st.record(&d);
+    let retry = retry_after(&d.fired);
+    match (d.verdict, d.account) {
+        (Verdict::Allow, Some(account)) => Ok(Authorized {
+            state: Arc::clone(st),
+            sid,
+            account,
+            bearer,
+        }),
+        (verdict, _) => Err(refusal(st, verdict, bearer, headers, retry)),
+    }
+}
+
+fn credential(
+    st: &TargetState,
+    headers: &HeaderMap,
+    now: Timestamp,
+) -> Result<Credential, Response> {
+    let wants_json = respond::wants_json(headers);
+    let auth = st.config.auth;
+    if let Some(token) = bearer_token(headers).filter(|_| auth.bearer()) {
+        let verified = st.jwt.read().unwrap_or_else(|e| e.into_inner()).verify(
+            token,
+            now,
+            st.config.tokens.skew,
+        );
+        let claims = verified.map_err(|e| invalid_token(e.code()))?;
+        if st.is_jti_denied(&claims.jti) {
+            return Err(invalid_token("revoked"));
+        }
+        let sid = claims.sid.parse().map_err(|_| invalid_token("malformed"))?;
+        return Ok(Credential::Bearer(sid));
+    }
+    match cookie(headers, SESSION_COOKIE).filter(|_| auth.cookies()) {
+        Some(value) => match value.parse() {
+            Ok(sid) => Ok(Credential::Cookie(sid)),
+            Err(_) => Err(login_required(wants_json, true)),
+        },
+        None => Err(login_required(wants_json, false)),
+    }
+}
+
+/// The bearer token of the `Authorization` header, if any.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// 401 for a bad bearer token, per RFC 6750.
+pub fn invalid_token(code: &str) -> Response {
+    let challenge = format!(
+        "Bearer realm=\"sessionrange\", error=\"invalid_token\", error_description=\"{code}\""
+    );
+    let body = serde_json::json!({ "error": "invalid_token", "reason": code });
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, challenge)],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+/// No usable credentials: a redirect to the login page, or a bare 401.
+fn login_required(wants_json: bool, clear: bool) -> Response {
+    let mut r = if wants_json {
+        let body = serde_json::json!({ "error": "login_required" });
+        let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"sessionrange\"")];
+        (StatusCode::UNAUTHORIZED, challenge, axum::Json(body)).into_response()
+    } else {
+        Redirect::to("/login").into_response()
+    };
+    if clear {
+        clear_cookie(&mut r, SESSION_COOKIE);
+    }
+    r
+}
+
+/// The response to a verdict other than allow.
+pub fn refusal(
+    st: &TargetState,
+    verdict: Verdict,
+    bearer: bool,
+    headers: &HeaderMap,
+    retry: Option<u64>,
+) -> Response {
+    let wants_json = respond::wants_json(headers) || bearer;
+    let clear = (!bearer).then_some(SESSION_COOKIE);
+    match verdict {
+        Verdict::Allow => StatusCode::NO_CONTENT.into_response(),
+        Verdict::Ban(_) => {
+            let mut r = respond::banned(wants_json);
+            if let Some(name) = clear {
+                clear_cookie(&mut r, name);
+            }
+            r
+        }
+        Verdict::Expire(reason) => respond::expired(reason, wants_json, clear),
+        Verdict::Challenge(reason) | Verdict::Revoke(reason) => {
+            let challenge = matches!(verdict, Verdict::Challenge(_));
+            let style = st.config.responses.style(reason, challenge, bearer);
+            let csrf = st.csrf.issue(&mut rand::rng());
+            let login_html = pages::login(
+                &st.config,
+                &pages::LoginForm {
+                    csrf: &csrf,
+                    ..Default::default()
+                },
+            );
+            let refusal = Refusal {
+                style,
+                reason,
+                wants_json,
+                retry_after_secs: retry,
+                clear_cookie: if challenge { None } else { clear },
+                login_html: &login_html,
+            };
+            let mut r = respond::refuse(&refusal);
+            if style == respond::ResponseStyle::SoftLogin {
+                add_csrf_cookie(&mut r, &csrf);
+            }
+            r
+        }
+    }
+}
+
+/// Seconds until a rate-limited request would be allowed, from the evidence.
+pub fn retry_after(fired: &[Firing]) -> Option<u64> {
+    fired.iter().find_map(|f| match f.evidence {
+        Evidence::Rate { retry_after_ms, .. } => Some(retry_after_ms.div_ceil(1000).max(1)),
+        _ => None,
+    })
+}
+
+/// Adds a `Set-Cookie` that deletes the cookie `name`.
+pub fn clear_cookie(r: &mut Response, name: &str) {
+    let value = format!(
+        "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+    );
+    if let Ok(v) = value.parse() {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// Sets the CSRF double-submit cookie.
+pub fn add_csrf_cookie(r: &mut Response, token: &str) {
+    let value = format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
+    if let Ok(v) = value.parse() {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}

@@ -1,0 +1,194 @@
+//! The browser-facing routes: landing page, form login, account, HTML catalog, logout, echo.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::target::guard::{self, CSRF_COOKIE, SESSION_COOKIE};
+use crate::target::login::{self, Credentials};
+use crate::target::state::TargetState;
+use crate::target::{pages, respond};
+use crate::verdict::{Reason, Verdict};
+use crate::{dataset, session::SessionId};
+
+type St = State<Arc<TargetState>>;
+
+/// `GET /`: the landing page; sets the companion cookies the client lacks.
+pub async fn landing(State(st): St, headers: HeaderMap) -> Response {
+    let (_, fresh) = login::companions(&st, &headers, true);
+    let mut r = Html(pages::landing()).into_response();
+    append_cookies(&mut r, &fresh);
+    r
+}
+
+/// `GET /login`: the login form, with a CSRF token and any PoW challenge.
+pub async fn login_page(State(st): St) -> Response {
+    login_form(&st, None, StatusCode::OK)
+}
+
+fn login_form(st: &TargetState, error: Option<&str>, status: StatusCode) -> Response {
+    let mut rng = rand::rng();
+    let csrf = st.csrf.issue(&mut rng);
+    let pow = (st.config.login.pow_bits > 0).then(|| crate::auth::pow::challenge(&mut rng));
+    if let Some(ch) = &pow {
+        st.issue_pow(ch, st.clock.now());
+    }
+    let form = pages::LoginForm {
+        csrf: &csrf,
+        pow_challenge: pow.as_deref(),
+        error,
+    };
+    let mut r = (status, Html(pages::login(&st.config, &form))).into_response();
+    guard::add_csrf_cookie(&mut r, &csrf);
+    r
+}
+
+/// `POST /login`: checks CSRF, credentials and login steps, then issues the
+/// session cookie and redirects to `/account`.
+pub async fn login_submit(
+    State(st): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(creds): Form<Credentials>,
+) -> Response {
+    let csrf_ok = guard::cookie(&headers, CSRF_COOKIE)
+        .zip(creds.csrf.as_deref())
+        .is_some_and(|(cookie, form)| st.csrf.verify(form, cookie));
+    if !csrf_ok {
+        return (
+            StatusCode::FORBIDDEN,
+            Html("<h1>Forbidden</h1><p>CSRF token missing or invalid.</p>"),
+        )
+            .into_response();
+    }
+    delay(&st).await;
+    let now = st.clock.now();
+    if let Err(e) = login::verify(&st, &creds, now) {
+        st.metrics.login(false);
+        return login_form(&st, Some(e.message()), StatusCode::UNAUTHORIZED);
+    }
+    let (companions, fresh) = login::companions(&st, &headers, true);
+    let sid = st.new_session_id();
+    let who = guard::client(&st, peer, &headers);
+    let ctx = guard::context(&st, &who, &headers);
+    let d = st.engine.login(sid, &creds.username, ctx, companions, now);
+    st.trace.record(&d);
+    st.metrics.login(d.verdict == Verdict::Allow);
+    if d.verdict != Verdict::Allow {
+        return respond::banned(false);
+    }
+    let mut r = Redirect::to("/account").into_response();
+    append_cookies(&mut r, &fresh);
+    append_cookies(&mut r, &[session_cookie(sid)]);
+    r
+}
+
+/// Waits out the configured login delay.
+pub async fn delay(st: &TargetState) {
+    let d = st.config.login.delay;
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+}
+
+fn session_cookie(sid: SessionId) -> String {
+    format!("{SESSION_COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax")
+}
+
+fn append_cookies(r: &mut Response, cookies: &[String]) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+/// `GET /account`: who you are.
+pub async fn account(
+    State(st): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    match guard::authorize(&st, peer, &headers) {
+        Ok(auth) => Html(pages::account(&auth.account)).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// The `page` query parameter.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    /// 1-based page number; 1 when left out.
+    pub page: Option<u32>,
+}
+
+/// `GET /catalog?page=N`: an HTML page of records.
+pub async fn catalog(
+    State(st): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let _auth = match guard::authorize(&st, peer, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match st.dataset.page(q.page.unwrap_or(1)) {
+        Some(page) => Html(dataset::render_catalog_html(&page)).into_response(),
+        None => (StatusCode::NOT_FOUND, Html("<h1>No such page</h1>")).into_response(),
+    }
+}
+
+/// `POST /logout`: ends the session and its refresh-token family.
+pub async fn logout(State(st): St, headers: HeaderMap) -> Response {
+    let sid = guard::bearer_token(&headers)
+        .and_then(|t| {
+            st.jwt
+                .read()
+                .ok()?
+                .verify(t, st.clock.now(), st.config.tokens.skew)
+                .ok()
+        })
+        .and_then(|c| c.sid.parse::<SessionId>().ok())
+        .or_else(|| guard::cookie(&headers, SESSION_COOKIE)?.parse().ok());
+    if let Some(sid) = sid {
+        let d = st.engine.revoke(sid, Reason::LoggedOut, st.clock.now());
+        st.trace.record(&d);
+        st.refresh.revoke_session(sid);
+    }
+    let mut r = Redirect::to("/login").into_response();
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    guard::clear_cookie(&mut r, SESSION_COOKIE);
+    r
+}
+
+/// `GET /__range/fingerprint`: what the target sees of the caller.
+pub async fn fingerprint(
+    State(st): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let who = guard::client(&st, peer, &headers);
+    let ctx = guard::context(&st, &who, &headers);
+    let cookie_names: Vec<&str> = ctx.cookies.iter().map(|(n, _)| n.as_str()).collect();
+    let body = serde_json::json!({
+        "ip": who.ip,
+        "ip_source": who.source,
+        "peer": peer.ip(),
+        "ignored_header": who.ignored_header,
+        "network": ctx.network,
+        "user_agent": ctx.user_agent,
+        "accept_language": ctx.accept_language,
+        "header_order": ctx.header_order,
+        "cookie_names": cookie_names,
+        "http_fingerprint": ctx.http_fingerprint,
+        "ja3": ctx.ja3,
+        "ja4": ctx.ja4,
+    });
+    axum::Json(body).into_response()
+}

@@ -1,0 +1,107 @@
+//! Counters for the admin API's Prometheus-style `/metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::verdict::{Reason, Verdict};
+
+/// What the target has done since it started (or since the last reset).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    logins: AtomicU64,
+    login_failures: AtomicU64,
+    by_verdict: [AtomicU64; 5],
+    by_reason: Mutex<BTreeMap<Reason, u64>>,
+}
+
+const VERDICTS: [&str; 5] = ["allow", "challenge", "expire", "revoke", "ban"];
+
+impl Metrics {
+    /// Counts a decision on a request.
+    pub fn decided(&self, v: Verdict) {
+        let i = match v {
+            Verdict::Allow => 0,
+            Verdict::Challenge(_) => 1,
+            Verdict::Expire(_) => 2,
+            Verdict::Revoke(_) => 3,
+            Verdict::Ban(_) => 4,
+        };
+        self.by_verdict[i].fetch_add(1, Ordering::Relaxed);
+        if let Some(r) = v.reason() {
+            *self
+                .by_reason
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(r)
+                .or_default() += 1;
+        }
+    }
+
+    /// Counts a login attempt.
+    pub fn login(&self, ok: bool) {
+        let c = if ok {
+            &self.logins
+        } else {
+            &self.login_failures
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests decided with `allow`.
+    pub fn allowed(&self) -> u64 {
+        self.by_verdict[0].load(Ordering::Relaxed)
+    }
+
+    /// One line for people: logins and decisions by verdict.
+    pub fn summary(&self) -> String {
+        let counts: Vec<String> = VERDICTS
+            .iter()
+            .zip(&self.by_verdict)
+            .map(|(name, c)| format!("{name} {}", c.load(Ordering::Relaxed)))
+            .collect();
+        let ok = self.logins.load(Ordering::Relaxed);
+        let failed = self.login_failures.load(Ordering::Relaxed);
+        format!(
+            "{ok} logins ({failed} failed); requests: {}",
+            counts.join(", ")
+        )
+    }
+
+    /// Every count, in the Prometheus text format.
+    pub fn render(&self, live_sessions: usize) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# TYPE sessionrange_logins_total counter");
+        let _ = writeln!(
+            out,
+            "sessionrange_logins_total{{result=\"ok\"}} {}",
+            self.logins.load(Ordering::Relaxed)
+        );
+        let failed = self.login_failures.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "sessionrange_logins_total{{result=\"failed\"}} {failed}"
+        );
+        let _ = writeln!(out, "# TYPE sessionrange_decisions_total counter");
+        for (name, c) in VERDICTS.iter().zip(&self.by_verdict) {
+            let n = c.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "sessionrange_decisions_total{{verdict=\"{name}\"}} {n}"
+            );
+        }
+        let _ = writeln!(out, "# TYPE sessionrange_reasons_total counter");
+        for (r, n) in self
+            .by_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(out, "sessionrange_reasons_total{{reason=\"{r}\"}} {n}");
+        }
+        let _ = writeln!(out, "# TYPE sessionrange_sessions gauge");
+        let _ = writeln!(out, "sessionrange_sessions {live_sessions}");
+        out
+    }
+}

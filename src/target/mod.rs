@@ -1,0 +1,26 @@
+//! The mock target: an axum server around the risk engine.
+//!
+//! Every protected request goes through [`guard::authorize`]: bearer JWT or
+//! session cookie, then the client's address (with trusted-proxy headers),
+//! its network, its headers, then the engine's verdict. Allowed requests get
+//! real records; every other verdict gets the refusal its scenario chose.
+//! README's "client contract" lists the routes.
+
+pub mod admin;
+pub mod api;
+pub mod client_ip;
+pub mod config;
+pub mod guard;
+pub mod handlers;
+pub mod login;
+pub mod metrics;
+pub mod pages;
+pub mod respond;
+mod server;
+pub mod state;
+pub mod trace_log;
+
+pub use config::TargetConfig;
+pub use server::{TargetServer, TargetServerBuilder, bind, check_loopback, router, serve};
+pub use state::TargetState;
+pub use trace_log::TraceLog;

@@ -1,0 +1,465 @@
+//! How the target refuses a request, in the styles real sites use.
+//!
+//! A refused request can look like an OAuth resource server (`401` with
+//! `WWW-Authenticate: Bearer`), an app's JSON API, a bot-manager block
+//! page, a redirect to the login form, a silent `200` login form, a
+//! Cloudflare-like challenge interstitial or a `429`. Which one a scenario
+//! picks decides which clients notice at all: Crawlee retires sessions on
+//! 401, 403 and 429 but not on a `200` login form, and Scrapy follows the
+//! redirect without a second thought.
+//!
+//! Every refusal carries `Cache-Control: no-store` and, when asked, a
+//! `Set-Cookie` that clears the session cookie.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::verdict::Reason;
+
+/// How the target answers a request it refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResponseStyle {
+    /// `401` with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750).
+    #[serde(rename = "rfc6750")]
+    Rfc6750,
+    /// `401` with an app-style JSON error.
+    #[serde(rename = "json-401")]
+    Json401,
+    /// `403` block page (HTML, or JSON when the client asked for JSON).
+    #[serde(rename = "block-403")]
+    Block403,
+    /// `302` to `/login?reason=CODE`.
+    RedirectLogin,
+    /// `200` with the login form: no status or header gives it away.
+    SoftLogin,
+    /// `403` HTML interstitial with `cf-mitigated: challenge`.
+    Challenge,
+    /// `429` with `Retry-After`.
+    #[serde(rename = "rate-limit-429")]
+    RateLimit429,
+}
+
+/// Everything [`refuse`] needs to answer one refused request.
+#[derive(Clone, Debug)]
+pub struct Refusal<'a> {
+    /// The style of answer.
+    pub style: ResponseStyle,
+    /// Why the request was refused.
+    pub reason: Reason,
+    /// Whether the client asked for JSON (see [`wants_json`]).
+    pub wants_json: bool,
+    /// `Retry-After` for [`ResponseStyle::RateLimit429`]; 1 s when `None`.
+    pub retry_after_secs: Option<u64>,
+    /// The session cookie to clear, if any.
+    pub clear_cookie: Option<&'a str>,
+    /// The login form page, the body of [`ResponseStyle::SoftLogin`].
+    pub login_html: &'a str,
+}
+
+/// The marker header of the challenge style, after Cloudflare's.
+pub const CF_MITIGATED: &str = "cf-mitigated";
+/// The header that names the reason code of a challenge.
+pub const CHALLENGE_HEADER: &str = "x-sessionrange-challenge";
+
+/// Answers a refused request in the style `r.style` asks for.
+pub fn refuse(r: &Refusal<'_>) -> Response {
+    let code = r.reason.code();
+    let mut res = match r.style {
+        ResponseStyle::Rfc6750 => rfc6750(code),
+        ResponseStyle::Json401 => json_401(r.reason),
+        ResponseStyle::Block403 => block_403(code, r.wants_json),
+        ResponseStyle::RedirectLogin => redirect_login(code),
+        ResponseStyle::SoftLogin => Html(r.login_html.to_owned()).into_response(),
+        ResponseStyle::Challenge => challenge(code),
+        ResponseStyle::RateLimit429 => rate_limited(code, r.wants_json, r.retry_after_secs),
+    };
+    finish(&mut res, r.clear_cookie);
+    res
+}
+
+/// Whether the client asked for JSON: `Accept` or `Content-Type` mentions
+/// `application/json`. A bare `*/*` does not count.
+pub fn wants_json(headers: &HeaderMap) -> bool {
+    [header::ACCEPT, header::CONTENT_TYPE].iter().any(|name| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.to_ascii_lowercase().contains("application/json"))
+        })
+    })
+}
+
+/// The answer for a banned account: `403` with `ACCOUNT_BANNED`.
+pub fn banned(wants_json: bool) -> Response {
+    let code = Reason::AccountBanned.code();
+    let mut res = if wants_json {
+        Json(json!({ "error": code })).into_response()
+    } else {
+        let body = format!(
+            "<p>This account has been suspended for suspicious activity.</p>\
+             <p>Error code: <code>{code}</code></p>"
+        );
+        Html(page("Account suspended", &body)).into_response()
+    };
+    *res.status_mut() = StatusCode::FORBIDDEN;
+    finish(&mut res, None);
+    res
+}
+
+/// The answer for a session that ended naturally: `401` with
+/// `SESSION_EXPIRED`, distinct from every security invalidation.
+pub fn expired(reason: Reason, wants_json: bool, clear_cookie: Option<&str>) -> Response {
+    let code = reason.code();
+    let mut res = if wants_json {
+        Json(json!({ "error": "SESSION_EXPIRED", "reason": code })).into_response()
+    } else {
+        let body = format!(
+            "<p>Your session has expired. Please <a href=\"/login\">log in</a> again.</p>\
+             <p>SESSION_EXPIRED: <code>{code}</code></p>"
+        );
+        Html(page("Session expired", &body)).into_response()
+    };
+    *res.status_mut() = StatusCode::UNAUTHORIZED;
+    set(
+        &mut res,
+        header::WWW_AUTHENTICATE,
+        "Bearer error=\"invalid_token\"",
+    );
+    finish(&mut res, clear_cookie);
+    res
+}
+
+fn rfc6750(code: &str) -> Response {
+    let mut res = Json(json!({ "error": "invalid_token", "reason": code })).into_response();
+    *res.status_mut() = StatusCode::UNAUTHORIZED;
+    let challenge = format!(
+        "Bearer realm=\"sessionrange\", error=\"invalid_token\", error_description=\"{code}\""
+    );
+    set(&mut res, header::WWW_AUTHENTICATE, &challenge);
+    res
+}
+
+/// Security invalidations say so; natural ends say `SESSION_EXPIRED`.
+fn json_401(reason: Reason) -> Response {
+    let error = if reason.is_security() {
+        "SESSION_INVALIDATED_SECURITY"
+    } else {
+        "SESSION_EXPIRED"
+    };
+    let body = json!({ "error": error, "reason": reason.code() });
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+}
+
+fn block_403(code: &str, wants_json: bool) -> Response {
+    if wants_json {
+        let body = json!({ "error": "blocked", "reason": code });
+        return (StatusCode::FORBIDDEN, Json(body)).into_response();
+    }
+    let body = format!(
+        "<h1>Access denied</h1>\
+         <p>You don't have permission to access this resource.</p>\
+         <p>Reason: <code>{code}</code></p>\
+         <p>Reference <span class=\"reference\">{}</span></p>",
+        reference(code)
+    );
+    (StatusCode::FORBIDDEN, Html(page("Access denied", &body))).into_response()
+}
+
+fn redirect_login(code: &str) -> Response {
+    let mut res = StatusCode::FOUND.into_response();
+    set(&mut res, header::LOCATION, &format!("/login?reason={code}"));
+    res
+}
+
+fn challenge(code: &str) -> Response {
+    let body = format!(
+        "<div id=\"challenge-stage\" class=\"challenge\" data-reason=\"{code}\">\
+         <h1>Checking your browser before accessing the site.</h1>\
+         <p>This process is automatic. Please wait a moment.</p>\
+         <noscript>Enable JavaScript and cookies to continue.</noscript></div>"
+    );
+    let mut res = (StatusCode::FORBIDDEN, Html(page("Just a moment...", &body))).into_response();
+    set(&mut res, HeaderName::from_static(CF_MITIGATED), "challenge");
+    set(&mut res, HeaderName::from_static(CHALLENGE_HEADER), code);
+    res
+}
+
+fn rate_limited(code: &str, wants_json: bool, retry_after: Option<u64>) -> Response {
+    let secs = retry_after.unwrap_or(1);
+    let mut res = if wants_json {
+        let body = json!({ "error": "RATE_LIMITED", "reason": code, "retry_after": secs });
+        Json(body).into_response()
+    } else {
+        format!("Too Many Requests ({code}). Retry after {secs} s.\n").into_response()
+    };
+    *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    set(&mut res, header::RETRY_AFTER, &secs.to_string());
+    res
+}
+
+/// Adds what every refusal carries: `no-store` and the cookie clearing.
+fn finish(res: &mut Response, clear_cookie: Option<&str>) {
+    set(res, header::CACHE_CONTROL, "no-store");
+    if let Some(name) = clear_cookie {
+        let cookie = format!(
+            "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+        );
+        if let Ok(v) = HeaderValue::try_from(cookie) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+/// Sets a header; a value that is not a valid header value is dropped.
+fn set(res: &mut Response, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        res.headers_mut().insert(name, v);
+    }
+}
+
+/// An id-like reference for the block page, stable per reason code.
+fn reference(code: &str) -> String {
+    let digest = Sha256::digest(format!("sessionrange/{code}").as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("18.{}.{}", &hex[..8], &hex[8..])
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
+         <title>{title}</title></head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+
+    const LOGIN: &str = "<form action=\"/login\" method=\"post\">login</form>";
+
+    fn refusal(style: ResponseStyle, reason: Reason) -> Refusal<'static> {
+        Refusal {
+            style,
+            reason,
+            wants_json: false,
+            retry_after_secs: None,
+            clear_cookie: Some("sid"),
+            login_html: LOGIN,
+        }
+    }
+
+    async fn body(res: Response) -> String {
+        let bytes = to_bytes(res.into_body(), 1 << 20).await.expect("body");
+        String::from_utf8(bytes.to_vec()).expect("utf-8")
+    }
+
+    fn header<'a>(res: &'a Response, name: &str) -> &'a str {
+        res.headers()
+            .get(name)
+            .map_or("", |v| v.to_str().expect("ascii header"))
+    }
+
+    fn assert_common(res: &Response) {
+        assert_eq!(header(res, "cache-control"), "no-store");
+        assert_eq!(
+            header(res, "set-cookie"),
+            "sid=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn styles_serialize_with_their_config_names() {
+        let names = [
+            (ResponseStyle::Rfc6750, "rfc6750"),
+            (ResponseStyle::Json401, "json-401"),
+            (ResponseStyle::Block403, "block-403"),
+            (ResponseStyle::RedirectLogin, "redirect-login"),
+            (ResponseStyle::SoftLogin, "soft-login"),
+            (ResponseStyle::Challenge, "challenge"),
+            (ResponseStyle::RateLimit429, "rate-limit-429"),
+        ];
+        for (style, name) in names {
+            let json = serde_json::to_string(&style).expect("serializes");
+            assert_eq!(json, format!("\"{name}\""));
+            let back: ResponseStyle = serde_json::from_str(&json).expect("parses");
+            assert_eq!(back, style);
+        }
+    }
+
+    #[tokio::test]
+    async fn rfc6750_sends_a_bearer_challenge_with_the_code() {
+        let res = refuse(&refusal(ResponseStyle::Rfc6750, Reason::AsnDrift));
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_common(&res);
+        assert_eq!(
+            header(&res, "www-authenticate"),
+            "Bearer realm=\"sessionrange\", error=\"invalid_token\", error_description=\"ASN_DRIFT\""
+        );
+        assert_eq!(
+            body(res).await,
+            r#"{"error":"invalid_token","reason":"ASN_DRIFT"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn json_401_tells_security_from_expiry() {
+        let res = refuse(&refusal(ResponseStyle::Json401, Reason::IpDrift));
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_common(&res);
+        assert_eq!(
+            body(res).await,
+            r#"{"error":"SESSION_INVALIDATED_SECURITY","reason":"IP_DRIFT"}"#
+        );
+        let res = refuse(&refusal(ResponseStyle::Json401, Reason::IdleTimeout));
+        assert_eq!(
+            body(res).await,
+            r#"{"error":"SESSION_EXPIRED","reason":"IDLE_TIMEOUT"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn block_403_is_html_or_json_as_asked() {
+        let res = refuse(&refusal(ResponseStyle::Block403, Reason::VelocityExceeded));
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_common(&res);
+        assert!(header(&res, "content-type").starts_with("text/html"));
+        let html = body(res).await;
+        assert!(html.contains("<title>Access denied</title>"));
+        assert!(html.contains("VELOCITY_EXCEEDED"));
+        assert!(html.contains("Reference <span class=\"reference\">18."));
+        let mut r = refusal(ResponseStyle::Block403, Reason::VelocityExceeded);
+        r.wants_json = true;
+        let res = refuse(&r);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            body(res).await,
+            r#"{"error":"blocked","reason":"VELOCITY_EXCEEDED"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn redirect_login_points_at_the_login_form() {
+        let res = refuse(&refusal(
+            ResponseStyle::RedirectLogin,
+            Reason::UserAgentDrift,
+        ));
+        assert_eq!(res.status(), StatusCode::FOUND);
+        assert_common(&res);
+        assert_eq!(header(&res, "location"), "/login?reason=USER_AGENT_DRIFT");
+    }
+
+    #[tokio::test]
+    async fn soft_login_is_a_plain_200_login_form() {
+        let res = refuse(&refusal(ResponseStyle::SoftLogin, Reason::GeoDrift));
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_common(&res);
+        assert!(header(&res, "content-type").starts_with("text/html"));
+        assert!(res.headers().get("www-authenticate").is_none());
+        assert!(res.headers().get(CF_MITIGATED).is_none());
+        assert_eq!(body(res).await, LOGIN);
+    }
+
+    #[tokio::test]
+    async fn challenge_is_always_html_with_marker_headers() {
+        let mut r = refusal(ResponseStyle::Challenge, Reason::CompanionCookieMissing);
+        r.wants_json = true;
+        let res = refuse(&r);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_common(&res);
+        assert!(header(&res, "content-type").starts_with("text/html"));
+        assert_eq!(header(&res, "cf-mitigated"), "challenge");
+        assert_eq!(
+            header(&res, "x-sessionrange-challenge"),
+            "COMPANION_COOKIE_MISSING"
+        );
+        assert!(body(res).await.contains("<title>Just a moment...</title>"));
+    }
+
+    #[tokio::test]
+    async fn rate_limit_sends_retry_after() {
+        let res = refuse(&refusal(
+            ResponseStyle::RateLimit429,
+            Reason::VelocityExceeded,
+        ));
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_common(&res);
+        assert_eq!(header(&res, "retry-after"), "1");
+        assert!(body(res).await.contains("VELOCITY_EXCEEDED"));
+        let mut r = refusal(ResponseStyle::RateLimit429, Reason::VelocityExceeded);
+        (r.wants_json, r.retry_after_secs) = (true, Some(7));
+        let res = refuse(&r);
+        assert_eq!(header(&res, "retry-after"), "7");
+        assert_eq!(
+            body(res).await,
+            r#"{"error":"RATE_LIMITED","reason":"VELOCITY_EXCEEDED","retry_after":7}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn no_cookie_is_cleared_unless_asked() {
+        let mut r = refusal(ResponseStyle::Json401, Reason::IpDrift);
+        r.clear_cookie = None;
+        let res = refuse(&r);
+        assert!(res.headers().get("set-cookie").is_none());
+        assert_eq!(header(&res, "cache-control"), "no-store");
+    }
+
+    #[tokio::test]
+    async fn banned_is_403_account_banned() {
+        let res = banned(true);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(header(&res, "cache-control"), "no-store");
+        assert_eq!(body(res).await, r#"{"error":"ACCOUNT_BANNED"}"#);
+        let res = banned(false);
+        assert!(header(&res, "content-type").starts_with("text/html"));
+        assert!(body(res).await.contains("ACCOUNT_BANNED"));
+    }
+
+    #[tokio::test]
+    async fn expired_is_401_session_expired_and_clears_the_cookie() {
+        let res = expired(Reason::SessionExpired, true, Some("sid"));
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_common(&res);
+        assert_eq!(
+            header(&res, "www-authenticate"),
+            "Bearer error=\"invalid_token\""
+        );
+        assert_eq!(
+            body(res).await,
+            r#"{"error":"SESSION_EXPIRED","reason":"SESSION_EXPIRED"}"#
+        );
+        let res = expired(Reason::IdleTimeout, false, None);
+        assert!(body(res).await.contains("IDLE_TIMEOUT"));
+    }
+
+    #[test]
+    fn wants_json_reads_accept_and_content_type() {
+        let with = |name: &str, value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_str(value).expect("value"),
+            );
+            wants_json(&h)
+        };
+        assert!(with("accept", "application/json, text/plain, */*"));
+        assert!(with("content-type", "Application/JSON; charset=utf-8"));
+        assert!(!with("accept", "*/*"));
+        assert!(!with("accept", "text/html,application/xhtml+xml"));
+        assert!(!wants_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn an_invalid_cookie_name_is_dropped_not_a_panic() {
+        let mut r = refusal(ResponseStyle::Json401, Reason::IpDrift);
+        r.clear_cookie = Some("bad\nname");
+        let res = refuse(&r);
+        assert!(res.headers().get("set-cookie").is_none());
+    }
+}

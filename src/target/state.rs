@@ -1,0 +1,150 @@
+//! The shared state of a running target: engine, tokens, keys, trace and counters.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+
+use rand::Rng;
+
+use crate::auth::csrf::CsrfKey;
+use crate::auth::jwt::JwtKeys;
+use crate::auth::refresh::RefreshTokens;
+use crate::clock::{Clock, Timestamp};
+use crate::dataset::Dataset;
+use crate::engine::{Decision, Engine};
+use crate::error::Result;
+use crate::geo::GeoDb;
+use crate::session::SessionId;
+use crate::target::config::TargetConfig;
+use crate::target::metrics::Metrics;
+use crate::target::trace_log::TraceLog;
+
+/// How long a proof-of-work challenge stays valid, in milliseconds.
+const POW_TTL_MS: u64 = 5 * 60 * 1000;
+/// Most outstanding proof-of-work challenges; older ones are dropped.
+const MAX_POW_CHALLENGES: usize = 100_000;
+
+/// Everything the handlers share. Built once per run.
+#[derive(Debug)]
+pub struct TargetState {
+    /// The risk engine.
+    pub engine: Engine,
+    /// Network identity lookups.
+    pub geo: GeoDb,
+    /// The clock, read once per request.
+    pub clock: Clock,
+    /// What this target serves.
+    pub config: TargetConfig,
+    /// The protected records.
+    pub dataset: Dataset,
+    /// JWT signing keys.
+    pub jwt: RwLock<JwtKeys>,
+    /// Refresh-token families.
+    pub refresh: RefreshTokens,
+    /// Signs CSRF tokens.
+    pub csrf: CsrfKey,
+    /// Signs companion-cookie values, so forged ones are recognised.
+    pub companion_key: CsrfKey,
+    /// The decision trace.
+    pub trace: TraceLog,
+    /// Counters.
+    pub metrics: Metrics,
+    /// The admin API's bearer token.
+    pub admin_token: String,
+    pow_challenges: Mutex<HashMap<String, Timestamp>>,
+    revoked_jti: Mutex<HashMap<String, Timestamp>>,
+}
+
+impl TargetState {
+    /// Builds the state for `config`, drawing keys from the OS.
+    pub fn new(config: TargetConfig, clock: Clock, geo: GeoDb, trace: TraceLog) -> Result<Self> {
+        config.validate("target")?;
+        let mut rng = rand::rng();
+        let t = &config.tokens;
+        Ok(Self {
+            engine: Engine::new(config.rules.clone())?,
+            geo: geo.with_hosting_asns(config.hosting_asns.iter().copied()),
+            dataset: Dataset::new(&config.dataset),
+            jwt: RwLock::new(JwtKeys::generate(&mut rng)),
+            refresh: RefreshTokens::new(t.refresh_ttl).with_overlap(t.refresh_overlap),
+            csrf: CsrfKey::generate(&mut rng),
+            companion_key: CsrfKey::generate(&mut rng),
+            admin_token: random_hex(&mut rng, 16),
+            metrics: Metrics::default(),
+            pow_challenges: Mutex::new(HashMap::new()),
+            revoked_jti: Mutex::new(HashMap::new()),
+            clock,
+            config,
+            trace,
+        })
+    }
+
+    /// Records a decision in the trace and the counters.
+    pub fn record(&self, d: &Decision) {
+        self.trace.record(d);
+        self.metrics.decided(d.verdict);
+    }
+
+    /// A fresh session id: 128 bits from the OS's generator.
+    pub fn new_session_id(&self) -> SessionId {
+        SessionId::from_u128(rand::rng().random())
+    }
+
+    /// Remembers a proof-of-work challenge issued at `now`.
+    pub fn issue_pow(&self, challenge: &str, now: Timestamp) {
+        let mut map = self
+            .pow_challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_POW_CHALLENGES {
+            map.retain(|_, t| now.as_millis().saturating_sub(t.as_millis()) < POW_TTL_MS);
+        }
+        if map.len() < MAX_POW_CHALLENGES {
+            map.insert(challenge.to_owned(), now);
+        }
+    }
+
+    /// Consumes a challenge: true once, if it was issued and is still fresh.
+    pub fn take_pow(&self, challenge: &str, now: Timestamp) -> bool {
+        let mut map = self
+            .pow_challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.remove(challenge)
+            .is_some_and(|t| now.as_millis().saturating_sub(t.as_millis()) < POW_TTL_MS)
+    }
+
+    /// Denies an access token by its `jti` until it would have expired.
+    pub fn deny_jti(&self, jti: &str, exp: Timestamp) {
+        let mut map = self.revoked_jti.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(jti.to_owned(), exp);
+    }
+
+    /// Whether an access token's `jti` was revoked.
+    pub fn is_jti_denied(&self, jti: &str) -> bool {
+        self.revoked_jti
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(jti)
+    }
+
+    /// Forgets expired sessions, challenges and denied token ids.
+    pub fn sweep(&self, now: Timestamp) -> usize {
+        self.pow_challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, t| now.as_millis().saturating_sub(t.as_millis()) < POW_TTL_MS);
+        self.revoked_jti
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, exp| *exp > now);
+        self.refresh.sweep(now);
+        self.engine.sweep(now)
+    }
+}
+
+/// `bytes` random bytes as lowercase hex.
+pub fn random_hex(rng: &mut impl Rng, bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
+}
