@@ -378,18 +378,18 @@ fn push_row(html: &mut String, r: &Record) {
          <td class=\"category\">{}</td><td class=\"price\" data-currency=\"{}\">{}</td>\
          <td class=\"stock\">{}</td><td class=\"updated\">{}</td></tr>",
         r.id,
-        escape(&r.sku),
-        escape(&r.name),
-        escape(&r.category),
-        escape(&r.currency),
-        escape(&r.price),
+        escape_html(&r.sku),
+        escape_html(&r.name),
+        escape_html(&r.category),
+        escape_html(&r.currency),
+        escape_html(&r.price),
         r.stock,
-        escape(&r.updated_at),
+        escape_html(&r.updated_at),
     );
 }
 
 /// Escapes text for HTML content and double- or single-quoted attributes.
-fn escape(s: &str) -> String {
+pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
