@@ -139,6 +139,9 @@ fn serve(
     admin_addr: SocketAddr,
     trace: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    // Refuse a non-loopback address before creating the trace file.
+    target::check_loopback(addr)?;
+    target::check_loopback(admin_addr)?;
     let scenario = match scenario {
         Some(p) => Scenario::load(p)?,
         None => Scenario::embedded()?,

@@ -144,7 +144,10 @@ pub fn invalid_token(code: &str) -> Response {
     let body = serde_json::json!({ "error": "invalid_token", "reason": code });
     (
         StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, challenge)],
+        [
+            (header::WWW_AUTHENTICATE, challenge),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
         axum::Json(body),
     )
         .into_response()
@@ -159,6 +162,8 @@ fn login_required(wants_json: bool, clear: bool) -> Response {
     } else {
         Redirect::to("/login").into_response()
     };
+    let no_store = header::HeaderValue::from_static("no-store");
+    r.headers_mut().insert(header::CACHE_CONTROL, no_store);
     if clear {
         clear_cookie(&mut r, SESSION_COOKIE);
     }

@@ -18,16 +18,46 @@ use crate::engine::Decision;
 use crate::error::{Error, Result};
 use crate::trace;
 
-/// How many recent lines the admin API can return.
-const RECENT_LINES: usize = 100_000;
+/// Bytes of recent trace kept in memory for the admin API and tests.
+const RECENT_BYTES: usize = 64 << 20;
+/// Size of one in-memory chunk of lines.
+const CHUNK: usize = 1 << 20;
 
 /// The trace of one target run.
 #[derive(Debug)]
 pub struct TraceLog {
-    file: Option<Mutex<File>>,
+    file: Option<File>,
     path: Option<PathBuf>,
-    recent: Mutex<VecDeque<Arc<str>>>,
+    recent: Mutex<Recent>,
     live: broadcast::Sender<Arc<str>>,
+}
+
+/// Recent lines, newline-terminated, in large chunks: appending a line
+/// costs no allocation of its own, and old chunks are dropped whole.
+#[derive(Debug, Default)]
+struct Recent {
+    chunks: VecDeque<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Recent {
+    /// The chunk to append to, starting a new one when the last is full.
+    fn tail(&mut self) -> &mut Vec<u8> {
+        if self.chunks.back().is_none_or(|c| c.len() >= CHUNK) {
+            self.chunks.push_back(Vec::with_capacity(CHUNK + 8192));
+        }
+        let last = self.chunks.len() - 1;
+        &mut self.chunks[last]
+    }
+
+    /// Drops the oldest chunks while more than the budget is kept.
+    fn trim(&mut self) {
+        while self.bytes > RECENT_BYTES && self.chunks.len() > 1 {
+            if let Some(old) = self.chunks.pop_front() {
+                self.bytes -= old.len();
+            }
+        }
+    }
 }
 
 impl TraceLog {
@@ -36,7 +66,7 @@ impl TraceLog {
         Self {
             file: None,
             path: None,
-            recent: Mutex::new(VecDeque::new()),
+            recent: Mutex::new(Recent::default()),
             live: broadcast::channel(4096).0,
         }
     }
@@ -52,7 +82,7 @@ impl TraceLog {
             .open(path)
             .map_err(|e| Error::io(path, e))?;
         Ok(Self {
-            file: Some(Mutex::new(file)),
+            file: Some(file),
             path: Some(path.to_owned()),
             ..Self::in_memory()
         })
@@ -69,39 +99,42 @@ impl TraceLog {
     }
 
     /// Appends any serializable event (proxy events, scripted events).
+    ///
+    /// The line is serialized outside any lock and written to the file
+    /// with one `write` on an `O_APPEND` descriptor, which the kernel
+    /// applies atomically, before this returns.
     pub fn record_value(&self, event: &impl Serialize) {
-        match serde_json::to_string(event) {
-            Ok(line) => self.append(line),
-            Err(e) => self.append(format!(
-                "{{\"type\":\"trace_error\",\"error\":{:?}}}",
-                e.to_string()
-            )),
+        // A decision with its context is 1 to 2 KiB: size the buffer once.
+        let mut line = Vec::with_capacity(2048);
+        if let Err(e) = serde_json::to_writer(&mut line, event) {
+            line.clear();
+            let msg = serde_json::json!({ "type": "trace_error", "error": e.to_string() });
+            line.extend_from_slice(msg.to_string().as_bytes());
         }
-    }
-
-    fn append(&self, mut line: String) {
-        line.push('\n');
-        if let Some(file) = &self.file {
-            let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+        line.push(b'\n');
+        if let Some(mut file) = self.file.as_ref() {
             // A failed write (disk full) must not fail the request; the
             // line still reaches the in-memory trace and live followers.
-            let _ = f.write_all(line.as_bytes());
+            let _ = file.write_all(&line);
         }
-        line.pop();
-        let line: Arc<str> = line.into();
+        if self.live.receiver_count() > 0 {
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+            let _ = self.live.send(text.into());
+        }
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        if recent.len() == RECENT_LINES {
-            recent.pop_front();
-        }
-        recent.push_back(line.clone());
-        drop(recent);
-        let _ = self.live.send(line);
+        recent.tail().extend_from_slice(&line);
+        recent.bytes += line.len();
+        recent.trim();
     }
 
     /// The most recent lines, oldest first.
     pub fn recent(&self) -> Vec<Arc<str>> {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        recent.iter().cloned().collect()
+        let lines = recent.chunks.iter().flat_map(|c| c.split(|b| *b == b'\n'));
+        lines
+            .filter(|l| !l.is_empty())
+            .map(|l| String::from_utf8_lossy(l).into())
+            .collect()
     }
 
     /// The recent decisions, parsed back.
@@ -120,10 +153,7 @@ impl TraceLog {
 
     /// Forgets the in-memory lines (the file is kept).
     pub fn clear_recent(&self) {
-        self.recent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        *self.recent.lock().unwrap_or_else(|e| e.into_inner()) = Recent::default();
     }
 }
 

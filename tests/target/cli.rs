@@ -1,0 +1,148 @@
+//! `sessionrange serve` as a process: the banner, a real request, and the errors it refuses to start with.
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sessionrange");
+
+/// Runs `sessionrange serve ARGS` to completion, for the cases that must fail fast.
+async fn serve_fails(args: &[&str]) -> (Output, String) {
+    let run = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("serve exits within 10 s")
+        .expect("the binary runs");
+    assert!(!out.status.success(), "serve {args:?} must fail");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stderr)
+}
+
+#[tokio::test]
+async fn serve_prints_its_url_and_serves_the_login_page() {
+    let dir = TempDir::new("serve");
+    let trace = dir.join("trace.jsonl");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--trace"])
+        .arg(&trace)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let find_site = async {
+        while let Some(line) = lines.next_line().await.expect("stdout") {
+            if let Some(url) = line.strip_prefix("  site:   ") {
+                return url.to_owned();
+            }
+        }
+        panic!("the banner has no site line");
+    };
+    let site = tokio::time::timeout(Duration::from_secs(10), find_site)
+        .await
+        .expect("the banner within 10 s");
+    assert!(site.starts_with("http://127.0.0.1:"), "{site}");
+    assert!(site.ends_with('/'), "{site}");
+
+    let res = reqwest::get(format!("{site}login"))
+        .await
+        .expect("the target answers");
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.expect("the login page");
+    assert!(html.contains("id=\"login-form\""));
+    let res = reqwest::Client::new()
+        .post(format!("{site}api/login"))
+        .json(&serde_json::json!({"username": "alice", "password": "wonderland"}))
+        .send()
+        .await
+        .expect("the target answers");
+    assert_eq!(res.status(), StatusCode::OK);
+    let written = std::fs::read_to_string(&trace).expect("the trace file");
+    assert_eq!(written.lines().count(), 1, "the login is traced");
+
+    child.start_kill().expect("the server can be killed");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the server stops")
+        .expect("its status");
+    assert!(!status.success(), "killed, not exited");
+}
+
+#[tokio::test]
+async fn serve_refuses_to_listen_beyond_loopback() {
+    let dir = TempDir::new("serve-any");
+    let trace_file = dir.join("runs/trace.jsonl");
+    let trace = trace_file.to_str().expect("a UTF-8 path");
+    let (_, stderr) = serve_fails(&["--addr", "0.0.0.0:0", "--trace", trace]).await;
+    assert!(stderr.contains("0.0.0.0:0"), "{stderr}");
+    assert!(stderr.contains("not a loopback address"), "{stderr}");
+    let (_, stderr) = serve_fails(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--admin-addr",
+        "0.0.0.0:0",
+        "--trace",
+        trace,
+    ])
+    .await;
+    assert!(stderr.contains("not a loopback address"), "{stderr}");
+    assert!(!dir.join("runs").exists(), "no trace left behind");
+}
+
+#[tokio::test]
+async fn serve_names_the_file_and_line_of_a_bad_scenario() {
+    let dir = TempDir::new("serve-bad");
+    let trace = dir.join("trace.jsonl");
+    let trace = trace.to_str().expect("a UTF-8 path");
+    let cases = [
+        (
+            "unknown.toml",
+            "name = \"bad\"\n\n[target.login]\npow_bits = 4\nfoo = 1\n",
+            ":5:",
+            "foo",
+        ),
+        (
+            "impossible.toml",
+            "name = \"bad\"\n[target.login]\n\npow_bits = 40\n",
+            ":4:",
+            "target.login.pow_bits",
+        ),
+    ];
+    for (file, text, line, field) in cases {
+        let path = dir.join(file);
+        std::fs::write(&path, text).expect("the scenario is written");
+        let path = path.to_str().expect("a UTF-8 path");
+        let args = [
+            "--scenario",
+            path,
+            "--addr",
+            "127.0.0.1:0",
+            "--trace",
+            trace,
+        ];
+        let (_, stderr) = serve_fails(&args).await;
+        assert!(stderr.contains(&format!("{path}{line}")), "{stderr}");
+        assert!(stderr.contains(field), "{stderr}");
+    }
+    let missing = dir.join("missing.toml");
+    let missing = missing.to_str().expect("a UTF-8 path");
+    let (_, stderr) = serve_fails(&["--scenario", missing, "--trace", trace]).await;
+    assert!(stderr.contains(missing), "{stderr}");
+    assert!(
+        dir.path().join("trace.jsonl").metadata().is_err(),
+        "no trace opened"
+    );
+}

@@ -1,0 +1,13 @@
+//! Black-box tests of the mock target over real loopback sockets.
+
+mod admin;
+mod bad_input;
+mod cli;
+mod cookie_flow;
+mod curl;
+mod expiry;
+mod helpers;
+mod identity;
+mod jwt_flow;
+mod login;
+mod trace;
