@@ -395,9 +395,24 @@ impl Engine {
     }
 
     /// Forgets every session and account, as if the target restarted.
-    pub fn reset(&self) {
-        self.sessions.each().for_each(|mut s| s.clear());
+    pub fn reset(&self, now: Timestamp) -> Upkeep {
+        let removed = self.sessions.each().map(|mut s| {
+            let n = s.len();
+            s.clear();
+            n
+        });
+        let removed = removed.sum();
         self.accounts.each().for_each(|mut a| a.clear());
+        self.upkeep(UpkeepAction::Reset, now, removed)
+    }
+
+    fn upkeep(&self, action: UpkeepAction, at: Timestamp, removed: usize) -> Upkeep {
+        Upkeep {
+            seq: self.next_seq(),
+            at,
+            action,
+            removed,
+        }
     }
 
     /// Sessions held, live and dead.
@@ -411,17 +426,19 @@ impl Engine {
     }
 
     /// Forgets every session whose TTLs have run out at `now`, dead or
-    /// alive; a client presenting one later gets `SESSION_UNKNOWN`.
-    /// Returns how many were removed.
-    pub fn sweep(&self, now: Timestamp) -> usize {
-        self.sessions
+    /// alive; a client presenting one later gets `SESSION_UNKNOWN`. The
+    /// returned record says how many went; trace it so replay forgets them too.
+    pub fn sweep(&self, now: Timestamp) -> Upkeep {
+        let removed = self
+            .sessions
             .each()
             .map(|mut shard| {
                 let before = shard.len();
                 shard.retain(|_, s| !self.outlived(s, now));
                 before - shard.len()
             })
-            .sum()
+            .sum();
+        self.upkeep(UpkeepAction::Sweep, now, removed)
     }
 
     fn outlived(&self, s: &Session, now: Timestamp) -> bool {
@@ -501,21 +518,78 @@ fn observe(
     }
 }
 
-/// Replays a trace against a fresh engine with `config` and returns the
+/// Housekeeping that changes what the engine remembers without a request:
+/// traced so that a replay forgets the same sessions at the same point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upkeep {
+    /// Order among decisions.
+    pub seq: u64,
+    /// When it happened.
+    pub at: Timestamp,
+    /// What was done.
+    pub action: UpkeepAction,
+    /// How many sessions were forgotten.
+    pub removed: usize,
+}
+
+/// The kinds of [`Upkeep`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpkeepAction {
+    /// Every session and account forgotten, as on a restart.
+    Reset,
+    /// Sessions past their TTLs forgotten.
+    Sweep,
+}
+
+/// One replayable entry of a trace.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Entry {
+    /// A decision.
+    Decision(Decision),
+    /// A reset or sweep.
+    Upkeep(Upkeep),
+}
+
+impl Entry {
+    fn seq(&self) -> u64 {
+        match self {
+            Self::Decision(d) => d.seq,
+            Self::Upkeep(u) => u.seq,
+        }
+    }
+}
+
+/// Replays decisions against a fresh engine with `config` and returns the
 /// decisions whose verdict came out differently, as (recorded, replayed).
 pub fn replay(
     config: EngineConfig,
     trace: &[Decision],
 ) -> crate::Result<Vec<(Decision, Decision)>> {
+    let entries: Vec<Entry> = trace.iter().cloned().map(Entry::Decision).collect();
+    replay_entries(config, &entries)
+}
+
+/// Replays a whole trace, resets and sweeps included, in `seq` order.
+pub fn replay_entries(
+    config: EngineConfig,
+    trace: &[Entry],
+) -> crate::Result<Vec<(Decision, Decision)>> {
     let engine = Engine::new(config)?;
-    let mut ordered: Vec<&Decision> = trace.iter().collect();
-    ordered.sort_by_key(|d| d.seq);
-    let diffs = ordered
-        .into_iter()
-        .filter_map(|d| {
-            let again = engine.apply(d);
-            (again.verdict != d.verdict).then(|| (d.clone(), again))
-        })
-        .collect();
+    let mut ordered: Vec<&Entry> = trace.iter().collect();
+    ordered.sort_by_key(|e| e.seq());
+    let mut diffs = Vec::new();
+    for entry in ordered {
+        match entry {
+            Entry::Upkeep(u) if u.action == UpkeepAction::Reset => drop(engine.reset(u.at)),
+            Entry::Upkeep(u) => drop(engine.sweep(u.at)),
+            Entry::Decision(d) => {
+                let again = engine.apply(d);
+                if again.verdict != d.verdict {
+                    diffs.push((d.clone(), again));
+                }
+            }
+        }
+    }
     Ok(diffs)
 }

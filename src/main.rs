@@ -117,19 +117,19 @@ fn replay(path: &Path, rules: Option<&Path>) -> anyhow::Result<()> {
             toml::from_str(&text).with_context(|| format!("{}", p.display()))?
         }
     };
-    let decisions = trace::read_trace(path)?;
-    let diffs = sessionrange::replay(config, &decisions)?;
+    let entries = trace::read_entries(path)?;
+    let decisions = entries
+        .iter()
+        .filter(|e| matches!(e, sessionrange::engine::Entry::Decision(_)))
+        .count();
+    let diffs = sessionrange::engine::replay_entries(config, &entries)?;
     for (was, now) in &diffs {
         println!(
             "seq {} session {}: recorded {} -> replayed {}",
             was.seq, was.session, was.verdict, now.verdict
         );
     }
-    println!(
-        "{} decisions replayed, {} differ",
-        decisions.len(),
-        diffs.len()
-    );
+    println!("{decisions} decisions replayed, {} differ", diffs.len());
     Ok(())
 }
 

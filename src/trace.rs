@@ -2,36 +2,62 @@
 
 use std::path::Path;
 
-use crate::engine::Decision;
+use crate::engine::{Decision, Entry, Upkeep};
 use crate::error::{Error, Result};
 
 /// Parses one trace line: a decision, or `None` for another type of event
 /// (a line whose `"type"` is present and not `"decision"`).
 pub fn parse_line(line: &str) -> serde_json::Result<Option<Decision>> {
+    Ok(match parse_entry(line)? {
+        Some(Entry::Decision(d)) => Some(d),
+        _ => None,
+    })
+}
+
+/// Parses one trace line into a replayable entry, or `None` for events
+/// replay does not need (proxy events, for instance).
+pub fn parse_entry(line: &str) -> serde_json::Result<Option<Entry>> {
     let value: serde_json::Value = serde_json::from_str(line)?;
     match value.get("type").and_then(|t| t.as_str()) {
-        Some(t) if t != "decision" => Ok(None),
-        _ => serde_json::from_value(value).map(Some),
+        None | Some("decision") => serde_json::from_value(value).map(|d| Some(Entry::Decision(d))),
+        Some("upkeep") => serde_json::from_value::<Upkeep>(value).map(|u| Some(Entry::Upkeep(u))),
+        Some(_) => Ok(None),
     }
 }
 
-/// Parses a JSON Lines trace into its decisions. Blank lines and other
-/// events are skipped; a malformed line is an error that names the file
-/// and the line.
-pub fn parse_trace(text: &str, path: &Path) -> Result<Vec<Decision>> {
-    let mut decisions = Vec::new();
+/// Parses a JSON Lines trace into its replayable entries. Blank lines and
+/// other events are skipped; a malformed line is an error that names the
+/// file and the line.
+pub fn parse_entries(text: &str, path: &Path) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let parsed = parse_line(line).map_err(|e| Error::Trace {
+        let parsed = parse_entry(line).map_err(|e| Error::Trace {
             path: path.to_owned(),
             line: i + 1,
             message: e.to_string(),
         })?;
-        decisions.extend(parsed);
+        entries.extend(parsed);
     }
-    Ok(decisions)
+    Ok(entries)
+}
+
+/// Parses a JSON Lines trace into its decisions only.
+pub fn parse_trace(text: &str, path: &Path) -> Result<Vec<Decision>> {
+    let entries = parse_entries(text, path)?;
+    let decisions = entries.into_iter().filter_map(|e| match e {
+        Entry::Decision(d) => Some(d),
+        Entry::Upkeep(_) => None,
+    });
+    Ok(decisions.collect())
+}
+
+/// Reads and parses the JSON Lines trace at `path` into replayable entries.
+pub fn read_entries(path: &Path) -> Result<Vec<Entry>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_entries(&text, path)
 }
 
 /// Reads and parses the JSON Lines trace at `path`.

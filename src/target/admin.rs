@@ -130,7 +130,8 @@ async fn ground_truth(State(st): St) -> Response {
 }
 
 async fn reset(State(st): St) -> Response {
-    st.engine.reset();
+    let upkeep = st.engine.reset(st.clock.now());
+    st.trace.record_upkeep(&upkeep);
     st.refresh.clear();
     Json(json!({ "reset": true })).into_response()
 }

@@ -138,7 +138,11 @@ impl TargetState {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, exp| *exp > now);
         self.refresh.sweep(now);
-        self.engine.sweep(now)
+        let upkeep = self.engine.sweep(now);
+        if upkeep.removed > 0 {
+            self.trace.record_upkeep(&upkeep);
+        }
+        upkeep.removed
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::engine::Decision;
+use crate::engine::{Decision, Upkeep};
 use crate::error::{Error, Result};
 use crate::trace;
 
@@ -98,6 +98,11 @@ impl TraceLog {
         self.record_value(&TraceEvent::Decision(d));
     }
 
+    /// Appends a reset or sweep of the engine.
+    pub fn record_upkeep(&self, u: &Upkeep) {
+        self.record_value(&TraceEvent::Upkeep(u));
+    }
+
     /// Appends any serializable event (proxy events, scripted events).
     ///
     /// The line is serialized outside any lock and written to the file
@@ -162,4 +167,5 @@ impl TraceLog {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum TraceEvent<'a> {
     Decision(&'a Decision),
+    Upkeep(&'a Upkeep),
 }

@@ -277,7 +277,7 @@ fn sweep_forgets_sessions_past_their_ttls() {
     let c = Client::new("127.0.1.10");
     let old = login(&e, 1, "alice", &c, at(0));
     let fresh = login(&e, 2, "alice", &c, at(100));
-    assert_eq!(e.sweep(at(110)), 1);
+    assert_eq!(e.sweep(at(110)).removed, 1);
     assert!(e.session(old).is_none());
     assert!(e.session(fresh).is_some());
     assert_eq!(

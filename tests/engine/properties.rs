@@ -329,7 +329,7 @@ proptest! {
             let json = serde_json::to_string(&d).expect("every decision serializes");
             prop_assert!(!json.is_empty());
         }
-        e.sweep(Timestamp::from_millis(u64::MAX));
+        let _ = e.sweep(Timestamp::from_millis(u64::MAX));
     }
 }
 

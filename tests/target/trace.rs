@@ -164,3 +164,37 @@ async fn the_trace_file_replays_to_the_same_verdicts() {
     );
     assert_eq!(diffs[0].0.verdict, Verdict::Revoke(Reason::AsnDrift));
 }
+
+#[tokio::test]
+async fn a_reset_is_traced_so_replay_forgets_the_same_sessions() {
+    let dir = TempDir::new("trace-reset");
+    let path = dir.join("trace.jsonl");
+    let (target, _clock) = start_traced(behind_proxy(), &path).await;
+    let mut api = Api::via(&target, COMCAST);
+    let tokens = api.login("alice", "wonderland").await;
+    let ok = api.get_with("/api/v1/items?page=1", &tokens.access).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let reset = reqwest::Client::new()
+        .post(target.admin_url("/reset"))
+        .bearer_auth(target.admin_token())
+        .send()
+        .await
+        .expect("reset answers");
+    assert_eq!(reset.status(), StatusCode::OK);
+    let gone = api.get_with("/api/v1/items?page=1", &tokens.access).await;
+    assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        last_verdict(&target),
+        Verdict::Expire(Reason::SessionUnknown)
+    );
+
+    let entries = trace::read_entries(&path).expect("the trace parses");
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e, sessionrange::engine::Entry::Upkeep(_)))
+    );
+    let diffs = sessionrange::engine::replay_entries(TargetConfig::default().rules, &entries)
+        .expect("valid rules");
+    assert!(diffs.is_empty(), "{diffs:?}");
+}
