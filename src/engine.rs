@@ -545,8 +545,8 @@ pub enum UpkeepAction {
 /// One replayable entry of a trace.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Entry {
-    /// A decision.
-    Decision(Decision),
+    /// A decision (boxed: it is far larger than an upkeep record).
+    Decision(Box<Decision>),
     /// A reset or sweep.
     Upkeep(Upkeep),
 }
@@ -566,7 +566,10 @@ pub fn replay(
     config: EngineConfig,
     trace: &[Decision],
 ) -> crate::Result<Vec<(Decision, Decision)>> {
-    let entries: Vec<Entry> = trace.iter().cloned().map(Entry::Decision).collect();
+    let entries: Vec<Entry> = trace
+        .iter()
+        .map(|d| Entry::Decision(Box::new(d.clone())))
+        .collect();
     replay_entries(config, &entries)
 }
 
@@ -586,7 +589,7 @@ pub fn replay_entries(
             Entry::Decision(d) => {
                 let again = engine.apply(d);
                 if again.verdict != d.verdict {
-                    diffs.push((d.clone(), again));
+                    diffs.push(((**d).clone(), again));
                 }
             }
         }

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 /// (a line whose `"type"` is present and not `"decision"`).
 pub fn parse_line(line: &str) -> serde_json::Result<Option<Decision>> {
     Ok(match parse_entry(line)? {
-        Some(Entry::Decision(d)) => Some(d),
+        Some(Entry::Decision(d)) => Some(*d),
         _ => None,
     })
 }
@@ -19,7 +19,9 @@ pub fn parse_line(line: &str) -> serde_json::Result<Option<Decision>> {
 pub fn parse_entry(line: &str) -> serde_json::Result<Option<Entry>> {
     let value: serde_json::Value = serde_json::from_str(line)?;
     match value.get("type").and_then(|t| t.as_str()) {
-        None | Some("decision") => serde_json::from_value(value).map(|d| Some(Entry::Decision(d))),
+        None | Some("decision") => {
+            serde_json::from_value(value).map(|d| Some(Entry::Decision(Box::new(d))))
+        }
         Some("upkeep") => serde_json::from_value::<Upkeep>(value).map(|u| Some(Entry::Upkeep(u))),
         Some(_) => Ok(None),
     }
@@ -48,7 +50,7 @@ pub fn parse_entries(text: &str, path: &Path) -> Result<Vec<Entry>> {
 pub fn parse_trace(text: &str, path: &Path) -> Result<Vec<Decision>> {
     let entries = parse_entries(text, path)?;
     let decisions = entries.into_iter().filter_map(|e| match e {
-        Entry::Decision(d) => Some(d),
+        Entry::Decision(d) => Some(*d),
         Entry::Upkeep(_) => None,
     });
     Ok(decisions.collect())

@@ -170,7 +170,7 @@ async fn a_reset_is_traced_so_replay_forgets_the_same_sessions() {
     let dir = TempDir::new("trace-reset");
     let path = dir.join("trace.jsonl");
     let (target, _clock) = start_traced(behind_proxy(), &path).await;
-    let mut api = Api::via(&target, COMCAST);
+    let api = Api::via(&target, COMCAST);
     let tokens = api.login("alice", "wonderland").await;
     let ok = api.get_with("/api/v1/items?page=1", &tokens.access).await;
     assert_eq!(ok.status(), StatusCode::OK);
