@@ -13,7 +13,7 @@ use crate::target::client_ip::{self, ClientIp};
 use crate::target::pages;
 use crate::target::respond::{self, Refusal};
 use crate::target::state::TargetState;
-use crate::verdict::{Evidence, Firing, Verdict};
+use crate::verdict::{Action, Evidence, Firing, Verdict};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "sr_session";
@@ -35,8 +35,14 @@ pub struct Authorized {
 
 impl Drop for Authorized {
     fn drop(&mut self) {
-        if self.state.engine.tracks_in_flight() {
-            let d = self.state.engine.release(self.sid, self.state.clock.now());
+        let engine = &self.state.engine;
+        if !engine.tracks_in_flight() {
+            return;
+        }
+        let d = engine.release(self.sid, self.state.clock.now());
+        // Releases only change verdicts when the in-flight rule can refuse;
+        // when it only logs, replay needs no release lines.
+        if engine.config().concurrency.in_flight_action > Action::Log {
             self.state.trace.record(&d);
         }
     }
