@@ -6,8 +6,9 @@
 //! that the load itself is not refused), and the trace appended to a file.
 //! The baseline: an axum handler on its own loopback listener that serves
 //! the same JSON page with no session at all. One reqwest client with
-//! keep-alive loads both, in alternating rounds bounded in time and count,
-//! and the ratio of the medians is printed.
+//! keep-alive per worker (each worker logged in with its own session) loads
+//! both, in back-to-back rounds bounded in time and count, and the median
+//! ratio of the pairs is printed.
 //!
 //! Run with `cargo bench --bench load`.
 
@@ -56,7 +57,7 @@ async fn plain_server(dataset: DatasetConfig) -> SocketAddr {
 }
 
 /// Logs in through the form and returns the `Cookie` header the session needs.
-async fn log_in(target: &TargetServer) -> String {
+async fn log_in(target: &TargetServer, user: &str, password: &str) -> String {
     let jar = Arc::new(reqwest::cookie::Jar::default());
     let client = reqwest::Client::builder()
         .cookie_provider(jar.clone())
@@ -92,14 +93,40 @@ async fn log_in(target: &TargetServer) -> String {
     cookies.to_str().expect("ascii cookies").to_owned()
 }
 
+/// One client per worker, each with its own session cookie, as a crawler
+/// with several logged-in workers would run.
+async fn clients(target: &TargetServer) -> Vec<reqwest::Client> {
+    let mut clients = Vec::with_capacity(WORKERS);
+    for i in 0..WORKERS {
+        let (user, password) = if i % 2 == 0 {
+            ("alice", "wonderland")
+        } else {
+            ("bob", "builder")
+        };
+        let cookie = log_in(target, user, password).await;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::COOKIE,
+            cookie.parse().expect("cookie header"),
+        );
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client");
+        clients.push(client);
+    }
+    clients
+}
+
 /// Loads `url` with every worker for one round; returns requests per second.
-/// Both servers get the same request, session cookie included, so the
+/// Both servers get the same requests, session cookies included, so the
 /// client does the same work for each.
-async fn round(client: &reqwest::Client, url: &str) -> f64 {
+async fn round(clients: &[reqwest::Client], url: &str) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let tasks: Vec<_> = (0..WORKERS)
-        .map(|_| {
+    let tasks: Vec<_> = clients
+        .iter()
+        .map(|client| {
             let (client, url, done) = (client.clone(), url.to_owned(), done.clone());
             tokio::spawn(async move {
                 while start.elapsed() < ROUND_TIME
@@ -138,14 +165,7 @@ fn main() {
             .await
             .expect("target starts");
         let plain = plain_server(DatasetConfig::default()).await;
-        let cookie = log_in(&target).await;
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(reqwest::header::COOKIE, cookie.parse().expect("cookie header"));
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .pool_max_idle_per_host(WORKERS)
-            .build()
-            .expect("client");
+        let client = clients(&target).await;
         let (plain_url, target_url) = (format!("http://{plain}/api/v1/items"), target.url("/api/v1/items?page=1"));
         round(&client, &plain_url).await;
         round(&client, &target_url).await;
@@ -161,7 +181,7 @@ fn main() {
         let (p, t, r) = (median(p), median(t), median(ratios));
         println!("load: plain handler {p:.0} req/s, full pipeline {t:.0} req/s (medians)");
         println!("load: ratio {r:.3} (median of {ROUNDS} back-to-back pairs, range {lo:.3} to {hi:.3}; goal >= 0.85)");
-        println!("load: {WORKERS} keep-alive workers, rounds of {} ms, trace at {}", ROUND_TIME.as_millis(), dir.display());
+        println!("load: {WORKERS} keep-alive workers with a session each, rounds of {} ms, trace at {}", ROUND_TIME.as_millis(), dir.display());
         let _ = std::fs::remove_dir_all(&dir);
     });
 }
