@@ -78,8 +78,8 @@ async fn log_in(target: &TargetServer, user: &str, password: &str) -> String {
         .to_owned();
     let params = [
         ("csrf", csrf.as_str()),
-        ("username", "alice"),
-        ("password", "wonderland"),
+        ("username", user),
+        ("password", password),
     ];
     let r = client
         .post(target.url("/login"))
