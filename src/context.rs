@@ -71,11 +71,18 @@ impl RequestContext {
     }
 
     fn add_header(&mut self, name: &str, value: &str) {
-        let lower = name.to_ascii_lowercase();
+        let lower = cut(name, MAX_HEADER_BYTES).to_ascii_lowercase();
         match lower.as_str() {
-            "user-agent" => self.user_agent = Some(value.to_owned()),
-            "accept-language" => self.accept_language = Some(value.to_owned()),
-            "cookie" => self.cookies.extend(parse_cookie_header(value)),
+            "user-agent" => self.user_agent = Some(cut(value, MAX_HEADER_BYTES).to_owned()),
+            "accept-language" => {
+                self.accept_language = Some(cut(value, MAX_HEADER_BYTES).to_owned())
+            }
+            "cookie" => {
+                let room = MAX_COOKIES.saturating_sub(self.cookies.len());
+                let cookies = parse_cookie_header(value).take(room);
+                self.cookies
+                    .extend(cookies.map(|(n, v)| (cut_owned(n), cut_owned(v))));
+            }
             _ => {}
         }
         self.header_order.push(lower);
@@ -96,6 +103,20 @@ impl RequestContext {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// The longest header name or value kept, in bytes; longer ones are cut at
+/// a character boundary, at birth and on every request alike, so a client
+/// cannot make the engine store megabytes per session.
+pub const MAX_HEADER_BYTES: usize = 1024;
+
+/// Most cookies kept from one request.
+pub const MAX_COOKIES: usize = 64;
+
+fn cut_owned(mut s: String) -> String {
+    let len = cut(&s, MAX_HEADER_BYTES).len();
+    s.truncate(len);
+    s
 }
 
 /// Splits a `Cookie` header into name/value pairs, skipping pieces that are
@@ -156,8 +177,14 @@ pub fn header_order_conflicts(birth: &str, live: &[String]) -> bool {
     if same_order(birth, live) {
         return false;
     }
-    let names = birth.split(',').filter(|s| !s.is_empty());
-    let positions = names.filter_map(|name| live.iter().position(|l| l == name));
+    let names: Vec<&str> = birth.split(',').filter(|s| !s.is_empty()).collect();
+    // A name sent twice (split cookies, repeated headers) counts where it
+    // first appeared, on both sides.
+    let first = names
+        .iter()
+        .enumerate()
+        .filter(|(i, n)| !names[..*i].contains(n));
+    let positions = first.filter_map(|(_, name)| live.iter().position(|l| l == name));
     let mut last = None;
     for p in positions {
         if last.is_some_and(|l| p < l) {
@@ -447,6 +474,24 @@ mod tests {
         );
         let m = c.first_mismatch(|_| None).expect("all missing");
         assert_eq!(m.got, None);
+    }
+
+    #[test]
+    fn a_repeated_login_header_is_not_a_conflict() {
+        let birth = "host,accept,user-agent,accept";
+        let live = names(&["host", "accept", "user-agent", "accept", "content-type"]);
+        assert!(!header_order_conflicts(birth, &live));
+    }
+
+    #[test]
+    fn long_header_values_are_cut() {
+        let ua = "x".repeat(300_000);
+        let ctx = RequestContext::from_headers(
+            None,
+            NetworkInfo::unknown(),
+            [("user-agent", ua.as_str())],
+        );
+        assert_eq!(ctx.user_agent.map(|u| u.len()), Some(MAX_HEADER_BYTES));
     }
 
     #[test]

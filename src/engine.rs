@@ -240,7 +240,11 @@ impl Engine {
         }
         let e = &self.config.escalation;
         let count = acct.record_invalidation(now, reason, e.window);
-        let escalates = e.action == Action::Ban && count >= e.invalidations;
+        let reached = count >= e.invalidations;
+        if reached && e.action == Action::Log {
+            fired.push(escalation(count, e.invalidations, Action::Log, None));
+        }
+        let escalates = e.action == Action::Ban && reached;
         if !(ban_now || escalates) || acct.is_banned(now) {
             return if acct.is_banned(now) {
                 Verdict::Ban(reason)
@@ -252,16 +256,7 @@ impl Engine {
         acct.banned_until = Some(until);
         acct.bans += 1;
         if escalates {
-            fired.push(Firing {
-                rule: RuleName::Escalation,
-                reason: Reason::AccountBanned,
-                action: Action::Ban,
-                evidence: Evidence::Escalation {
-                    invalidations: count,
-                    limit: e.invalidations,
-                    banned_until_ms: until.as_millis(),
-                },
-            });
+            fired.push(escalation(count, e.invalidations, Action::Ban, Some(until)));
         }
         Verdict::Ban(reason)
     }
@@ -395,15 +390,21 @@ impl Engine {
     }
 
     /// Forgets every session and account, as if the target restarted.
+    ///
+    /// Every shard is locked before the sequence number is taken, so no
+    /// decision can fall between the reset's place in the trace and its effect.
     pub fn reset(&self, now: Timestamp) -> Upkeep {
-        let removed = self.sessions.each().map(|mut s| {
-            let n = s.len();
-            s.clear();
-            n
-        });
-        let removed = removed.sum();
+        let mut shards: Vec<_> = self.sessions.each().collect();
+        let upkeep = self.upkeep(
+            UpkeepAction::Reset,
+            now,
+            shards.iter().map(|s| s.len()).sum(),
+        );
+        shards.iter_mut().for_each(|s| s.clear());
+        drop(shards);
         self.accounts.each().for_each(|mut a| a.clear());
-        self.upkeep(UpkeepAction::Reset, now, removed)
+        self.interner.clear();
+        upkeep
     }
 
     fn upkeep(&self, action: UpkeepAction, at: Timestamp, removed: usize) -> Upkeep {
@@ -429,16 +430,14 @@ impl Engine {
     /// alive; a client presenting one later gets `SESSION_UNKNOWN`. The
     /// returned record says how many went; trace it so replay forgets them too.
     pub fn sweep(&self, now: Timestamp) -> Upkeep {
-        let removed = self
-            .sessions
-            .each()
-            .map(|mut shard| {
-                let before = shard.len();
-                shard.retain(|_, s| !self.outlived(s, now));
-                before - shard.len()
-            })
-            .sum();
-        self.upkeep(UpkeepAction::Sweep, now, removed)
+        let mut shards: Vec<_> = self.sessions.each().collect();
+        let mut upkeep = self.upkeep(UpkeepAction::Sweep, now, 0);
+        for shard in &mut shards {
+            let before = shard.len();
+            shard.retain(|_, s| !self.outlived(s, now));
+            upkeep.removed += before - shard.len();
+        }
+        upkeep
     }
 
     fn outlived(&self, s: &Session, now: Timestamp) -> bool {
@@ -489,6 +488,20 @@ impl Engine {
             DecisionKind::Release => self.release(d.session, d.at),
             DecisionKind::Revoke { cause } => self.revoke(d.session, *cause, d.at),
         }
+    }
+}
+
+/// The firing of the escalation rule: `count` invalidations against `limit`.
+fn escalation(count: u32, limit: u32, action: Action, until: Option<Timestamp>) -> Firing {
+    Firing {
+        rule: RuleName::Escalation,
+        reason: Reason::AccountBanned,
+        action,
+        evidence: Evidence::Escalation {
+            invalidations: count,
+            limit,
+            banned_until_ms: until.map_or(0, Timestamp::as_millis),
+        },
     }
 }
 

@@ -23,6 +23,11 @@ impl Interner {
         }
     }
 
+    /// Forgets every interned string (strings in use stay alive).
+    pub(crate) fn clear(&self) {
+        self.set.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// The shared copy of `s`.
     pub(crate) fn intern(&self, s: &str) -> Arc<str> {
         let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());

@@ -18,7 +18,8 @@ pub enum Verdict {
     Challenge(Reason),
     /// The session ended naturally (TTL, idle, max uses, unknown).
     Expire(Reason),
-    /// The session was invalidated for a security reason.
+    /// The session was invalidated: for a security reason, or explicitly
+    /// (logout, an operator); [`Reason::is_security`] tells which.
     Revoke(Reason),
     /// The session's account is banned.
     Ban(Reason),
@@ -295,7 +296,8 @@ pub enum Evidence {
         invalidations: u32,
         /// The configured limit.
         limit: u32,
-        /// When the ban ends, in milliseconds since the Unix epoch.
+        /// When the ban ends, in milliseconds since the Unix epoch; 0 when
+        /// the escalation rule only logs.
         banned_until_ms: u64,
     },
 }

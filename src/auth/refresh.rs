@@ -144,8 +144,10 @@ impl RefreshTokens {
         }
     }
 
-    /// Sets the reuse window: a token superseded less than `overlap` ago
-    /// may still be exchanged once more per refresh race.
+    /// Sets the reuse window, as Auth0's: the previous generation's token,
+    /// superseded less than `overlap` ago, may be exchanged again, as often
+    /// as parallel workers race with it inside the window. Older tokens
+    /// are always reuse.
     #[must_use]
     pub fn with_overlap(mut self, overlap: Duration) -> Self {
         self.overlap = overlap;
@@ -205,6 +207,11 @@ impl RefreshTokens {
                 RefreshOutcome::Reuse { session, account }
             }
         }
+    }
+
+    /// The session a refresh token belongs to, without using it.
+    pub fn session_of(&self, token: &str) -> Option<SessionId> {
+        self.lock().tokens.get(&digest(token)).map(|e| e.session)
     }
 
     /// Revokes the family of `token` (RFC 7009) and returns its session,

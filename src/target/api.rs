@@ -86,6 +86,13 @@ fn tokens(
 
 /// `GET /api/login/challenge`: a proof-of-work challenge for the API login.
 pub async fn challenge(State(st): St) -> Response {
+    if st.config.login.pow_bits == 0 {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some("proof of work is off"),
+        );
+    }
     let ch = crate::auth::pow::challenge(&mut rand::rng());
     st.issue_pow(&ch, st.clock.now());
     Json(json!({ "challenge": ch, "bits": st.config.login.pow_bits })).into_response()
@@ -152,25 +159,30 @@ pub async fn refresh(
         );
     };
     let now = st.clock.now();
+    // The refresh is a request in the session's context: the engine judges
+    // it first, so a challenge refuses this refresh without burning the token.
+    let live = st
+        .refresh
+        .session_of(&presented)
+        .filter(|s| st.refresh.is_family_live(*s, now));
+    if let Some(session) = live {
+        let who = guard::client(&st, peer, &headers);
+        let d = st
+            .engine
+            .decide(session, guard::context(&st, &who, &headers), now);
+        st.record(&d);
+        if d.verdict != Verdict::Allow {
+            if d.verdict.is_terminal() {
+                st.refresh.revoke_session(session);
+            }
+            return guard::refusal(&st, d.verdict, true, &headers, guard::retry_after(&d.fired));
+        }
+        guard::release(&st, session);
+    }
     let fresh = random_hex(&mut rand::rng(), 32);
     match st.refresh.rotate(&presented, fresh.clone(), now) {
         RefreshOutcome::Rotated { session, account }
         | RefreshOutcome::Overlap { session, account } => {
-            let who = guard::client(&st, peer, &headers);
-            let d = st
-                .engine
-                .decide(session, guard::context(&st, &who, &headers), now);
-            st.record(&d);
-            if d.verdict != Verdict::Allow {
-                st.refresh.revoke_session(session);
-                return guard::refusal(
-                    &st,
-                    d.verdict,
-                    true,
-                    &headers,
-                    guard::retry_after(&d.fired),
-                );
-            }
             tokens(&st, session, &account, fresh, now)
         }
         RefreshOutcome::Reuse { session, .. } => {
@@ -214,7 +226,7 @@ pub async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Response 
     let now = st.clock.now();
     if let Some(session) = st.refresh.revoke_token(&token) {
         let d = st.engine.revoke(session, Reason::LoggedOut, now);
-        st.trace.record(&d);
+        st.record(&d);
     } else if let Ok(claims) =
         st.jwt
             .read()

@@ -35,16 +35,21 @@ pub struct Authorized {
 
 impl Drop for Authorized {
     fn drop(&mut self) {
-        let engine = &self.state.engine;
-        if !engine.tracks_in_flight() {
-            return;
-        }
-        let d = engine.release(self.sid, self.state.clock.now());
-        // Releases only change verdicts when the in-flight rule can refuse;
-        // when it only logs, replay needs no release lines.
-        if engine.config().concurrency.in_flight_action > Action::Log {
-            self.state.trace.record(&d);
-        }
+        release(&self.state, self.sid);
+    }
+}
+
+/// Ends an allowed request on `sid` for the in-flight rule.
+pub fn release(st: &TargetState, sid: SessionId) {
+    let engine = &st.engine;
+    if !engine.tracks_in_flight() {
+        return;
+    }
+    let d = engine.release(sid, st.clock.now());
+    // Releases only change verdicts when the in-flight rule can refuse;
+    // when it only logs, replay needs no release lines.
+    if engine.config().concurrency.in_flight_action > Action::Log {
+        st.trace.record(&d);
     }
 }
 

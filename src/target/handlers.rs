@@ -158,7 +158,7 @@ pub async fn logout(State(st): St, headers: HeaderMap) -> Response {
         .or_else(|| guard::cookie(&headers, SESSION_COOKIE)?.parse().ok());
     if let Some(sid) = sid {
         let d = st.engine.revoke(sid, Reason::LoggedOut, st.clock.now());
-        st.trace.record(&d);
+        st.record(&d);
         st.refresh.revoke_session(sid);
     }
     let mut r = Redirect::to("/login").into_response();

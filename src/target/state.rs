@@ -50,7 +50,7 @@ pub struct TargetState {
     pub metrics: Metrics,
     /// The admin API's bearer token.
     pub admin_token: String,
-    pow_challenges: Mutex<HashMap<String, Timestamp>>,
+    pow_challenges: Mutex<PowChallenges>,
     revoked_jti: Mutex<HashMap<String, Timestamp>>,
 }
 
@@ -70,7 +70,7 @@ impl TargetState {
             companion_key: CsrfKey::generate(&mut rng),
             admin_token: random_hex(&mut rng, 16),
             metrics: Metrics::default(),
-            pow_challenges: Mutex::new(HashMap::new()),
+            pow_challenges: Mutex::new(PowChallenges::default()),
             revoked_jti: Mutex::new(HashMap::new()),
             clock,
             config,
@@ -89,28 +89,33 @@ impl TargetState {
         SessionId::from_u128(rand::rng().random())
     }
 
-    /// Remembers a proof-of-work challenge issued at `now`.
+    /// Remembers a proof-of-work challenge issued at `now`. When the store
+    /// is full the oldest challenge is forgotten, so a flood of requests
+    /// for challenges cannot lock honest clients out.
     pub fn issue_pow(&self, challenge: &str, now: Timestamp) {
-        let mut map = self
+        let mut store = self
             .pow_challenges
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_POW_CHALLENGES {
-            map.retain(|_, t| now.as_millis().saturating_sub(t.as_millis()) < POW_TTL_MS);
+        while store.order.len() >= MAX_POW_CHALLENGES {
+            if let Some(old) = store.order.pop_front() {
+                store.issued.remove(&old);
+            }
         }
-        if map.len() < MAX_POW_CHALLENGES {
-            map.insert(challenge.to_owned(), now);
-        }
+        store.order.push_back(challenge.to_owned());
+        store.issued.insert(challenge.to_owned(), now);
     }
 
     /// Consumes a challenge: true once, if it was issued and is still fresh.
     pub fn take_pow(&self, challenge: &str, now: Timestamp) -> bool {
-        let mut map = self
+        let mut store = self
             .pow_challenges
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        map.remove(challenge)
-            .is_some_and(|t| now.as_millis().saturating_sub(t.as_millis()) < POW_TTL_MS)
+        store
+            .issued
+            .remove(challenge)
+            .is_some_and(|t| fresh(t, now))
     }
 
     /// Denies an access token by its `jti` until it would have expired.
@@ -129,10 +134,14 @@ impl TargetState {
 
     /// Forgets expired sessions, challenges and denied token ids.
     pub fn sweep(&self, now: Timestamp) -> usize {
-        self.pow_challenges
+        let mut store = self
+            .pow_challenges
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, t| now.as_millis().saturating_sub(t.as_millis()) < POW_TTL_MS);
+            .unwrap_or_else(|e| e.into_inner());
+        store.issued.retain(|_, t| fresh(*t, now));
+        let PowChallenges { issued, order } = &mut *store;
+        order.retain(|c| issued.contains_key(c));
+        drop(store);
         self.revoked_jti
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -144,6 +153,18 @@ impl TargetState {
         }
         upkeep.removed
     }
+}
+
+/// Outstanding proof-of-work challenges, with their issue order.
+#[derive(Debug, Default)]
+struct PowChallenges {
+    issued: HashMap<String, Timestamp>,
+    order: std::collections::VecDeque<String>,
+}
+
+/// Whether a challenge issued at `issued` is still usable at `now`.
+fn fresh(issued: Timestamp, now: Timestamp) -> bool {
+    now.as_millis().saturating_sub(issued.as_millis()) < POW_TTL_MS
 }
 
 /// `bytes` random bytes as lowercase hex.

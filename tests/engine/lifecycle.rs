@@ -335,3 +335,21 @@ fn the_replay_command_reads_a_trace_file_and_reports_differences() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("trace.jsonl:1:"), "{err}");
 }
+
+#[test]
+fn escalation_set_to_log_records_the_threshold_without_banning() {
+    let e = engine(|c| c.escalation.action = Action::Log);
+    let c = Client::new("127.0.1.10");
+    let aws = c.from("127.0.2.10");
+    for n in 1..=3u64 {
+        let sid = login(&e, u128::from(n), "alice", &c, at(n * 10));
+        let d = request(&e, sid, &aws, at(n * 10 + 1));
+        assert_eq!(d.verdict, Verdict::Revoke(Reason::AsnDrift));
+        let logged = d
+            .fired
+            .iter()
+            .any(|f| f.rule == RuleName::Escalation && f.action == Action::Log);
+        assert_eq!(logged, n == 3, "invalidation {n}");
+    }
+    assert!(!e.account("alice").expect("exists").is_banned(at(40)));
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use sessionrange::target::TargetConfig;
-use sessionrange::{Reason, Verdict};
+use sessionrange::{Action, Reason, Verdict};
 
 use crate::helpers::*;
 
@@ -253,4 +253,39 @@ async fn a_burst_past_the_rate_limit_gets_429_and_the_session_survives() {
     advance(&clock, 1);
     assert_reads(&api, "/api/v1/items/1", &login.access).await;
     assert!(Admin::new(&target).invalidations("alice").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_challenged_refresh_keeps_its_token_usable() {
+    let mut cfg = TargetConfig::default();
+    cfg.rules.session_velocity.burst = 1;
+    let (target, clock) = start(cfg).await;
+    let api = Api::new(&target);
+    let login = api.login("alice", "wonderland").await;
+    let first = Tokens::from_response(api.refresh(&login.refresh).await).await;
+    // Same instant: the burst of one is spent, so this refresh is challenged.
+    let res = api.refresh(&first.refresh).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    advance(&clock, 1);
+    let again = api.refresh(&first.refresh).await;
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "the challenged token still works"
+    );
+}
+
+#[tokio::test]
+async fn refreshes_do_not_leave_requests_in_flight() {
+    let mut cfg = TargetConfig::default();
+    cfg.rules.concurrency.in_flight_action = Action::Challenge;
+    cfg.rules.concurrency.max_in_flight = 2;
+    let (target, clock) = start(cfg).await;
+    let api = Api::new(&target);
+    let mut tokens = api.login("alice", "wonderland").await;
+    for _ in 0..4 {
+        advance(&clock, 1);
+        tokens = Tokens::from_response(api.refresh(&tokens.refresh).await).await;
+    }
+    assert_reads(&api, "/api/v1/items/1", &tokens.access).await;
 }
