@@ -104,7 +104,14 @@ struct Family {
 struct State {
     families: HashMap<SessionId, Family>,
     tokens: HashMap<TokenHash, TokenEntry>,
+    /// Sessions in the order their families started, to forget the
+    /// oldest first when there are too many.
+    started: VecDeque<SessionId>,
 }
+
+/// Most refresh-token families kept; past it the oldest is forgotten (its
+/// tokens then come back as unknown), so logins cannot grow memory forever.
+pub const MAX_FAMILIES: usize = 1_000_000;
 
 /// Refresh-token families, one per session.
 ///
@@ -131,6 +138,7 @@ struct State {
 pub struct RefreshTokens {
     ttl: Duration,
     overlap: Duration,
+    max_families: usize,
     state: Mutex<State>,
 }
 
@@ -140,6 +148,7 @@ impl RefreshTokens {
         Self {
             ttl,
             overlap: Duration::ZERO,
+            max_families: MAX_FAMILIES,
             state: Mutex::default(),
         }
     }
@@ -154,11 +163,25 @@ impl RefreshTokens {
         self
     }
 
+    /// Keeps at most `n` families (at least one) instead of [`MAX_FAMILIES`].
+    #[must_use]
+    pub fn with_max_families(mut self, n: usize) -> Self {
+        self.max_families = n.max(1);
+        self
+    }
+
     /// Starts a family for a new login, replacing any earlier family of the
     /// same session. `token` must be fresh random bytes from the shell.
     pub fn start(&self, session: SessionId, account: &str, token: String, now: Timestamp) {
         let mut state = self.lock();
         state.forget(session);
+        while state.families.len() >= self.max_families {
+            match state.started.pop_front() {
+                Some(oldest) => state.forget(oldest),
+                None => break,
+            }
+        }
+        state.started.push_back(session);
         let hash = digest(&token);
         state.tokens.insert(hash, TokenEntry::current(session, 0));
         let family = Family {
@@ -254,6 +277,10 @@ impl RefreshTokens {
         for session in &dead {
             state.forget(*session);
         }
+        let State {
+            families, started, ..
+        } = &mut *state;
+        started.retain(|s| families.contains_key(s));
         dead.len()
     }
 
@@ -492,6 +519,25 @@ mod tests {
             store.rotate("a", "b".into(), at(1)),
             RefreshOutcome::Revoked
         );
+    }
+
+    #[test]
+    fn the_oldest_family_is_forgotten_past_the_cap() {
+        let store = RefreshTokens::new(Duration::from_secs(60)).with_max_families(2);
+        for (n, token) in ["t1", "t2", "t3"].iter().enumerate() {
+            store.start(
+                SessionId::from_u128(n as u128 + 1),
+                "acct",
+                (*token).to_owned(),
+                at(0),
+            );
+        }
+        assert_eq!(store.len(), 2);
+        assert_eq!(
+            store.rotate("t1", "x".into(), at(1)),
+            RefreshOutcome::Unknown
+        );
+        assert!(store.rotate("t3", "y".into(), at(1)).is_accepted());
     }
 
     #[test]
