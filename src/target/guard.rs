@@ -15,6 +15,8 @@ use crate::target::respond::{self, Refusal};
 use crate::target::state::TargetState;
 use crate::verdict::{Action, Evidence, Firing, Verdict};
 
+pub use crate::target::respond::clear_cookie;
+
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "sr_session";
 /// The CSRF double-submit cookie's name.
@@ -204,14 +206,19 @@ pub fn refusal(
         Verdict::Challenge(reason) | Verdict::Revoke(reason) => {
             let challenge = matches!(verdict, Verdict::Challenge(_));
             let style = st.config.responses.style(reason, challenge, bearer);
-            let csrf = st.csrf.issue(&mut rand::rng());
-            let login_html = pages::login(
-                &st.config,
-                &pages::LoginForm {
-                    csrf: &csrf,
-                    ..Default::default()
-                },
-            );
+            // Only the soft-login style shows the form: render it, and mint
+            // its CSRF token, only then.
+            let soft = style == respond::ResponseStyle::SoftLogin;
+            let csrf = soft.then(|| st.csrf.issue(&mut rand::rng()));
+            let login_html = csrf.as_deref().map_or_else(String::new, |csrf| {
+                pages::login(
+                    &st.config,
+                    &pages::LoginForm {
+                        csrf,
+                        ..Default::default()
+                    },
+                )
+            });
             let refusal = Refusal {
                 style,
                 reason,
@@ -221,8 +228,8 @@ pub fn refusal(
                 login_html: &login_html,
             };
             let mut r = respond::refuse(&refusal);
-            if style == respond::ResponseStyle::SoftLogin {
-                add_csrf_cookie(&mut r, &csrf);
+            if let Some(csrf) = &csrf {
+                add_csrf_cookie(&mut r, csrf);
             }
             r
         }
@@ -235,16 +242,6 @@ pub fn retry_after(fired: &[Firing]) -> Option<u64> {
         Evidence::Rate { retry_after_ms, .. } => Some(retry_after_ms.div_ceil(1000).max(1)),
         _ => None,
     })
-}
-
-/// Adds a `Set-Cookie` that deletes the cookie `name`.
-pub fn clear_cookie(r: &mut Response, name: &str) {
-    let value = format!(
-        "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
-    );
-    if let Ok(v) = value.parse() {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
 }
 
 /// Sets the CSRF double-submit cookie.

@@ -49,11 +49,6 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Requests decided with `allow`.
-    pub fn allowed(&self) -> u64 {
-        self.by_verdict[0].load(Ordering::Relaxed)
-    }
-
     /// One line for people: logins and decisions by verdict.
     pub fn summary(&self) -> String {
         let counts: Vec<String> = VERDICTS

@@ -203,15 +203,20 @@ fn rate_limited(code: &str, wants_json: bool, retry_after: Option<u64>) -> Respo
 }
 
 /// Adds what every refusal carries: `no-store` and the cookie clearing.
-fn finish(res: &mut Response, clear_cookie: Option<&str>) {
+fn finish(res: &mut Response, clear: Option<&str>) {
     set(res, header::CACHE_CONTROL, "no-store");
-    if let Some(name) = clear_cookie {
-        let cookie = format!(
-            "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
-        );
-        if let Ok(v) = HeaderValue::try_from(cookie) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
+    if let Some(name) = clear {
+        clear_cookie(res, name);
+    }
+}
+
+/// Adds a `Set-Cookie` that deletes the cookie `name`.
+pub fn clear_cookie(res: &mut Response, name: &str) {
+    let cookie = format!(
+        "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+    );
+    if let Ok(v) = HeaderValue::try_from(cookie) {
+        res.headers_mut().append(header::SET_COOKIE, v);
     }
 }
 

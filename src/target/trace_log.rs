@@ -155,11 +155,6 @@ impl TraceLog {
     pub fn follow(&self) -> broadcast::Receiver<Arc<str>> {
         self.live.subscribe()
     }
-
-    /// Forgets the in-memory lines (the file is kept).
-    pub fn clear_recent(&self) {
-        *self.recent.lock().unwrap_or_else(|e| e.into_inner()) = Recent::default();
-    }
 }
 
 /// One line of the trace, tagged by its type.
