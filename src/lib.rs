@@ -40,6 +40,8 @@ pub mod error;
 pub mod geo;
 mod intern;
 pub mod network;
+pub mod pool;
+pub mod proxy_protocol;
 pub mod rules;
 pub mod scenario;
 pub mod session;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use sessionrange::pool::{ProxyPool, Upstream};
 use sessionrange::scenario::Scenario;
 use sessionrange::target::{self, TargetState, TraceLog};
 use sessionrange::{Clock, EngineConfig, GeoDb, geo, trace};
@@ -158,23 +159,40 @@ fn serve(
     )?);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let public = target::bind(addr).await?;
-        let admin = target::bind(admin_addr).await?;
-        print_banner(
-            &scenario,
-            &state,
-            public.local_addr()?,
-            admin.local_addr()?,
-            &trace_path,
-        );
+        let listeners = target::Listeners::bind(addr, admin_addr).await?;
+        let (public, admin, pool_addr) = listeners.addrs()?;
+        let upstream = Upstream::new(state.clone(), public, pool_addr);
+        let pool = ProxyPool::start(&scenario.pool, upstream).await?;
+        print_banner(&scenario, &state, public, admin, &trace_path);
+        print_pool(&pool, public);
         let ctrl_c = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        target::serve(state.clone(), public, admin, ctrl_c).await?;
+        target::serve(state.clone(), listeners, ctrl_c).await?;
         println!("\nstopped. {}", state.metrics.summary());
         println!("trace: {}", trace_path.display());
         anyhow::Ok(())
     })
+}
+
+fn print_pool(pool: &ProxyPool, public: SocketAddr) {
+    if pool.urls().is_empty() {
+        return;
+    }
+    println!("proxies (exit identity from the geo fixtures):");
+    for p in pool.exits() {
+        let exit = p.exit.as_ref().map(ToString::to_string).unwrap_or_default();
+        println!("  {:<10} {}  exit {exit}", p.name, p.url);
+    }
+    if let Some(g) = pool.gateway() {
+        println!("  {:<10} {}  a new exit per connection", g.name, g.url);
+        if let Some(sticky) = pool.sticky_url("1") {
+            println!("  sticky:    {sticky}");
+        }
+    }
+    if let Some(p) = pool.urls().first() {
+        println!("  curl -x '{}' http://{public}/__range/fingerprint", p.url);
+    }
 }
 
 fn print_banner(

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::pool::PoolConfig;
 use crate::target::config::TargetConfig;
 use crate::toml_file;
 
@@ -24,6 +25,9 @@ pub struct Scenario {
     /// The target's accounts, data, login steps, tokens, responses and rules.
     #[serde(default)]
     pub target: TargetConfig,
+    /// The proxy pool started next to the target.
+    #[serde(default)]
+    pub pool: PoolConfig,
 }
 
 impl Scenario {
@@ -35,15 +39,18 @@ impl Scenario {
             field: p.field.unwrap_or_default(),
             message: p.message,
         })?;
-        scenario.target.validate("target").map_err(|e| match e {
-            Error::Config { field, message } => Error::Scenario {
-                path: path.to_owned(),
-                line: toml_file::line_of_field(text, &field),
-                field,
-                message,
-            },
-            other => other,
-        })?;
+        let valid = scenario.target.validate("target");
+        valid
+            .and_then(|()| scenario.pool.validate("pool"))
+            .map_err(|e| match e {
+                Error::Config { field, message } => Error::Scenario {
+                    path: path.to_owned(),
+                    line: toml_file::line_of_field(text, &field),
+                    field,
+                    message,
+                },
+                other => other,
+            })?;
         Ok(scenario)
     }
 
@@ -70,6 +77,19 @@ mod tests {
     fn the_embedded_scenario_loads() {
         let s = Scenario::embedded().expect("embedded scenario is valid");
         assert_eq!(s.name, "baseline");
+        assert!(!s.pool.is_empty(), "the default scenario ships a pool");
+    }
+
+    #[test]
+    fn pool_errors_name_file_line_and_field() {
+        let text = "name = \"x\"\n[[pool.exits]]\nname = \"a\"\nip = \"127.0.1.2\"\n[[pool.exits.faults]]\nkind = \"reset\"\nprobability = 2.0\nafter_bytes = 5\n";
+        let err = Scenario::parse(text, Path::new("p.toml")).expect_err("bad probability");
+        let msg = err.to_string();
+        assert!(msg.starts_with("p.toml:7:"), "{msg}");
+        assert!(msg.contains("pool.exits[0].faults[0].probability"), "{msg}");
+        let text = "name = \"x\"\n[[pool.exits]]\nname = \"a\"\nip = \"not-an-ip\"\n";
+        let err = Scenario::parse(text, Path::new("p.toml")).expect_err("bad ip");
+        assert!(err.to_string().starts_with("p.toml:4:"), "{err}");
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub const FIXTURE_SOURCE: &str = "geo-fixtures/ranges.toml";
 /// Where `sessionrange geo build` writes the fixture databases by default.
 pub const FIXTURE_DIR: &str = "geo-fixtures";
 
+/// The fixture source compiled into the binary, for drawing addresses by class.
+pub const EMBEDDED_RANGES: &str = include_str!("../../geo-fixtures/ranges.toml");
+
 static EMBEDDED_ASN: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/geo-fixtures/asn.mmdb"

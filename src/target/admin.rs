@@ -133,6 +133,7 @@ async fn reset(State(st): St) -> Response {
     let upkeep = st.engine.reset(st.clock.now());
     st.trace.record_upkeep(&upkeep);
     st.refresh.clear();
+    st.exit_bans.clear();
     Json(json!({ "reset": true })).into_response()
 }
 

@@ -1,11 +1,10 @@
 //! The JSON API: login, token refresh and revocation, and the protected items.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -19,6 +18,7 @@ use crate::session::SessionId;
 use crate::target::guard;
 use crate::target::handlers::{PageQuery, delay};
 use crate::target::login::{self, Credentials};
+use crate::target::peer::Peer;
 use crate::target::state::{TargetState, random_hex};
 use crate::verdict::{Reason, Verdict};
 
@@ -99,12 +99,7 @@ pub async fn challenge(State(st): St) -> Response {
 }
 
 /// `POST /api/login`: JSON credentials in, a JWT access token and a refresh token out.
-pub async fn login(
-    State(st): St,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
     let creds: Credentials = match parse(&headers, &body) {
         Ok(c) => c,
         Err(r) => return r,
@@ -141,12 +136,7 @@ struct TokenRequest {
 
 /// `POST /api/token/refresh`: rotates the refresh token. Reusing a rotated
 /// token outside the overlap window revokes the whole family and the session.
-pub async fn refresh(
-    State(st): St,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn refresh(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
     let req: TokenRequest = match parse(&headers, &body) {
         Ok(r) => r,
         Err(r) => return r,
@@ -244,7 +234,7 @@ pub async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Response 
 /// `GET /api/v1/items?page=N`: a JSON page of records.
 pub async fn items(
     State(st): St,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    peer: Peer,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
@@ -261,7 +251,7 @@ pub async fn items(
 /// `GET /api/v1/items/{id}`: one record.
 pub async fn item(
     State(st): St,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    peer: Peer,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {

@@ -1,6 +1,5 @@
 //! The gate every protected request passes: credentials, context, the engine's verdict.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode, header};
@@ -9,8 +8,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use crate::clock::Timestamp;
 use crate::context::RequestContext;
 use crate::session::SessionId;
-use crate::target::client_ip::{self, ClientIp};
+use crate::target::client_ip::{self, ClientIp, IpSource};
 use crate::target::pages;
+use crate::target::peer::Peer;
 use crate::target::respond::{self, Refusal};
 use crate::target::state::TargetState;
 use crate::verdict::{Action, Evidence, Firing, Verdict};
@@ -56,8 +56,12 @@ pub fn release(st: &TargetState, sid: SessionId) {
 }
 
 /// Who is calling, as the target sees it.
-pub fn client(st: &TargetState, peer: SocketAddr, headers: &HeaderMap) -> ClientIp {
-    client_ip::resolve(peer.ip(), headers, &st.config.trusted_proxies)
+pub fn client(st: &TargetState, peer: Peer, headers: &HeaderMap) -> ClientIp {
+    let mut who = client_ip::resolve(peer.addr.ip(), headers, &st.config.trusted_proxies);
+    if peer.via_pool && who.source == IpSource::Socket {
+        who.source = IpSource::ProxyProtocol;
+    }
+    who
 }
 
 /// The request context of a request from `client`.
@@ -88,7 +92,7 @@ enum Credential {
 /// Checks credentials and asks the engine. `Err` is the response to send.
 pub fn authorize(
     st: &Arc<TargetState>,
-    peer: SocketAddr,
+    peer: Peer,
     headers: &HeaderMap,
 ) -> Result<Authorized, Response> {
     let now = st.clock.now();

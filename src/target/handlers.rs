@@ -1,16 +1,16 @@
 //! The browser-facing routes: landing page, form login, account, HTML catalog, logout, echo.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::target::guard::{self, CSRF_COOKIE, SESSION_COOKIE};
 use crate::target::login::{self, Credentials};
+use crate::target::peer::Peer;
 use crate::target::state::TargetState;
 use crate::target::{pages, respond};
 use crate::verdict::{Reason, Verdict};
@@ -52,7 +52,7 @@ fn login_form(st: &TargetState, error: Option<&str>, status: StatusCode) -> Resp
 /// session cookie and redirects to `/account`.
 pub async fn login_submit(
     State(st): St,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    peer: Peer,
     headers: HeaderMap,
     Form(creds): Form<Credentials>,
 ) -> Response {
@@ -109,11 +109,7 @@ fn append_cookies(r: &mut Response, cookies: &[String]) {
 }
 
 /// `GET /account`: who you are.
-pub async fn account(
-    State(st): St,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn account(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
     match guard::authorize(&st, peer, &headers) {
         Ok(auth) => Html(pages::account(&auth.account)).into_response(),
         Err(r) => r,
@@ -130,7 +126,7 @@ pub struct PageQuery {
 /// `GET /catalog?page=N`: an HTML page of records.
 pub async fn catalog(
     State(st): St,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    peer: Peer,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
@@ -168,18 +164,14 @@ pub async fn logout(State(st): St, headers: HeaderMap) -> Response {
 }
 
 /// `GET /__range/fingerprint`: what the target sees of the caller.
-pub async fn fingerprint(
-    State(st): St,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn fingerprint(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
     let who = guard::client(&st, peer, &headers);
     let ctx = guard::context(&st, &who, &headers);
     let cookie_names: Vec<&str> = ctx.cookies.iter().map(|(n, _)| n.as_str()).collect();
     let body = serde_json::json!({
         "ip": who.ip,
         "ip_source": who.source,
-        "peer": peer.ip(),
+        "peer": peer.addr.ip(),
         "ignored_header": who.ignored_header,
         "network": ctx.network,
         "user_agent": ctx.user_agent,

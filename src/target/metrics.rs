@@ -14,6 +14,7 @@ pub struct Metrics {
     login_failures: AtomicU64,
     by_verdict: [AtomicU64; 5],
     by_reason: Mutex<BTreeMap<Reason, u64>>,
+    ip_banned: AtomicU64,
 }
 
 const VERDICTS: [&str; 5] = ["allow", "challenge", "expire", "revoke", "ban"];
@@ -47,6 +48,11 @@ impl Metrics {
             &self.login_failures
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request refused because its address is banned.
+    pub fn ip_banned(&self) {
+        self.ip_banned.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One line for people: logins and decisions by verdict.
@@ -95,6 +101,9 @@ impl Metrics {
         {
             let _ = writeln!(out, "sessionrange_reasons_total{{reason=\"{r}\"}} {n}");
         }
+        let _ = writeln!(out, "# TYPE sessionrange_ip_banned_total counter");
+        let banned = self.ip_banned.load(Ordering::Relaxed);
+        let _ = writeln!(out, "sessionrange_ip_banned_total {banned}");
         let _ = writeln!(out, "# TYPE sessionrange_sessions gauge");
         let _ = writeln!(out, "sessionrange_sessions {live_sessions}");
         out

@@ -10,17 +10,22 @@ pub mod admin;
 pub mod api;
 pub mod client_ip;
 pub mod config;
+pub mod exit_bans;
 pub mod guard;
 pub mod handlers;
 pub mod login;
 pub mod metrics;
 pub mod pages;
+pub mod peer;
+mod pool_listener;
 pub mod respond;
 mod server;
 pub mod state;
 pub mod trace_log;
 
 pub use config::TargetConfig;
-pub use server::{TargetServer, TargetServerBuilder, bind, check_loopback, router, serve};
+pub use server::{
+    Listeners, TargetServer, TargetServerBuilder, bind, check_loopback, router, serve,
+};
 pub use state::TargetState;
 pub use trace_log::TraceLog;

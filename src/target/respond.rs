@@ -155,6 +155,13 @@ fn json_401(reason: Reason) -> Response {
     (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 
+/// The 403 block page for a banned address: code `IP_BANNED`.
+pub fn ip_banned(wants_json: bool) -> Response {
+    let mut res = block_403("IP_BANNED", wants_json);
+    finish(&mut res, None);
+    res
+}
+
 fn block_403(code: &str, wants_json: bool) -> Response {
     if wants_json {
         let body = json!({ "error": "blocked", "reason": code });

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
@@ -18,10 +19,11 @@ use crate::clock::Clock;
 use crate::engine::Decision;
 use crate::error::{Error, Result};
 use crate::geo::GeoDb;
+use crate::pool::Upstream;
 use crate::target::config::TargetConfig;
 use crate::target::state::TargetState;
 use crate::target::trace_log::TraceLog;
-use crate::target::{admin, api, handlers};
+use crate::target::{admin, api, exit_bans, handlers, pool_listener};
 
 /// Largest request body the target reads: logins and token requests are small.
 const MAX_BODY: usize = 64 * 1024;
@@ -46,6 +48,10 @@ pub fn router(state: Arc<TargetState>) -> Router {
         .route("/api/v1/items", get(api::items))
         .route("/api/v1/items/{id}", get(api::item))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            exit_bans::refuse_banned,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -69,29 +75,64 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
         .map_err(|e| Error::io(addr.to_string(), e))
 }
 
-/// Serves the public and admin routers until `shutdown` resolves, then
-/// finishes in-flight requests.
+/// The three listeners of a target.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The site, for clients.
+    pub public: TcpListener,
+    /// The admin API.
+    pub admin: TcpListener,
+    /// The proxy pool's upstream: PROXY v2 headers only.
+    pub pool: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the three listeners on loopback; port 0 picks free ports.
+    pub async fn bind(public: SocketAddr, admin: SocketAddr) -> Result<Self> {
+        let pool = SocketAddr::new(public.ip(), 0);
+        Ok(Self {
+            public: bind(public).await?,
+            admin: bind(admin).await?,
+            pool: bind(pool).await?,
+        })
+    }
+
+    /// The bound addresses: public, admin, pool.
+    pub fn addrs(&self) -> Result<(SocketAddr, SocketAddr, SocketAddr)> {
+        let addr = |l: &TcpListener| {
+            l.local_addr()
+                .map_err(|e| Error::config("addr", format!("cannot read a bound address: {e}")))
+        };
+        Ok((addr(&self.public)?, addr(&self.admin)?, addr(&self.pool)?))
+    }
+}
+
+/// Serves the public, admin and pool listeners until `shutdown` resolves,
+/// then finishes in-flight public and admin requests.
 pub async fn serve(
     state: Arc<TargetState>,
-    public: TcpListener,
-    admin_listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let public_app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state.clone());
+    let public_app = app
+        .clone()
+        .into_make_service_with_connect_info::<SocketAddr>();
     let admin_app =
         admin::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let a = axum::serve(public, public_app).with_graceful_shutdown(wait(rx.clone()));
-    let b = axum::serve(admin_listener, admin_app).with_graceful_shutdown(wait(rx));
+    let a = axum::serve(listeners.public, public_app).with_graceful_shutdown(wait(rx.clone()));
+    let b = axum::serve(listeners.admin, admin_app).with_graceful_shutdown(wait(rx.clone()));
+    let c = pool_listener::serve_pool(state.clone(), listeners.pool, app, wait(rx));
     let sweeper = tokio::spawn(sweep_forever(state));
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(true);
     });
-    let result = tokio::try_join!(a, b).map(|_| ());
+    let result = tokio::try_join!(a, b, c).map(|_| ());
     sweeper.abort();
     result
 }
@@ -120,6 +161,7 @@ pub struct TargetServer {
     state: Arc<TargetState>,
     public: SocketAddr,
     admin: SocketAddr,
+    pool: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -188,20 +230,18 @@ impl TargetServer {
 
     async fn serve(state: Arc<TargetState>) -> Result<Self> {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        let (public, admin) = (bind(loopback).await?, bind(loopback).await?);
-        let addrs = (public.local_addr(), admin.local_addr());
-        let (Ok(public_addr), Ok(admin_addr)) = addrs else {
-            return Err(Error::config("addr", "could not read the bound addresses"));
-        };
+        let listeners = Listeners::bind(loopback, loopback).await?;
+        let (public, admin, pool) = listeners.addrs()?;
         let (stop, stopped) = oneshot::channel();
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task = tokio::spawn(serve(state.clone(), public, admin, shutdown));
+        let task = tokio::spawn(serve(state.clone(), listeners, shutdown));
         Ok(Self {
             state,
-            public: public_addr,
-            admin: admin_addr,
+            public,
+            admin,
+            pool,
             stop: Some(stop),
             task,
         })
@@ -230,6 +270,11 @@ impl TargetServer {
     /// The admin listener's address.
     pub fn admin(&self) -> SocketAddr {
         self.admin
+    }
+
+    /// What a proxy pool needs to reach this target.
+    pub fn upstream(&self) -> Upstream {
+        Upstream::new(Arc::clone(&self.state), self.public, self.pool)
     }
 
     /// Every decision so far, in trace order.

@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::geo::GeoDb;
 use crate::session::SessionId;
 use crate::target::config::TargetConfig;
+use crate::target::exit_bans::ExitBans;
 use crate::target::metrics::Metrics;
 use crate::target::trace_log::TraceLog;
 
@@ -50,6 +51,10 @@ pub struct TargetState {
     pub metrics: Metrics,
     /// The admin API's bearer token.
     pub admin_token: String,
+    /// The secret a pool node must send in its PROXY header.
+    pub pool_secret: [u8; 16],
+    /// Addresses refused outright (the pool's `banned` fault).
+    pub exit_bans: ExitBans,
     pow_challenges: Mutex<PowChallenges>,
     revoked_jti: Mutex<HashMap<String, Timestamp>>,
 }
@@ -69,6 +74,8 @@ impl TargetState {
             csrf: CsrfKey::generate(&mut rng),
             companion_key: CsrfKey::generate(&mut rng),
             admin_token: random_hex(&mut rng, 16),
+            pool_secret: rng.random(),
+            exit_bans: ExitBans::default(),
             metrics: Metrics::default(),
             pow_challenges: Mutex::new(PowChallenges::default()),
             revoked_jti: Mutex::new(HashMap::new()),

@@ -309,6 +309,18 @@ impl Api {
         }
     }
 
+    /// An API client that reaches the target through the proxy at `proxy`.
+    pub(crate) fn through(target: &TargetServer, proxy: &str) -> Self {
+        let proxy = reqwest::Proxy::all(proxy).expect("a proxy URL");
+        Self {
+            client: client_builder()
+                .proxy(proxy)
+                .build()
+                .expect("the client builds"),
+            ..Self::new(target)
+        }
+    }
+
     /// An API client that presents `ip` through `X-Forwarded-For`.
     pub(crate) fn via(target: &TargetServer, ip: &str) -> Self {
         Self {

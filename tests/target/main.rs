@@ -10,4 +10,6 @@ mod helpers;
 mod identity;
 mod jwt_flow;
 mod login;
+mod pool;
+mod pool_clients;
 mod trace;

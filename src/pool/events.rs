@@ -1,0 +1,133 @@
+//! Proxy events as they appear in the trace: connections, exits, sticky moves, faults, refusals.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::pool::config::FaultKind;
+use crate::pool::exits::{ExitInfo, RotateCause};
+
+/// One trace line written by the pool: `{"type": "proxy", ...}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProxyEvent {
+    /// Always `"proxy"`, so trace readers can tell the lines apart.
+    #[serde(rename = "type")]
+    pub kind: ProxyTag,
+    /// When it happened.
+    pub at: Timestamp,
+    /// The node: an exit's name, or `gateway`.
+    pub node: String,
+    /// The client connection, numbered per node from 1.
+    pub conn: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub what: ProxyWhat,
+}
+
+/// The `type` tag of proxy lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyTag {
+    /// A proxy event.
+    #[default]
+    Proxy,
+}
+
+/// What a proxy node did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ProxyWhat {
+    /// A client connected.
+    Connect {
+        /// The client's socket address.
+        client: SocketAddr,
+    },
+    /// A connection's requests go out from this exit from now on.
+    ExitChosen {
+        /// The exit.
+        exit: ExitInfo,
+        /// The sticky session id, if the username asked for one.
+        sticky: Option<String>,
+    },
+    /// A sticky session kept its exit on a new connection.
+    StickyRenewed {
+        /// The sticky session id.
+        session: String,
+        /// Its exit.
+        exit: ExitInfo,
+    },
+    /// A sticky session silently moved to another exit.
+    StickyRotated {
+        /// The sticky session id.
+        session: String,
+        /// Why it moved.
+        cause: RotateCause,
+        /// The old exit.
+        from: ExitInfo,
+        /// The new exit.
+        to: ExitInfo,
+    },
+    /// A scripted fault fired.
+    Fault {
+        /// Which.
+        fault: FaultKind,
+        /// Specifics, such as the delay or the banned address.
+        detail: String,
+    },
+    /// The proxy refused a request itself.
+    Refused {
+        /// The status it answered.
+        status: u16,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ProxyEvent {
+    /// An event of `node` on connection `conn`.
+    pub fn new(at: Timestamp, node: &str, conn: u64, what: ProxyWhat) -> Self {
+        Self {
+            kind: ProxyTag::Proxy,
+            at,
+            node: node.to_owned(),
+            conn,
+            what,
+        }
+    }
+
+    /// Parses a trace line; `None` if it is not a proxy event.
+    pub fn parse(line: &str) -> Option<Self> {
+        serde_json::from_str(line).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::NetworkInfo;
+
+    #[test]
+    fn events_round_trip_through_their_trace_line() {
+        let exit = |ip: &str| ExitInfo {
+            ip: ip.parse().expect("ip"),
+            network: NetworkInfo::unknown(),
+        };
+        let e = ProxyEvent::new(
+            Timestamp::from_secs(5),
+            "gateway",
+            3,
+            ProxyWhat::StickyRotated {
+                session: "s1".into(),
+                cause: RotateCause::StickyTtl,
+                from: exit("127.0.1.5"),
+                to: exit("127.0.2.9"),
+            },
+        );
+        let line = serde_json::to_string(&e).expect("serializes");
+        assert!(line.starts_with("{\"type\":\"proxy\""), "{line}");
+        assert!(line.contains("\"event\":\"sticky_rotated\""), "{line}");
+        assert_eq!(ProxyEvent::parse(&line), Some(e));
+        assert_eq!(ProxyEvent::parse("{\"type\":\"decision\"}"), None);
+    }
+}
