@@ -96,6 +96,42 @@ impl ProxyEvent {
         }
     }
 
+    /// One sentence for people and reports, such as "gateway: sticky
+    /// session s1 outlived its sticky TTL and moved from 127.0.1.20
+    /// (AS7922, residential) to 127.0.2.20 (AS16509, datacenter)".
+    pub fn describe(&self) -> String {
+        let what = match &self.what {
+            ProxyWhat::Connect { client } => format!("connection {} from {client}", self.conn),
+            ProxyWhat::ExitChosen { exit, sticky: None } => {
+                format!("connection {} goes out from {exit}", self.conn)
+            }
+            ProxyWhat::ExitChosen {
+                exit,
+                sticky: Some(s),
+            } => format!("sticky session {s} starts on {exit}"),
+            ProxyWhat::StickyRenewed { session, exit } => {
+                format!("sticky session {session} keeps {exit}")
+            }
+            ProxyWhat::StickyRotated {
+                session,
+                cause,
+                from,
+                to,
+            } => {
+                let why = match cause {
+                    RotateCause::StickyTtl => "outlived its sticky TTL",
+                    RotateCause::IdleTtl => "sat idle past its idle TTL",
+                };
+                format!("sticky session {session} {why} and moved from {from} to {to}")
+            }
+            ProxyWhat::Fault { fault, detail } => {
+                format!("fault `{}` fired: {detail}", fault.as_str())
+            }
+            ProxyWhat::Refused { status, reason } => format!("answered {status}: {reason}"),
+        };
+        format!("{}: {what}", self.node)
+    }
+
     /// Parses a trace line; `None` if it is not a proxy event.
     pub fn parse(line: &str) -> Option<Self> {
         serde_json::from_str(line).ok()
@@ -127,7 +163,12 @@ mod tests {
         let line = serde_json::to_string(&e).expect("serializes");
         assert!(line.starts_with("{\"type\":\"proxy\""), "{line}");
         assert!(line.contains("\"event\":\"sticky_rotated\""), "{line}");
-        assert_eq!(ProxyEvent::parse(&line), Some(e));
+        assert_eq!(ProxyEvent::parse(&line), Some(e.clone()));
+        assert_eq!(
+            e.describe(),
+            "gateway: sticky session s1 outlived its sticky TTL and moved from \
+             127.0.1.5 (unknown network) to 127.0.2.9 (unknown network)"
+        );
         assert_eq!(ProxyEvent::parse("{\"type\":\"decision\"}"), None);
     }
 }

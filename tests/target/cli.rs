@@ -44,14 +44,20 @@ async fn serve_prints_its_url_and_serves_the_login_page() {
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
     let find_site = async {
+        let mut site = None;
         while let Some(line) = lines.next_line().await.expect("stdout") {
             if let Some(url) = line.strip_prefix("  site:   ") {
-                return url.to_owned();
+                site = Some(url.to_owned());
+            }
+            let proxy = line.trim_start().strip_prefix("home").map(str::trim_start);
+            if let (Some(site), Some(proxy)) = (&site, proxy) {
+                let url = proxy.split_whitespace().next().expect("a proxy URL");
+                return (site.clone(), url.to_owned());
             }
         }
-        panic!("the banner has no site line");
+        panic!("the banner has no site line or no `home` proxy");
     };
-    let site = tokio::time::timeout(Duration::from_secs(10), find_site)
+    let (site, proxy) = tokio::time::timeout(Duration::from_secs(10), find_site)
         .await
         .expect("the banner within 10 s");
     assert!(site.starts_with("http://127.0.0.1:"), "{site}");
@@ -72,6 +78,15 @@ async fn serve_prints_its_url_and_serves_the_login_page() {
     assert_eq!(res.status(), StatusCode::OK);
     let written = std::fs::read_to_string(&trace).expect("the trace file");
     assert_eq!(written.lines().count(), 1, "the login is traced");
+
+    // The scenario's pool is up: its `home` exit is a Comcast address.
+    let via = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(&proxy).expect("a proxy URL"))
+        .build()
+        .expect("a client");
+    let seen = via.get(format!("{site}__range/fingerprint")).send().await;
+    let seen = json_body(seen.expect("the proxy answers"), StatusCode::OK).await;
+    assert_eq!(seen["ip"], "127.0.1.20", "through {proxy}");
 
     child.start_kill().expect("the server can be killed");
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())

@@ -190,6 +190,17 @@ async fn sticky_sessions_hold_their_exit_until_the_sticky_ttl_then_move_and_drif
     );
     assert_eq!(from.ip.to_string(), again.as_str().expect("an ip"));
     assert_ne!(from.network.asn, to.network.asn, "{from} -> {to}");
+    let said = proxy_events(&target)
+        .iter()
+        .find(|e| matches!(e.what, ProxyWhat::StickyRotated { .. }))
+        .map(ProxyEvent::describe)
+        .expect("the rotation");
+    assert!(
+        said.contains("outlived its sticky TTL")
+            && said.contains("AS7922")
+            && said.contains("AS16509"),
+        "{said}"
+    );
 }
 
 #[tokio::test]
