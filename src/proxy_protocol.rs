@@ -63,7 +63,7 @@ fn v6(addr: SocketAddr) -> std::net::SocketAddrV6 {
 /// Returns the client (exit) address. Never panics, whatever the input.
 pub fn parse(bytes: &[u8], secret: &[u8]) -> Result<SocketAddr, HeaderError> {
     let header = v2::Header::try_from(bytes).map_err(|e| HeaderError::Malformed(e.to_string()))?;
-    if header.command != Command::Proxy {
+    if header.command != Command::Proxy || header.protocol != Protocol::Stream {
         return Err(HeaderError::NoAddress);
     }
     let source = match header.addresses {
@@ -78,11 +78,16 @@ pub fn parse(bytes: &[u8], secret: &[u8]) -> Result<SocketAddr, HeaderError> {
     let vouched = header
         .tlvs()
         .filter_map(|t| t.ok())
-        .any(|t| t.kind == SECRET_TLV && t.value.as_ref() == secret);
+        .any(|t| t.kind == SECRET_TLV && same(&t.value, secret));
     if !vouched {
         return Err(HeaderError::BadSecret);
     }
     Ok(source)
+}
+
+/// Compares in time that depends only on the lengths.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Reads exactly one header from `io` (and nothing after it) and parses it.
@@ -141,6 +146,25 @@ mod tests {
             assert!(parse(&bytes[..cut], b"k").is_err(), "cut at {cut}");
         }
         assert!(parse(b"GET / HTTP/1.1\r\n\r\n", b"k").is_err());
+    }
+
+    #[test]
+    fn refuses_local_and_datagram_headers() {
+        let (src, dst) = (addr("127.0.1.20:1"), addr("127.0.0.1:2"));
+        let build = |command, protocol| {
+            Builder::with_addresses(Version::Two | command, protocol, (src, dst))
+                .write_tlv(SECRET_TLV, b"k")
+                .and_then(Builder::build)
+                .expect("a header")
+        };
+        let local = build(Command::Local, Protocol::Stream);
+        assert_eq!(parse(&local, b"k"), Err(HeaderError::NoAddress));
+        let udp = build(Command::Proxy, Protocol::Datagram);
+        assert_eq!(parse(&udp, b"k"), Err(HeaderError::NoAddress));
+        assert_eq!(
+            parse(&build(Command::Proxy, Protocol::Stream), b"k"),
+            Ok(src)
+        );
     }
 
     #[tokio::test]

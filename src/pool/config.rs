@@ -108,8 +108,7 @@ impl FaultKind {
         }
     }
 
-    /// Whether the fault is judged once per connection (at accept) rather
-    /// than once per request.
+    /// Whether the fault only makes sense per connection (at accept).
     pub fn per_connection(self) -> bool {
         matches!(self, Self::Bandwidth | Self::Reset)
     }
@@ -169,6 +168,16 @@ impl FaultConfig {
         }
     }
 
+    /// Whether the fault is judged once per new connection rather than once
+    /// per request: `reset` and `bandwidth` always, `dies` and `hangs` when
+    /// they count connections. Each fault is judged at one place only, so
+    /// `probability` means what it says.
+    pub fn per_connection(&self) -> bool {
+        self.kind.per_connection()
+            || (matches!(self.kind, FaultKind::Dies | FaultKind::Hangs)
+                && self.after_connections.is_some())
+    }
+
     /// Checks the fault's fields; errors name `prefix.field`.
     pub fn validate(&self, prefix: &str) -> Result<()> {
         let field = |f: &str| format!("{prefix}.{f}");
@@ -201,6 +210,12 @@ impl FaultConfig {
                 field("jitter"),
                 "only applies to `latency` faults",
             ));
+        }
+        let hour = Duration::from_secs(3600);
+        for (name, d) in [("latency", self.latency), ("jitter", self.jitter)] {
+            if d.is_some_and(|d| d > hour) {
+                return Err(Error::config(field(name), "must be at most 1h"));
+            }
         }
         if self.bytes_per_sec == Some(0) {
             return Err(Error::config(field("bytes_per_sec"), "must be at least 1"));

@@ -68,6 +68,11 @@ pub enum ProxyWhat {
         /// The new exit.
         to: ExitInfo,
     },
+    /// A CONNECT tunnel to the target opened.
+    Tunnel {
+        /// The authority the client asked for.
+        to: String,
+    },
     /// A scripted fault fired.
     Fault {
         /// Which.
@@ -124,6 +129,7 @@ impl ProxyEvent {
                 };
                 format!("sticky session {session} {why} and moved from {from} to {to}")
             }
+            ProxyWhat::Tunnel { to } => format!("connection {} tunnels to {to}", self.conn),
             ProxyWhat::Fault { fault, detail } => {
                 format!("fault `{}` fired: {detail}", fault.as_str())
             }

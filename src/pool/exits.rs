@@ -259,14 +259,24 @@ impl StickyTable {
         self.entries.retain(|_, s| {
             now.since(s.born).as_millis() < ttl && now.since(s.last).as_millis() < idle
         });
-        if self.entries.len() >= MAX_STICKY {
-            // Still full of live sessions: forget the least recently used eighth.
+        if self.entries.len() >= MAX_STICKY / 8 * 7 {
+            // Still nearly full of live sessions: forget the least recently
+            // used eighth, so the next scan is an eighth of the table away.
             let mut lasts: Vec<Timestamp> = self.entries.values().map(|s| s.last).collect();
             lasts.sort_unstable();
             let cut = lasts[lasts.len() / 8];
             self.entries.retain(|_, s| s.last > cut);
         }
     }
+}
+
+/// Whether `id` may name a sticky session: 1 to 64 characters of
+/// letters, digits, `-`, `_` or `.`, so ids cannot fill memory.
+pub fn valid_sticky_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// The sticky session id in a gateway username, `<user>-session-<id>`:
@@ -404,5 +414,8 @@ mod tests {
         assert_eq!(split_sticky("scraper"), ("scraper", None));
         assert_eq!(split_sticky("scraper-session-"), ("scraper-session-", None));
         assert_eq!(split_sticky("session-7"), ("", Some("7")));
+        assert!(valid_sticky_id("crawl-1_a.b"));
+        assert!(!valid_sticky_id(&"x".repeat(65)));
+        assert!(!valid_sticky_id("a b"));
     }
 }

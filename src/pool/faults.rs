@@ -70,15 +70,14 @@ impl FaultPlan {
     }
 
     /// Counts a new connection and judges the faults that act on
-    /// connections: `dies`, `hangs`, `reset` and `bandwidth`.
+    /// connections: `reset`, `bandwidth`, and `dies` or `hangs` triggered
+    /// by a connection count.
     pub fn on_connection(&mut self, now: Timestamp) -> ConnectionFaults {
         self.connections += 1;
         let mut out = ConnectionFaults::default();
         for i in 0..self.faults.len() {
             let f = &self.faults[i];
-            let judged =
-                f.kind.per_connection() || matches!(f.kind, FaultKind::Dies | FaultKind::Hangs);
-            if !judged || !self.fires(i, now) {
+            if !f.per_connection() || !self.fires(i, now) {
                 continue;
             }
             let f = &self.faults[i];
@@ -93,12 +92,12 @@ impl FaultPlan {
     }
 
     /// Counts a request (a CONNECT counts as one) and judges the faults
-    /// that act on requests: everything but `reset` and `bandwidth`.
+    /// that act on requests: all the others.
     pub fn on_request(&mut self, now: Timestamp) -> RequestFaults {
         self.requests += 1;
         let mut out = RequestFaults::default();
         for i in 0..self.faults.len() {
-            if self.faults[i].kind.per_connection() || !self.fires(i, now) {
+            if self.faults[i].per_connection() || !self.fires(i, now) {
                 continue;
             }
             let f = &self.faults[i];
@@ -107,7 +106,7 @@ impl FaultPlan {
                 let base = f.latency.unwrap_or_default();
                 let jitter = f.jitter.unwrap_or_default();
                 let delay = jittered(base, jitter, &mut self.rng);
-                out.delay = Some(out.delay.unwrap_or_default() + delay);
+                out.delay = Some(out.delay.unwrap_or_default().saturating_add(delay));
             }
         }
         out
@@ -216,12 +215,22 @@ mod tests {
     }
 
     #[test]
-    fn dies_and_hangs_are_judged_on_connections_and_requests() {
+    fn dies_and_hangs_are_judged_where_their_trigger_counts() {
         let mut dies = fault(FaultKind::Dies);
         dies.after_connections = Some(1);
         let mut plan = FaultPlan::new(vec![dies], 1, T0);
         assert!(!plan.on_connection(T0).has(FaultKind::Dies));
         assert!(!plan.on_request(T0).has(FaultKind::Dies));
         assert!(plan.on_connection(T0).has(FaultKind::Dies));
+        assert!(
+            !plan.on_request(T0).has(FaultKind::Dies),
+            "never judged twice"
+        );
+        let mut hangs = fault(FaultKind::Hangs);
+        hangs.after = Some(Duration::from_secs(1));
+        let mut plan = FaultPlan::new(vec![hangs], 1, T0);
+        let later = T0.plus(Duration::from_secs(1));
+        assert!(!plan.on_connection(later).has(FaultKind::Hangs));
+        assert!(plan.on_request(later).has(FaultKind::Hangs));
     }
 }

@@ -38,8 +38,24 @@ use exits::ExitDraw;
 use faults::FaultPlan;
 use node::{Exits, Node};
 
-/// How long a client may take to send a request head by default.
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a pool waits on its clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To send a complete first request head; then `408`.
+    pub head: Duration,
+    /// With no byte moving either way on a connection or tunnel; then it
+    /// is closed, so idle clients hold nothing.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            head: Duration::from_secs(10),
+            idle: Duration::from_secs(120),
+        }
+    }
+}
 
 /// What a pool needs from the target: where to connect, the secret that
 /// vouches for its PROXY headers, the trace, the clock, the geo database
@@ -138,14 +154,14 @@ pub struct ProxyPool {
 impl ProxyPool {
     /// Starts every node of `config` on free loopback ports.
     pub async fn start(config: &PoolConfig, upstream: Upstream) -> Result<Self> {
-        Self::start_with(config, upstream, DEFAULT_HEADER_TIMEOUT).await
+        Self::start_with(config, upstream, Timeouts::default()).await
     }
 
-    /// Starts the pool; clients get `header_timeout` to send a request head.
+    /// Starts the pool with these client timeouts.
     pub async fn start_with(
         config: &PoolConfig,
         upstream: Upstream,
-        header_timeout: Duration,
+        timeouts: Timeouts,
     ) -> Result<Self> {
         config.validate("pool")?;
         let auth = config
@@ -170,7 +186,7 @@ impl ProxyPool {
                 auth.clone(),
                 plan,
                 upstream.clone(),
-                header_timeout,
+                timeouts,
             );
             let url = pool.spawn(node, loopback).await?;
             let info = ExitInfo::lookup(exit.ip, upstream.geo());
@@ -189,7 +205,7 @@ impl ProxyPool {
                 auth.clone(),
                 plan,
                 upstream.clone(),
-                header_timeout,
+                timeouts,
             );
             pool.gateway = Some(pool.spawn(node, loopback).await?);
         }

@@ -19,19 +19,23 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::clock::Timestamp;
-use crate::pool::Upstream;
 use crate::pool::config::FaultKind;
 use crate::pool::events::ProxyWhat;
-use crate::pool::exits::{ExitDraw, ExitInfo, StickyRoute, StickyTable, split_sticky};
+use crate::pool::exits::{
+    ExitDraw, ExitInfo, StickyRoute, StickyTable, split_sticky, valid_sticky_id,
+};
 use crate::pool::faults::{FaultPlan, RequestFaults};
 use crate::pool::stream::ClientStream;
+use crate::pool::{Timeouts, Upstream};
 
 /// Largest first request head read before handing the connection to hyper.
 const MAX_HEAD: usize = 64 * 1024;
+/// Most client connections a node holds at once; more get `503`.
+const MAX_CONNECTIONS: usize = 4096;
 /// How long a `hangs` fault holds a connection at most.
 const HANG_LIMIT: Duration = Duration::from_secs(600);
 
@@ -67,10 +71,11 @@ pub(crate) struct Node {
     pub(crate) auth: Option<(String, String)>,
     pub(crate) faults: Mutex<FaultPlan>,
     pub(crate) up: Upstream,
-    pub(crate) header_timeout: Duration,
+    pub(crate) timeouts: Timeouts,
     /// Set to true when the node dies or the pool stops.
     pub(crate) stop: watch::Sender<bool>,
     conns: AtomicU64,
+    permits: Arc<Semaphore>,
 }
 
 /// One client connection.
@@ -90,7 +95,7 @@ impl Node {
         auth: Option<(String, String)>,
         faults: FaultPlan,
         up: Upstream,
-        header_timeout: Duration,
+        timeouts: Timeouts,
     ) -> Self {
         Self {
             name,
@@ -98,7 +103,8 @@ impl Node {
             auth,
             faults: Mutex::new(faults),
             up,
-            header_timeout,
+            timeouts,
+            permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             stop: watch::channel(false).0,
             conns: AtomicU64::new(0),
         }
@@ -149,8 +155,17 @@ pub(crate) async fn run(node: Arc<Node>, listener: TcpListener) {
             () = node.stopped() => return,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => {
-                let Ok((stream, client)) = accepted else { continue };
-                tasks.spawn(connection(Arc::clone(&node), stream, client));
+                let Ok((mut stream, client)) = accepted else { continue };
+                let Ok(permit) = Arc::clone(&node.permits).try_acquire_owned() else {
+                    let busy = bare_response(StatusCode::SERVICE_UNAVAILABLE);
+                    tasks.spawn(async move { let _ = stream.write_all(&busy).await; });
+                    continue;
+                };
+                let node = Arc::clone(&node);
+                tasks.spawn(async move {
+                    connection(node, stream, client).await;
+                    drop(permit);
+                });
             }
         }
     }
@@ -163,8 +178,8 @@ async fn connection(node: Arc<Node>, mut stream: TcpStream, client: SocketAddr) 
     let now = node.up.now();
     let faults = node.lock_plan().on_connection(now);
     if faults.has(FaultKind::Dies) {
-        node.die(id);
-        return reset(&stream);
+        // Like a process that dies: the kernel closes its sockets.
+        return node.die(id);
     }
     if faults.has(FaultKind::Hangs) {
         node.fault(
@@ -174,13 +189,6 @@ async fn connection(node: Arc<Node>, mut stream: TcpStream, client: SocketAddr) 
         );
         return hang(&mut stream).await;
     }
-    if let Some(n) = faults.reset_after {
-        node.fault(
-            id,
-            FaultKind::Reset,
-            format!("reset after {n} bytes to the client"),
-        );
-    }
     if let Some(rate) = faults.bytes_per_sec {
         node.fault(
             id,
@@ -188,7 +196,7 @@ async fn connection(node: Arc<Node>, mut stream: TcpStream, client: SocketAddr) 
             format!("{rate} bytes/s to the client"),
         );
     }
-    let head = match read_head(&mut stream, node.header_timeout).await {
+    let head = match read_head(&mut stream, node.timeouts.head).await {
         Ok(head) => head,
         Err(status) => {
             if let Some(status) = status {
@@ -198,8 +206,13 @@ async fn connection(node: Arc<Node>, mut stream: TcpStream, client: SocketAddr) 
             return;
         }
     };
-    let io = ClientStream::new(stream, head)
-        .reset_after(faults.reset_after)
+    let traced = Arc::clone(&node);
+    let on_reset = move |sent: u64| {
+        let detail = format!("TCP RST after {sent} bytes to the client");
+        traced.fault(id, FaultKind::Reset, detail);
+    };
+    let io = ClientStream::new(stream, head, node.timeouts.idle)
+        .reset_after(faults.reset_after, on_reset)
         .bandwidth(faults.bytes_per_sec);
     let conn = Arc::new(Conn {
         id,
@@ -214,7 +227,7 @@ async fn connection(node: Arc<Node>, mut stream: TcpStream, client: SocketAddr) 
     let serve = hyper::server::conn::http1::Builder::new()
         .preserve_header_case(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(node.header_timeout)
+        .header_read_timeout(node.timeouts.head)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::select! {
@@ -224,8 +237,9 @@ async fn connection(node: Arc<Node>, mut stream: TcpStream, client: SocketAddr) 
 }
 
 /// Reads the first request head, so that a client that sends nothing (or
-/// half a head) gets a 408 rather than holding the connection. `Err(None)`
-/// means the client closed without a byte.
+/// half a head) gets a 408 rather than holding the connection, and one
+/// that opens with a TLS record (an `https://` proxy URL) gets a 400 at
+/// once. `Err(None)` means the client closed without a byte.
 async fn read_head(
     stream: &mut TcpStream,
     timeout: Duration,
@@ -243,8 +257,13 @@ async fn read_head(
                 });
             }
             head.extend_from_slice(&chunk[..n]);
-            let scan_from = head.len().saturating_sub(n + 3);
-            if head[scan_from..].windows(4).any(|w| w == b"\r\n\r\n") {
+            if head[0] == 0x16 {
+                return Err(Some(StatusCode::BAD_REQUEST));
+            }
+            let tail = &head[head.len().saturating_sub(n + 3)..];
+            let ended =
+                tail.windows(4).any(|w| w == b"\r\n\r\n") || tail.windows(2).any(|w| w == b"\n\n");
+            if ended {
                 return Ok(());
             }
             if head.len() > MAX_HEAD {
@@ -266,11 +285,6 @@ fn bare_response(status: StatusCode) -> Vec<u8> {
         status.as_u16()
     )
     .into_bytes()
-}
-
-/// Closes `stream` with a TCP RST.
-fn reset(stream: &TcpStream) {
-    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }
 
 /// Reads and discards until the client gives up (or the hang limit).
@@ -379,10 +393,9 @@ fn check_auth(node: &Node, headers: &HeaderMap) -> Result<Option<String>, &'stat
     let basic = headers
         .get(header::PROXY_AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        })
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, b)| b)
         .and_then(|b| {
             base64::engine::general_purpose::STANDARD
                 .decode(b.trim())
@@ -398,6 +411,9 @@ fn check_auth(node: &Node, headers: &HeaderMap) -> Result<Option<String>, &'stat
         };
     };
     let (base, sticky) = split_sticky(user);
+    if sticky.is_some_and(|id| !valid_sticky_id(id)) {
+        return Err("sticky session ids are 1 to 64 letters, digits, `-`, `_` or `.`");
+    }
     match &node.auth {
         Some((u, p)) if base != u || password != p => Err("wrong proxy credentials"),
         _ => Ok(sticky.map(str::to_owned)),
@@ -514,6 +530,12 @@ async fn connect(
         Ok(s) => s,
         Err(e) => return Ok(bad_gateway(node, conn.id, &e, "target unreachable")),
     };
+    let to = req
+        .uri()
+        .authority()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    node.record(conn.id, ProxyWhat::Tunnel { to });
     let node = Arc::clone(node);
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(req).await else {
@@ -550,22 +572,21 @@ async fn delayed_pump(
     let (mut ur, mut uw) = upstream.split();
     let to_target = async {
         let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n) = cr.read(&mut buf).await {
+        loop {
+            let n = cr.read(&mut buf).await?;
             if n == 0 {
-                break;
+                return uw.shutdown().await;
             }
             tokio::time::sleep(delay).await;
-            if uw.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
+            uw.write_all(&buf[..n]).await?;
         }
-        let _ = uw.shutdown().await;
     };
     let to_client = async {
-        let _ = tokio::io::copy(&mut ur, &mut cw).await;
-        let _ = cw.shutdown().await;
+        tokio::io::copy(&mut ur, &mut cw).await?;
+        cw.shutdown().await
     };
-    tokio::join!(to_target, to_client);
+    // The first error (a reset fault, a closed target) ends both halves.
+    let _ = tokio::try_join!(to_target, to_client);
 }
 
 /// Forwards an absolute-form request over this connection's upstream
@@ -578,22 +599,37 @@ async fn forward(
     pool: SocketAddr,
 ) -> Result<Response<Body>, BoxError> {
     let (mut parts, body) = req.into_parts();
+    let host = parts.uri.authority().map(|a| a.as_str().to_owned());
     parts.uri = origin_form(&parts.uri);
     parts.headers = end_to_end(&parts.headers);
-    let out = Request::from_parts(parts, body);
-    let mut sender = match upstream_for(node, conn, exit, pool).await {
-        Ok(s) => s,
-        Err(e) => return Ok(bad_gateway(node, conn.id, &e, "target unreachable")),
-    };
-    let res = match sender.send_request(out).await {
-        Ok(res) => res,
-        Err(e) => {
-            return Ok(bad_gateway(
-                node,
-                conn.id,
-                &e,
-                "the target closed the connection",
-            ));
+    // RFC 9112 3.2.2: the absolute-form authority is the Host.
+    if let Some(host) = host.and_then(|h| HeaderValue::from_str(&h).ok()) {
+        parts.headers.insert(header::HOST, host);
+    }
+    let mut out = Request::from_parts(parts, body);
+    let mut fresh = false;
+    let (res, sender) = loop {
+        let (mut sender, reused) = match upstream_for(node, conn, exit, pool, fresh).await {
+            Ok(s) => s,
+            Err(e) => return Ok(bad_gateway(node, conn.id, &e, "target unreachable")),
+        };
+        match sender.try_send_request(out).await {
+            Ok(res) => break (res, sender),
+            // A kept-alive connection the target closed meanwhile: the
+            // request was never sent, so send it on a new connection.
+            Err(mut e) if reused && e.message().is_some() => {
+                out = e.take_message().ok_or("request lost")?;
+                fresh = true;
+            }
+            Err(e) => {
+                let e = e.into_error();
+                return Ok(bad_gateway(
+                    node,
+                    conn.id,
+                    &e,
+                    "the target closed the connection",
+                ));
+            }
         }
     };
     *conn.upstream.lock().unwrap_or_else(|e| e.into_inner()) = Some((exit, sender));
@@ -602,24 +638,27 @@ async fn forward(
     Ok(Response::from_parts(parts, body.boxed()))
 }
 
-/// The connection's upstream sender for `exit`: reused while it is open
-/// and from the same exit, else a new connection with its PROXY header.
+/// The connection's upstream sender for `exit`, and whether it was reused:
+/// reused while it is open and from the same exit (unless `fresh`), else a
+/// new connection with its PROXY header.
 async fn upstream_for(
     node: &Node,
     conn: &Conn,
     exit: IpAddr,
     pool: SocketAddr,
-) -> std::io::Result<SendRequest<Incoming>> {
+    fresh: bool,
+) -> std::io::Result<(SendRequest<Incoming>, bool)> {
     let cached = conn
         .upstream
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
     if let Some((ip, mut sender)) = cached
+        && !fresh
         && ip == exit
         && sender.ready().await.is_ok()
     {
-        return Ok(sender);
+        return Ok((sender, true));
     }
     let stream = node.up.connect(exit, conn.client.port(), pool).await?;
     let (sender, connection) = hyper::client::conn::http1::Builder::new()
@@ -634,7 +673,7 @@ async fn upstream_for(
             _ = stop.wait_for(|s| *s) => {}
         }
     });
-    Ok(sender)
+    Ok((sender, false))
 }
 
 /// `http://host/path?q` → `/path?q`.

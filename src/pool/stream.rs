@@ -9,19 +9,37 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+/// Called once when a reset fault fires, with the bytes sent before it.
+type OnReset = Box<dyn FnOnce(u64) + Send>;
+
 /// A client connection as the proxy serves it.
 ///
 /// Reads first replay `prefix` (the request head the proxy read itself),
 /// then come from the socket. Writes to the client obey the connection's
 /// faults: a token-bucket bandwidth cap, and a reset after a byte budget,
-/// which is sent as a real TCP RST (`SO_LINGER` 0, then close).
-#[derive(Debug)]
+/// which is sent as a real TCP RST (`SO_LINGER` 0, then close). When no
+/// byte moves either way for the idle timeout, reads and writes fail with
+/// `TimedOut`, which closes the connection or tunnel.
 pub(crate) struct ClientStream {
     inner: TcpStream,
     prefix: Vec<u8>,
     prefix_at: usize,
+    sent: u64,
     reset_after: Option<u64>,
+    on_reset: Option<OnReset>,
     cap: Option<Bucket>,
+    idle: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl std::fmt::Debug for ClientStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientStream")
+            .field("inner", &self.inner)
+            .field("sent", &self.sent)
+            .field("reset_after", &self.reset_after)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -34,20 +52,31 @@ struct Bucket {
 }
 
 impl ClientStream {
-    /// Wraps `inner`, replaying `prefix` first.
-    pub(crate) fn new(inner: TcpStream, prefix: Vec<u8>) -> Self {
+    /// Wraps `inner`, replaying `prefix` first, closing after `idle`
+    /// without traffic.
+    pub(crate) fn new(inner: TcpStream, prefix: Vec<u8>, idle: Duration) -> Self {
         Self {
             inner,
             prefix,
             prefix_at: 0,
+            sent: 0,
             reset_after: None,
+            on_reset: None,
             cap: None,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
         }
     }
 
-    /// Resets the connection once `bytes` have been sent to the client.
-    pub(crate) fn reset_after(mut self, bytes: Option<u64>) -> Self {
+    /// Resets the connection once `bytes` have been sent to the client,
+    /// and then calls `on_reset`.
+    pub(crate) fn reset_after(
+        mut self,
+        bytes: Option<u64>,
+        on_reset: impl FnOnce(u64) + Send + 'static,
+    ) -> Self {
         self.reset_after = bytes;
+        self.on_reset = bytes.map(|_| Box::new(on_reset) as OnReset);
         self
     }
 
@@ -69,9 +98,27 @@ impl ClientStream {
     }
 
     /// Aborts the connection with a TCP RST.
-    fn reset(&self) -> io::Error {
+    fn reset(&mut self) -> io::Error {
         let _ = socket2::SockRef::from(&self.inner).set_linger(Some(Duration::ZERO));
+        if let Some(report) = self.on_reset.take() {
+            report(self.sent);
+        }
         io::Error::new(io::ErrorKind::ConnectionReset, "reset fault fired")
+    }
+
+    /// Pushes the idle deadline back after traffic.
+    fn touch(&mut self) {
+        let at = tokio::time::Instant::now() + self.idle;
+        self.deadline.as_mut().reset(at);
+    }
+
+    /// Fails the pending operation once the idle deadline passes.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        ready!(self.deadline.as_mut().poll(cx));
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "idle proxy connection",
+        ))
     }
 }
 
@@ -116,7 +163,13 @@ impl AsyncRead for ClientStream {
             }
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Pending => this.poll_idle(cx).map(Err),
+            ready => {
+                this.touch();
+                ready
+            }
+        }
     }
 }
 
@@ -137,7 +190,12 @@ impl AsyncWrite for ClientStream {
         if let Some(cap) = this.cap.as_mut() {
             len = len.min(ready!(cap.poll_allowance(cx)));
         }
-        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &buf[..len]))?;
+        let n = match Pin::new(&mut this.inner).poll_write(cx, &buf[..len]) {
+            Poll::Pending => return this.poll_idle(cx).map(Err),
+            Poll::Ready(r) => r?,
+        };
+        this.touch();
+        this.sent += n as u64;
         if let Some(cap) = this.cap.as_mut() {
             cap.tokens -= n as f64;
         }

@@ -65,7 +65,10 @@ pub(crate) async fn refuse_banned(
 ) -> Response {
     if st.exit_bans.any.load(Ordering::Acquire) {
         let who = guard::client(&st, peer, req.headers());
-        if st.exit_bans.contains(who.ip) {
+        // Behind the pool, the exit itself is judged too: a forwarding
+        // header must not lift an exit's ban.
+        let exit = peer.via_pool.then_some(peer.addr.ip());
+        if st.exit_bans.contains(who.ip) || exit.is_some_and(|ip| st.exit_bans.contains(ip)) {
             st.metrics.ip_banned();
             return respond::ip_banned(respond::wants_json(req.headers()));
         }

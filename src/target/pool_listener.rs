@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -22,7 +22,8 @@ use crate::proxy_protocol;
 use crate::target::peer::PoolExit;
 use crate::target::state::TargetState;
 
-/// How long a pool connection may take to send its PROXY header.
+/// How long a pool connection may take to send its PROXY header, and
+/// then each request head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Accepts pool connections until `stop` resolves; open connections are
@@ -50,20 +51,22 @@ pub(crate) async fn serve_pool(
 async fn connection(state: Arc<TargetState>, mut stream: TcpStream, app: Router) {
     let _ = stream.set_nodelay(true);
     let read = proxy_protocol::read(&mut stream, &state.pool_secret);
-    let exit = match tokio::time::timeout(HEADER_TIMEOUT, read).await {
-        Ok(Ok(exit)) => exit,
-        Ok(Err(e)) => {
-            eprintln!("sessionrange: refused a pool connection: {e}");
-            return;
-        }
-        Err(_) => return,
+    // Anything but a header with this run's secret is dropped unanswered:
+    // only the pool speaks here, and nobody else deserves a diagnosis.
+    let Ok(Ok(exit)) = tokio::time::timeout(HEADER_TIMEOUT, read).await else {
+        return;
     };
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(PoolExit(exit));
         req.extensions_mut().insert(ConnectInfo::<SocketAddr>(exit));
         app.clone().oneshot(req)
     });
-    let _ = auto::Builder::new(TokioExecutor::new())
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    let _ = builder
         .serve_connection_with_upgrades(TokioIo::new(stream), service)
         .await;
 }

@@ -12,4 +12,5 @@ mod jwt_flow;
 mod login;
 mod pool;
 mod pool_clients;
+mod pool_edges;
 mod trace;

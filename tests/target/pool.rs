@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use sessionrange::pool::{PoolConfig, ProxyEvent, ProxyPool, ProxyWhat, RotateCause};
+use sessionrange::pool::{PoolConfig, ProxyEvent, ProxyPool, ProxyWhat, RotateCause, Timeouts};
 use sessionrange::target::TargetServer;
 use sessionrange::target::config::TargetConfig;
 use sessionrange::{Reason, Verdict};
@@ -28,13 +28,16 @@ pub(crate) const TWO_EXITS: &str = r#"
     ip = "127.0.2.20"
 "#;
 
-/// How long the pools of these tests wait for a request head.
-const HEAD_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long the pools of these tests wait on their clients.
+const TIMEOUTS: Timeouts = Timeouts {
+    head: Duration::from_millis(300),
+    idle: Duration::from_millis(500),
+};
 
 /// A pool from TOML text in front of `target`.
 pub(crate) async fn start_pool(target: &TargetServer, toml_text: &str) -> ProxyPool {
     let config: PoolConfig = toml::from_str(toml_text).expect("a valid pool");
-    ProxyPool::start_with(&config, target.upstream(), HEAD_TIMEOUT)
+    ProxyPool::start_with(&config, target.upstream(), TIMEOUTS)
         .await
         .expect("the pool starts")
 }
@@ -86,6 +89,18 @@ pub(crate) async fn raw(addr: SocketAddr, bytes: &[u8]) -> (Vec<u8>, Option<Erro
         .await
         .expect("the proxy ends the exchange");
     (got, end)
+}
+
+/// Whether connecting to `addr` is refused, once the node's listener has
+/// had its turns of the runtime to close.
+pub(crate) async fn refuses_connections(addr: SocketAddr) -> bool {
+    for _ in 0..100 {
+        match TcpStream::connect(addr).await {
+            Err(e) => return e.kind() == ErrorKind::ConnectionRefused,
+            Ok(_) => tokio::task::yield_now().await,
+        }
+    }
+    false
 }
 
 /// A proxy request for `path` on the target, with the pool's credentials.
@@ -258,17 +273,10 @@ async fn a_dying_exit_drops_the_request_then_refuses_connections() {
         "a socket error, not an HTTP status: {err}"
     );
     let addr = pool.exit("cloud").expect("cloud").addr;
-    let mut refused = false;
-    for _ in 0..100 {
-        match TcpStream::connect(addr).await {
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                refused = true;
-                break;
-            }
-            _ => tokio::task::yield_now().await,
-        }
-    }
-    assert!(refused, "connections to a dead proxy are refused");
+    assert!(
+        refuses_connections(addr).await,
+        "connections to a dead proxy are refused"
+    );
     assert!(fault_traced(&target, "dies"));
     // The other exit lives on.
     assert_eq!(seen(&target, &url(&pool, "home")).await["ip"], "127.0.1.20");
