@@ -7,6 +7,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use sessionrange::pool::{ProxyPool, Upstream};
+use sessionrange::report;
+use sessionrange::runner::{self, RunOptions, RunReport, Status};
 use sessionrange::scenario::Scenario;
 use sessionrange::target::{self, TargetState, TraceLog};
 use sessionrange::{Clock, EngineConfig, GeoDb, geo, trace};
@@ -38,6 +40,32 @@ enum Command {
         /// Where to append the decision trace; `runs/<time>/trace.jsonl` by default.
         #[arg(long)]
         trace: Option<PathBuf>,
+    },
+    /// Grade a client on scenarios: start the target and the pool, run the
+    /// client, print the report card. Exit codes follow pytest: 0 all
+    /// passed, 1 some criteria failed, 2 interrupted, 3 internal error,
+    /// 4 usage or scenario error, 5 nothing ran.
+    Run {
+        /// Scenario files or directories of them; the bundled pack when none.
+        scenarios: Vec<PathBuf>,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write JUnit XML here (scenario = testsuite, criterion = testcase).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write a Markdown summary here, such as "$GITHUB_STEP_SUMMARY".
+        #[arg(long)]
+        summary: Option<PathBuf>,
+        /// Where each run's directory goes.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// No live status line.
+        #[arg(long)]
+        quiet: bool,
+        /// The client command, after `--`; the built-in reference client when left out.
+        #[arg(last = true)]
+        command: Vec<String>,
     },
     /// Print the default rules as TOML, ready to edit.
     Rules,
@@ -103,10 +131,110 @@ fn main() -> anyhow::Result<()> {
             admin_addr,
             trace,
         } => serve(scenario.as_deref(), addr, admin_addr, trace)?,
+        Command::Run {
+            scenarios,
+            json,
+            junit,
+            summary,
+            out,
+            quiet,
+            command,
+        } => {
+            let outputs = Outputs {
+                json,
+                junit,
+                summary,
+            };
+            std::process::exit(run(&scenarios, out, quiet, command, &outputs));
+        }
         Command::Rules => print!("{}", toml::to_string_pretty(&EngineConfig::default())?),
         Command::Replay { trace, rules } => replay(&trace, rules.as_deref())?,
     }
     Ok(())
+}
+
+/// Where `run` writes its reports besides the terminal.
+struct Outputs {
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    summary: Option<PathBuf>,
+}
+
+/// `sessionrange run`; returns the exit code.
+fn run(
+    paths: &[PathBuf],
+    out: PathBuf,
+    quiet: bool,
+    command: Vec<String>,
+    outputs: &Outputs,
+) -> i32 {
+    let scenarios = match runner::select::load(paths) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sessionrange: {e}");
+            return 4;
+        }
+    };
+    if scenarios.is_empty() {
+        eprintln!("sessionrange: no scenarios to run");
+        return 5;
+    }
+    let command = if command.is_empty() {
+        match std::env::current_exe() {
+            Ok(exe) => vec![exe.to_string_lossy().into_owned(), "client".to_owned()],
+            Err(e) => {
+                eprintln!("sessionrange: cannot find the reference client: {e}");
+                return 3;
+            }
+        }
+    } else {
+        command
+    };
+    let stamp = Clock::system().now().as_millis();
+    let opts = RunOptions {
+        command,
+        out_dir: out.join(format!("run-{stamp}")),
+        status: if quiet { Status::Off } else { Status::auto() },
+    };
+    let Ok(runtime) = tokio::runtime::Runtime::new() else {
+        eprintln!("sessionrange: cannot start the async runtime");
+        return 3;
+    };
+    let (report, error) = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = tx.send(true);
+            }
+        });
+        runner::run_all(&scenarios, &opts, rx).await
+    });
+    print!("{}", report::card(&report));
+    let written = write_reports(&report, outputs);
+    match (error, written) {
+        (Some(e @ sessionrange::Error::Config { .. }), _) => {
+            eprintln!("sessionrange: {e}");
+            4
+        }
+        (Some(e), _) | (None, Err(e)) => {
+            eprintln!("sessionrange: {e}");
+            3
+        }
+        (None, Ok(())) => report.exit_code(),
+    }
+}
+
+fn write_reports(report: &RunReport, outputs: &Outputs) -> sessionrange::Result<()> {
+    let write = |path: &Option<PathBuf>, text: String| match path {
+        Some(p) => std::fs::write(p, text).map_err(|e| sessionrange::Error::io(p, e)),
+        None => Ok(()),
+    };
+    write(
+        &outputs.json,
+        serde_json::to_string_pretty(report).unwrap_or_default(),
+    )?;
+    write(&outputs.junit, report::junit(report))?;
+    write(&outputs.summary, report::markdown(report))
 }
 
 fn replay(path: &Path, rules: Option<&Path>) -> anyhow::Result<()> {

@@ -5,13 +5,20 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::grade::GradeConfig;
 use crate::pool::PoolConfig;
 use crate::target::config::TargetConfig;
+use crate::timeline::TimelineEvent;
 use crate::toml_file;
+use std::time::Duration;
 
 /// The scenario built into the binary, so `sessionrange serve` works from
 /// any directory.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../scenarios/baseline.toml");
+
+/// The scenario pack built into the binary, by file name, in run order.
+pub const BUNDLED: &[(&str, &str)] =
+    &[("baseline.toml", include_str!("../scenarios/baseline.toml"))];
 
 /// A scenario: what the target serves and how strict it is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +35,32 @@ pub struct Scenario {
     /// The proxy pool started next to the target.
     #[serde(default)]
     pub pool: PoolConfig,
+    /// Scripted target-side events.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEvent>,
+    /// How the client is run.
+    #[serde(default)]
+    pub run: RunConfig,
+    /// The pass marks.
+    #[serde(default)]
+    pub grade: GradeConfig,
+}
+
+/// How the runner runs a client on a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// The client's deadline: it is killed (its whole process group) after this.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(15),
+        }
+    }
 }
 
 impl Scenario {
@@ -54,10 +87,40 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// Checks every part; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        self.target.validate("target")?;
+        self.pool.validate("pool")?;
+        self.grade.validate("grade")?;
+        if self.run.timeout.is_zero() {
+            return Err(Error::config("run.timeout", "must be positive"));
+        }
+        let accounts: Vec<&str> = self
+            .target
+            .accounts
+            .iter()
+            .map(|a| a.username.as_str())
+            .collect();
+        for (i, event) in self.timeline.iter().enumerate() {
+            event.validate(&format!("timeline[{i}]"), &accounts)?;
+        }
+        Ok(())
+    }
+
     /// Reads and parses the scenario file at `path`.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::parse(&text, path)
+    }
+
+    /// The bundled scenario pack, parsed.
+    pub fn bundled() -> Result<Vec<Self>> {
+        BUNDLED
+            .iter()
+            .map(|(file, text)| {
+                Self::parse(text, &PathBuf::from(format!("<embedded>/scenarios/{file}")))
+            })
+            .collect()
     }
 
     /// The scenario built into the binary.

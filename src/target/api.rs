@@ -85,7 +85,9 @@ fn tokens(
 }
 
 /// `GET /api/login/challenge`: a proof-of-work challenge for the API login.
-pub async fn challenge(State(st): St) -> Response {
+pub async fn challenge(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
+    let who = guard::client(&st, peer, &headers);
+    st.login_flow_started(who.ip, st.clock.now());
     if st.config.login.pow_bits == 0 {
         return error(
             StatusCode::NOT_FOUND,
@@ -104,6 +106,8 @@ pub async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -
         Ok(c) => c,
         Err(r) => return r,
     };
+    let who = guard::client(&st, peer, &headers);
+    st.login_flow_started(who.ip, st.clock.now());
     delay(&st).await;
     let now = st.clock.now();
     if let Err(e) = login::verify(&st, &creds, now) {
@@ -112,7 +116,6 @@ pub async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -
     }
     let (companions, _) = login::companions(&st, &headers, false);
     let sid = st.new_session_id();
-    let who = guard::client(&st, peer, &headers);
     let ctx = guard::context(&st, &who, &headers);
     let d = st.engine.login(sid, &creds.username, ctx, companions, now);
     st.trace.record(&d);
@@ -120,6 +123,7 @@ pub async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -
     if d.verdict != Verdict::Allow {
         return error(StatusCode::FORBIDDEN, "ACCOUNT_BANNED", None);
     }
+    st.login_flow_done(who.ip, sid, now);
     let refresh = random_hex(&mut rand::rng(), 32);
     st.refresh.start(sid, &creds.username, refresh.clone(), now);
     tokens(&st, sid, &creds.username, refresh, now)
@@ -238,12 +242,15 @@ pub async fn items(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let _auth = match guard::authorize(&st, peer, &headers) {
+    let auth = match guard::authorize(&st, peer, &headers) {
         Ok(a) => a,
         Err(r) => return r,
     };
     match st.dataset.page(q.page.unwrap_or(1)) {
-        Some(page) => Json(page).into_response(),
+        Some(page) => {
+            st.served(auth.sid, page.items.len());
+            Json(page).into_response()
+        }
         None => error(StatusCode::NOT_FOUND, "not_found", Some("no such page")),
     }
 }
@@ -255,12 +262,15 @@ pub async fn item(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let _auth = match guard::authorize(&st, peer, &headers) {
+    let auth = match guard::authorize(&st, peer, &headers) {
         Ok(a) => a,
         Err(r) => return r,
     };
     match id.parse::<u64>().ok().and_then(|id| st.dataset.record(id)) {
-        Some(record) => Json(record).into_response(),
+        Some(record) => {
+            st.served(auth.sid, 1);
+            Json(record).into_response()
+        }
         None => error(StatusCode::NOT_FOUND, "not_found", Some("no such item")),
     }
 }

@@ -27,7 +27,9 @@ pub async fn landing(State(st): St, headers: HeaderMap) -> Response {
 }
 
 /// `GET /login`: the login form, with a CSRF token and any PoW challenge.
-pub async fn login_page(State(st): St) -> Response {
+pub async fn login_page(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
+    let who = guard::client(&st, peer, &headers);
+    st.login_flow_started(who.ip, st.clock.now());
     login_form(&st, None, StatusCode::OK)
 }
 
@@ -66,6 +68,8 @@ pub async fn login_submit(
         )
             .into_response();
     }
+    let who = guard::client(&st, peer, &headers);
+    st.login_flow_started(who.ip, st.clock.now());
     delay(&st).await;
     let now = st.clock.now();
     if let Err(e) = login::verify(&st, &creds, now) {
@@ -74,7 +78,6 @@ pub async fn login_submit(
     }
     let (companions, fresh) = login::companions(&st, &headers, true);
     let sid = st.new_session_id();
-    let who = guard::client(&st, peer, &headers);
     let ctx = guard::context(&st, &who, &headers);
     let d = st.engine.login(sid, &creds.username, ctx, companions, now);
     st.trace.record(&d);
@@ -82,6 +85,7 @@ pub async fn login_submit(
     if d.verdict != Verdict::Allow {
         return respond::banned(false);
     }
+    st.login_flow_done(who.ip, sid, now);
     let mut r = Redirect::to("/account").into_response();
     append_cookies(&mut r, &fresh);
     append_cookies(&mut r, &[session_cookie(sid)]);
@@ -130,12 +134,15 @@ pub async fn catalog(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let _auth = match guard::authorize(&st, peer, &headers) {
+    let auth = match guard::authorize(&st, peer, &headers) {
         Ok(a) => a,
         Err(r) => return r,
     };
     match st.dataset.page(q.page.unwrap_or(1)) {
-        Some(page) => Html(dataset::render_catalog_html(&page)).into_response(),
+        Some(page) => {
+            st.served(auth.sid, page.items.len());
+            Html(dataset::render_catalog_html(&page)).into_response()
+        }
         None => (StatusCode::NOT_FOUND, Html("<h1>No such page</h1>")).into_response(),
     }
 }

@@ -50,6 +50,19 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Requests decided so far, whatever the verdict.
+    pub fn requests(&self) -> u64 {
+        self.by_verdict
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Successful logins so far.
+    pub fn logins(&self) -> u64 {
+        self.logins.load(Ordering::Relaxed)
+    }
+
     /// Counts a request refused because its address is banned.
     pub fn ip_banned(&self) {
         self.ip_banned.fetch_add(1, Ordering::Relaxed);

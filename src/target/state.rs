@@ -1,9 +1,11 @@
 //! The shared state of a running target: engine, tokens, keys, trace and counters.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Mutex, RwLock};
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::csrf::CsrfKey;
 use crate::auth::jwt::JwtKeys;
@@ -13,11 +15,14 @@ use crate::dataset::Dataset;
 use crate::engine::{Decision, Engine};
 use crate::error::Result;
 use crate::geo::GeoDb;
+use crate::grade::TimelineFired;
 use crate::session::SessionId;
 use crate::target::config::TargetConfig;
 use crate::target::exit_bans::ExitBans;
 use crate::target::metrics::Metrics;
 use crate::target::trace_log::TraceLog;
+use crate::timeline::TimelineAction;
+use crate::verdict::Reason;
 
 /// How long a proof-of-work challenge stays valid, in milliseconds.
 const POW_TTL_MS: u64 = 5 * 60 * 1000;
@@ -57,6 +62,26 @@ pub struct TargetState {
     pub exit_bans: ExitBans,
     pow_challenges: Mutex<PowChallenges>,
     revoked_jti: Mutex<HashMap<String, Timestamp>>,
+    login_flows: Mutex<HashMap<IpAddr, Timestamp>>,
+    served: Mutex<HashMap<SessionId, u64>>,
+}
+
+/// Most clients with a login flow in progress that are remembered.
+const MAX_LOGIN_FLOWS: usize = 100_000;
+
+/// A trace line for a finished login flow: how long the client spent
+/// logging in, from its first login-flow request to the new session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginFlow {
+    /// Always `"login_flow"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The session the flow ended with.
+    pub session: SessionId,
+    /// The first login-flow request (login page, challenge, or the login itself).
+    pub started: Timestamp,
+    /// When the session was issued.
+    pub at: Timestamp,
 }
 
 impl TargetState {
@@ -79,6 +104,8 @@ impl TargetState {
             metrics: Metrics::default(),
             pow_challenges: Mutex::new(PowChallenges::default()),
             revoked_jti: Mutex::new(HashMap::new()),
+            login_flows: Mutex::new(HashMap::new()),
+            served: Mutex::new(HashMap::new()),
             clock,
             config,
             trace,
@@ -89,6 +116,106 @@ impl TargetState {
     pub fn record(&self, d: &Decision) {
         self.trace.record(d);
         self.metrics.decided(d.verdict);
+    }
+
+    /// Notes that `ip` is in a login flow from `now` on, unless it already was.
+    pub fn login_flow_started(&self, ip: IpAddr, now: Timestamp) {
+        let mut flows = self.login_flows.lock().unwrap_or_else(|e| e.into_inner());
+        if flows.len() >= MAX_LOGIN_FLOWS && !flows.contains_key(&ip) {
+            flows.clear();
+        }
+        flows.entry(ip).or_insert(now);
+    }
+
+    /// Ends the login flow of `ip` with session `sid` and traces it.
+    pub fn login_flow_done(&self, ip: IpAddr, sid: SessionId, now: Timestamp) {
+        let started = self
+            .login_flows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ip)
+            .unwrap_or(now);
+        self.trace.record_value(&LoginFlow {
+            kind: "login_flow".into(),
+            session: sid,
+            started,
+            at: now,
+        });
+    }
+
+    /// Counts `n` genuine records served to `sid`.
+    pub fn served(&self, sid: SessionId, n: usize) {
+        let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        *served.entry(sid).or_default() += n as u64;
+    }
+
+    /// Genuine records served so far, by session.
+    pub fn served_by_session(&self) -> HashMap<SessionId, u64> {
+        self.served
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Applies a scripted event at `now`, traces it, and says what it did.
+    pub fn apply(&self, action: TimelineAction, account: Option<&str>, now: Timestamp) -> String {
+        let detail = match action {
+            TimelineAction::RevokeAccount => {
+                let name = account.unwrap_or_default();
+                format!(
+                    "{} sessions of {name} revoked",
+                    self.revoke_accounts(&[name], now)
+                )
+            }
+            TimelineAction::RevokeAll => {
+                let names: Vec<&str> = self
+                    .config
+                    .accounts
+                    .iter()
+                    .map(|a| a.username.as_str())
+                    .collect();
+                format!("{} sessions revoked", self.revoke_accounts(&names, now))
+            }
+            TimelineAction::RotateSigningKey => {
+                self.jwt
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .rotate(&mut rand::rng());
+                "access tokens signed with the old key now fail".to_owned()
+            }
+            TimelineAction::Restart => {
+                let upkeep = self.engine.reset(now);
+                self.trace.record_upkeep(&upkeep);
+                self.refresh.clear();
+                self.jwt
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .rotate(&mut rand::rng());
+                "sessions, refresh tokens and signing keys lost".to_owned()
+            }
+        };
+        self.trace.record_value(&TimelineFired {
+            kind: "timeline".into(),
+            at: now,
+            action: action.as_str().into(),
+            detail: detail.clone(),
+        });
+        detail
+    }
+
+    fn revoke_accounts(&self, names: &[&str], now: Timestamp) -> usize {
+        let mut n = 0;
+        for name in names {
+            for d in self
+                .engine
+                .revoke_account(name, Reason::SessionRevoked, now)
+            {
+                self.trace.record(&d);
+                self.refresh.revoke_session(d.session);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// A fresh session id: 128 bits from the OS's generator.

@@ -1,0 +1,153 @@
+//! What the target recorded during a run, read back from its trace.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::clock::Timestamp;
+use crate::engine::{Decision, DecisionKind};
+use crate::error::{Error, Result};
+use crate::pool::ProxyEvent;
+use crate::session::SessionId;
+use crate::target::state::LoginFlow;
+use crate::verdict::Verdict;
+
+/// A scripted target-side event, as the runner traces it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TimelineFired {
+    /// Always `"timeline"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When it fired.
+    pub at: Timestamp,
+    /// What it did, as written in the scenario.
+    pub action: String,
+    /// Details, such as the account or the sessions affected.
+    pub detail: String,
+}
+
+/// Every line of a run's trace that grading uses, in trace order.
+#[derive(Clone, Debug, Default)]
+pub struct TraceFacts {
+    /// Engine decisions.
+    pub decisions: Vec<Decision>,
+    /// Proxy events.
+    pub proxy: Vec<ProxyEvent>,
+    /// Finished login flows.
+    pub login_flows: Vec<LoginFlow>,
+    /// Scripted events that fired.
+    pub timeline: Vec<TimelineFired>,
+}
+
+impl TraceFacts {
+    /// Parses JSON Lines trace text; `path` names the file in errors. A
+    /// line of an unknown type is skipped; a malformed line is an error
+    /// naming the file and line.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let mut facts = Self::default();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            facts.add(line).map_err(|e| Error::Trace {
+                path: path.to_owned(),
+                line: i + 1,
+                message: e.to_string(),
+            })?;
+        }
+        Ok(facts)
+    }
+
+    fn add(&mut self, line: &str) -> serde_json::Result<()> {
+        let value: serde_json::Value = serde_json::from_str(line)?;
+        match value.get("type").and_then(|t| t.as_str()) {
+            None | Some("decision") => self.decisions.push(serde_json::from_value(value)?),
+            Some("proxy") => self.proxy.push(serde_json::from_value(value)?),
+            Some("login_flow") => self.login_flows.push(serde_json::from_value(value)?),
+            Some("timeline") => self.timeline.push(serde_json::from_value(value)?),
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Reads and parses a trace file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Each session's life, keyed by id, in order of birth.
+    pub fn sessions(&self) -> Vec<SessionLife<'_>> {
+        let mut order: Vec<SessionId> = Vec::new();
+        let mut lives: HashMap<SessionId, SessionLife<'_>> = HashMap::new();
+        for d in &self.decisions {
+            let life = lives.entry(d.session).or_insert_with(|| {
+                order.push(d.session);
+                SessionLife {
+                    id: d.session,
+                    birth: None,
+                    death: None,
+                    revealed: None,
+                    zombies: Vec::new(),
+                    requests: Vec::new(),
+                }
+            });
+            life.add(d);
+        }
+        order
+            .into_iter()
+            .filter_map(|id| lives.remove(&id))
+            .collect()
+    }
+}
+
+/// One session as the trace saw it.
+#[derive(Clone, Debug)]
+pub struct SessionLife<'a> {
+    /// The session.
+    pub id: SessionId,
+    /// Its login decision, if it was born in this trace.
+    pub birth: Option<&'a Decision>,
+    /// The decision that ended it (the first verdict that left it dead).
+    pub death: Option<&'a Decision>,
+    /// The request that showed the client it was dead: the fatal request
+    /// itself, or the first request after a death the client did not cause.
+    pub revealed: Option<&'a Decision>,
+    /// Requests after the revealing one.
+    pub zombies: Vec<&'a Decision>,
+    /// Times of every request decision on it.
+    pub requests: Vec<Timestamp>,
+}
+
+impl<'a> SessionLife<'a> {
+    fn add(&mut self, d: &'a Decision) {
+        match d.kind {
+            DecisionKind::Login { .. } if d.verdict == Verdict::Allow => self.birth = Some(d),
+            DecisionKind::Login { .. } | DecisionKind::Release => {}
+            DecisionKind::Revoke { .. } => {
+                if self.death.is_none() && d.verdict.is_terminal() {
+                    self.death = Some(d);
+                }
+            }
+            DecisionKind::Request => self.request(d),
+        }
+    }
+
+    fn request(&mut self, d: &'a Decision) {
+        self.requests.push(d.at);
+        if self.revealed.is_some() {
+            self.zombies.push(d);
+            return;
+        }
+        if d.verdict.is_terminal() {
+            if self.death.is_none() {
+                self.death = Some(d);
+            }
+            self.revealed = Some(d);
+        }
+    }
+
+    /// Whether it was born by a login.
+    pub fn born(&self) -> bool {
+        self.birth.is_some()
+    }
+}

@@ -1,0 +1,65 @@
+//! The report card, in four shapes: a table for people, JSON, JUnit XML and a Markdown CI summary.
+
+mod junit;
+mod markdown;
+
+use std::fmt::Write as _;
+
+use crate::runner::{RunReport, ScenarioReport};
+
+pub use junit::junit;
+pub use markdown::{MAX_SUMMARY_BYTES, markdown};
+
+/// The report card for a terminal: one table per scenario, failures explained.
+pub fn card(report: &RunReport) -> String {
+    let mut out = String::new();
+    for s in &report.scenarios {
+        scenario_card(&mut out, s);
+    }
+    let passed = report.scenarios.iter().filter(|s| s.passed).count();
+    let _ = writeln!(
+        out,
+        "{passed} of {} scenarios passed{}",
+        report.scenarios.len(),
+        if report.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    );
+    out
+}
+
+fn scenario_card(out: &mut String, s: &ScenarioReport) {
+    let verdict = if s.passed { "PASS" } else { "FAIL" };
+    let _ = writeln!(out, "{verdict}  {}  ({})", s.scenario, s.run_dir.display());
+    let width = s.criteria.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in &s.criteria {
+        let mark = if c.passed { "ok  " } else { "FAIL" };
+        let _ = writeln!(
+            out,
+            "  {mark} {:<width$}  {:<28}  {}",
+            c.name, c.value, c.threshold
+        );
+        for d in &c.details {
+            let _ = writeln!(out, "         {d}");
+        }
+    }
+    let m = &s.metrics;
+    let _ = writeln!(
+        out,
+        "  records {}/{}, sessions {} (invalidated {}, expired {}), {} requests, {} logins in {:.1} s",
+        m.output.unique_correct,
+        m.dataset_size,
+        m.sessions_created,
+        m.sessions_invalidated.values().sum::<u64>(),
+        m.sessions_expired.values().sum::<u64>(),
+        m.requests,
+        m.sessions_created,
+        m.login_seconds
+    );
+    for note in s.proxy_notes.iter().take(5) {
+        let _ = writeln!(out, "  proxy: {note}");
+    }
+    out.push('\n');
+}

@@ -1,0 +1,347 @@
+//! `sessionrange run`: start the target and the pool, run the client under test, grade it.
+//!
+//! This is the imperative shell of grading. For each scenario it binds a
+//! target and its proxy pool on free loopback ports, writes the accounts
+//! file, runs the client command in a process group of its own with the
+//! `SESSIONRANGE_*` environment, fires the scenario's timeline, kills the
+//! group at the deadline, and hands the trace and the client's output to
+//! the pure [`crate::grade`].
+
+pub mod process;
+pub mod select;
+mod status;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{oneshot, watch};
+
+use crate::clock::{Clock, Timestamp};
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+use crate::geo::GeoDb;
+use crate::grade::{self, Criterion, Metrics, OutputCheck, RunFacts, TraceFacts};
+use crate::pool::{ProxyEvent, ProxyPool, ProxyWhat, Upstream};
+use crate::scenario::Scenario;
+use crate::target::{Listeners, TargetState, TraceLog};
+
+pub use process::ClientExit;
+pub use status::Status;
+
+/// One scenario's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// What it tests.
+    pub description: String,
+    /// Whether every criterion passed.
+    pub passed: bool,
+    /// How the client ended.
+    pub client: ClientExit,
+    /// Everything measured.
+    pub metrics: Metrics,
+    /// Pass/fail lines, the client's own first.
+    pub criteria: Vec<Criterion>,
+    /// Proxy moves that happened, as sentences (sticky rotations, faults).
+    pub proxy_notes: Vec<String>,
+    /// Where the trace, the output and the client's log are.
+    pub run_dir: PathBuf,
+}
+
+/// A whole run: every scenario, in order.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunReport {
+    /// The scenarios that ran.
+    pub scenarios: Vec<ScenarioReport>,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    /// Whether every scenario passed.
+    pub fn passed(&self) -> bool {
+        !self.scenarios.is_empty() && self.scenarios.iter().all(|s| s.passed)
+    }
+
+    /// The exit code, following pytest: 0 all passed, 1 some criteria
+    /// failed, 2 interrupted, 5 nothing ran. (3 and 4 come from errors.)
+    pub fn exit_code(&self) -> i32 {
+        if self.interrupted {
+            2
+        } else if self.scenarios.is_empty() {
+            5
+        } else if self.passed() {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+/// What to run and where.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The client command: program and arguments.
+    pub command: Vec<String>,
+    /// The directory each scenario's run directory goes under.
+    pub out_dir: PathBuf,
+    /// Live one-line status on stderr.
+    pub status: Status,
+}
+
+/// Runs every scenario in order; stops early when `stop` turns true.
+/// An error (a port that cannot be bound, a client that cannot start)
+/// ends the run and is returned with the reports made so far.
+pub async fn run_all(
+    scenarios: &[Scenario],
+    opts: &RunOptions,
+    stop: watch::Receiver<bool>,
+) -> (RunReport, Option<Error>) {
+    let mut report = RunReport::default();
+    for scenario in scenarios {
+        if *stop.borrow() {
+            report.interrupted = true;
+            break;
+        }
+        match run_scenario(scenario, opts, stop.clone()).await {
+            Ok(s) => {
+                report.interrupted |= s.client.interrupted;
+                report.scenarios.push(s);
+            }
+            Err(e) => return (report, Some(e)),
+        }
+    }
+    (report, None)
+}
+
+/// Runs `scenario` once and grades it. `stop` turning true interrupts it.
+pub async fn run_scenario(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    mut stop: watch::Receiver<bool>,
+) -> Result<ScenarioReport> {
+    let dir = opts.out_dir.join(&scenario.name);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let paths = RunPaths::new(&dir);
+    let clock = Clock::system();
+    let trace = TraceLog::open(&paths.trace)?;
+    let state = Arc::new(TargetState::new(
+        scenario.target.clone(),
+        clock.clone(),
+        GeoDb::embedded(),
+        trace,
+    )?);
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let listeners = Listeners::bind(loopback, loopback).await?;
+    let (public, _, pool_addr) = listeners.addrs()?;
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(crate::target::serve(state.clone(), listeners, async move {
+        let _ = stopped.await;
+    }));
+    let pool = ProxyPool::start(
+        &scenario.pool,
+        Upstream::new(state.clone(), public, pool_addr),
+    )
+    .await?;
+    write_accounts(scenario, &paths.accounts)?;
+    let started = clock.now();
+    let deadline = started.plus(scenario.run.timeout);
+    let env = environment(scenario, public, &pool, &paths, deadline);
+    let mut child = process::spawn(&opts.command, &env, &paths.log)?;
+    let mut fired = vec![false; scenario.timeline.len()];
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let timeout = tokio::time::sleep(scenario.run.timeout);
+    tokio::pin!(timeout);
+    let mut exit = ClientExit {
+        command: opts.command.clone(),
+        ..ClientExit::default()
+    };
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                let secs = clock.now().since(started).as_secs_f64();
+                exit = match status {
+                    Ok(s) => process::exit_of(s, &opts.command, secs),
+                    Err(_) => ClientExit { seconds: secs, ..exit },
+                };
+                break;
+            }
+            () = &mut timeout => {
+                exit.timed_out = true;
+                break;
+            }
+            _ = stop.wait_for(|s| *s) => {
+                exit.interrupted = true;
+                break;
+            }
+            _ = tick.tick() => {
+                fire_timeline(scenario, &state, started, &mut fired);
+                opts.status.show(scenario, &state, &paths.output, started);
+            }
+        }
+    }
+    process::kill_group(&mut child).await;
+    let ended = clock.now();
+    exit.seconds = ended.since(started).as_secs_f64();
+    opts.status.clear();
+    drop(pool);
+    let _ = shutdown.send(());
+    let _ = server.await;
+    let report = grade_run(scenario, &state, &paths, &exit, started, ended)?;
+    std::fs::write(
+        dir.join("report.json"),
+        serde_json::to_vec_pretty(&report).unwrap_or_default(),
+    )
+    .map_err(|e| Error::io(dir.join("report.json"), e))?;
+    Ok(report)
+}
+
+/// The files of one scenario's run.
+struct RunPaths {
+    dir: PathBuf,
+    trace: PathBuf,
+    output: PathBuf,
+    accounts: PathBuf,
+    log: PathBuf,
+}
+
+impl RunPaths {
+    fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            trace: dir.join("trace.jsonl"),
+            output: dir.join("output.jsonl"),
+            accounts: dir.join("accounts.json"),
+            log: dir.join("client.log"),
+        }
+    }
+}
+
+fn write_accounts(scenario: &Scenario, path: &Path) -> Result<()> {
+    let accounts: Vec<serde_json::Value> = scenario
+        .target
+        .accounts
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "username": a.username,
+                "password": a.password,
+                "totp_secret": a.totp_secret,
+            })
+        })
+        .collect();
+    let text = serde_json::to_vec_pretty(&accounts).unwrap_or_default();
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+/// The client contract: `SESSIONRANGE_*` variables.
+fn environment(
+    scenario: &Scenario,
+    public: SocketAddr,
+    pool: &ProxyPool,
+    paths: &RunPaths,
+    deadline: Timestamp,
+) -> Vec<(String, String)> {
+    let proxies: Vec<&str> = pool.exits().iter().map(|e| e.url.as_str()).collect();
+    let gateway = pool.gateway().map(|g| g.url.clone()).unwrap_or_default();
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    [
+        ("SESSIONRANGE_TARGET", format!("http://{public}")),
+        ("SESSIONRANGE_PROXIES", proxies.join(",")),
+        ("SESSIONRANGE_GATEWAY", gateway),
+        ("SESSIONRANGE_ACCOUNTS", path(&paths.accounts)),
+        ("SESSIONRANGE_OUTPUT", path(&paths.output)),
+        ("SESSIONRANGE_SCENARIO", scenario.name.clone()),
+        ("SESSIONRANGE_DEADLINE", deadline.as_secs().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Fires every timeline event that is due and has not fired.
+fn fire_timeline(scenario: &Scenario, state: &TargetState, started: Timestamp, fired: &mut [bool]) {
+    let now = state.clock.now();
+    let requests = state.metrics.requests();
+    for (event, done) in scenario.timeline.iter().zip(fired.iter_mut()) {
+        if !*done && event.due(now.since(started), requests) {
+            *done = true;
+            state.apply(event.action, event.account.as_deref(), now);
+        }
+    }
+}
+
+fn grade_run(
+    scenario: &Scenario,
+    state: &TargetState,
+    paths: &RunPaths,
+    exit: &ClientExit,
+    started: Timestamp,
+    ended: Timestamp,
+) -> Result<ScenarioReport> {
+    let facts = TraceFacts::read(&paths.trace)?;
+    let output = std::fs::read(&paths.output).unwrap_or_default();
+    let dataset = Dataset::new(&scenario.target.dataset);
+    let served: HashMap<_, _> = state.served_by_session();
+    let run = RunFacts {
+        trace: &facts,
+        output: OutputCheck::check(&String::from_utf8_lossy(&output), &dataset),
+        dataset_size: u64::from(dataset.len()),
+        served: &served,
+        started,
+        ended,
+    };
+    let (metrics, mut criteria) = grade::grade(&run, &scenario.grade);
+    criteria.insert(0, client_criterion(exit, &paths.log, paths.output.exists()));
+    Ok(ScenarioReport {
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        passed: criteria.iter().all(|c| c.passed),
+        client: exit.clone(),
+        metrics,
+        criteria,
+        proxy_notes: proxy_notes(&facts.proxy),
+        run_dir: paths.dir.clone(),
+    })
+}
+
+/// The client's own criterion: it exited 0 before its deadline.
+fn client_criterion(exit: &ClientExit, log: &Path, wrote_output: bool) -> Criterion {
+    let mut details = vec![format!("the client {}", exit.describe())];
+    if !wrote_output {
+        details.push("it wrote no output file".into());
+    }
+    let tail = process::log_tail(log, 5);
+    if !tail.is_empty() {
+        details.push(format!("last lines of {}:", log.display()));
+        details.extend(tail.into_iter().map(|l| format!("  {l}")));
+    }
+    let passed = exit.ok();
+    Criterion {
+        name: "client".into(),
+        passed,
+        value: exit.describe(),
+        threshold: "exit 0 before the deadline".into(),
+        details: if passed { Vec::new() } else { details },
+    }
+}
+
+/// Sentences for the pool's notable events: rotations and faults.
+fn proxy_notes(events: &[ProxyEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.what,
+                ProxyWhat::StickyRotated { .. } | ProxyWhat::Fault { .. }
+            )
+        })
+        .take(50)
+        .map(ProxyEvent::describe)
+        .collect()
+}
