@@ -17,8 +17,56 @@ use std::time::Duration;
 pub const EMBEDDED_DEFAULT: &str = include_str!("../scenarios/baseline.toml");
 
 /// The scenario pack built into the binary, by file name, in run order.
-pub const BUNDLED: &[(&str, &str)] =
-    &[("baseline.toml", include_str!("../scenarios/baseline.toml"))];
+pub const BUNDLED: &[(&str, &str)] = &[
+    ("baseline.toml", include_str!("../scenarios/baseline.toml")),
+    (
+        "asn-drift.toml",
+        include_str!("../scenarios/asn-drift.toml"),
+    ),
+    (
+        "sticky-expiry.toml",
+        include_str!("../scenarios/sticky-expiry.toml"),
+    ),
+    (
+        "ip-drift-tolerated.toml",
+        include_str!("../scenarios/ip-drift-tolerated.toml"),
+    ),
+    ("ua-drift.toml", include_str!("../scenarios/ua-drift.toml")),
+    ("velocity.toml", include_str!("../scenarios/velocity.toml")),
+    (
+        "concurrent-use.toml",
+        include_str!("../scenarios/concurrent-use.toml"),
+    ),
+    (
+        "companion-cookies.toml",
+        include_str!("../scenarios/companion-cookies.toml"),
+    ),
+    (
+        "ttl-expiry.toml",
+        include_str!("../scenarios/ttl-expiry.toml"),
+    ),
+    (
+        "idle-timeout.toml",
+        include_str!("../scenarios/idle-timeout.toml"),
+    ),
+    (
+        "soft-logout.toml",
+        include_str!("../scenarios/soft-logout.toml"),
+    ),
+    (
+        "refresh-rotation.toml",
+        include_str!("../scenarios/refresh-rotation.toml"),
+    ),
+    (
+        "escalation.toml",
+        include_str!("../scenarios/escalation.toml"),
+    ),
+    (
+        "login-cost.toml",
+        include_str!("../scenarios/login-cost.toml"),
+    ),
+    ("mixed.toml", include_str!("../scenarios/mixed.toml")),
+];
 
 /// A scenario: what the target serves and how strict it is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,18 +120,15 @@ impl Scenario {
             field: p.field.unwrap_or_default(),
             message: p.message,
         })?;
-        let valid = scenario.target.validate("target");
-        valid
-            .and_then(|()| scenario.pool.validate("pool"))
-            .map_err(|e| match e {
-                Error::Config { field, message } => Error::Scenario {
-                    path: path.to_owned(),
-                    line: toml_file::line_of_field(text, &field),
-                    field,
-                    message,
-                },
-                other => other,
-            })?;
+        scenario.validate().map_err(|e| match e {
+            Error::Config { field, message } => Error::Scenario {
+                path: path.to_owned(),
+                line: toml_file::line_of_field(text, &field),
+                field,
+                message,
+            },
+            other => other,
+        })?;
         Ok(scenario)
     }
 
@@ -153,6 +198,43 @@ mod tests {
         let text = "name = \"x\"\n[[pool.exits]]\nname = \"a\"\nip = \"not-an-ip\"\n";
         let err = Scenario::parse(text, Path::new("p.toml")).expect_err("bad ip");
         assert!(err.to_string().starts_with("p.toml:4:"), "{err}");
+    }
+
+    #[test]
+    fn every_shipped_scenario_is_bundled_and_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("the scenarios directory")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        on_disk.sort();
+        let mut bundled: Vec<String> = BUNDLED.iter().map(|(f, _)| (*f).to_owned()).collect();
+        bundled.sort();
+        assert_eq!(on_disk, bundled, "scenarios/ and BUNDLED differ");
+        for (file, _) in BUNDLED {
+            let s = Scenario::load(&dir.join(file)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(format!("{}.toml", s.name), *file, "name matches the file");
+            assert!(
+                s.run.timeout <= Duration::from_secs(15),
+                "{file}: at most 15 s"
+            );
+        }
+        assert_eq!(Scenario::bundled().expect("bundled").len(), BUNDLED.len());
+    }
+
+    #[test]
+    fn timeline_and_grade_errors_name_their_field() {
+        let text = "name = \"x\"\n[[timeline]]\nat = \"1s\"\naction = \"revoke-account\"\naccount = \"zed\"\n";
+        let err = Scenario::parse(text, Path::new("t.toml")).expect_err("unknown account");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("t.toml:5:") && msg.contains("timeline[0].account"),
+            "{msg}"
+        );
+        let text = "name = \"x\"\n[grade]\nmin_completeness = 1.5\n";
+        let err = Scenario::parse(text, Path::new("g.toml")).expect_err("share over 1");
+        assert!(err.to_string().starts_with("g.toml:3:"), "{err}");
     }
 
     #[test]

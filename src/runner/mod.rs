@@ -128,6 +128,7 @@ pub async fn run_scenario(
     let dir = opts.out_dir.join(&scenario.name);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let paths = RunPaths::new(&dir);
+    paths.clear()?;
     let clock = Clock::system();
     let trace = TraceLog::open(&paths.trace)?;
     let state = Arc::new(TargetState::new(
@@ -211,6 +212,18 @@ struct RunPaths {
 }
 
 impl RunPaths {
+    /// Removes what an earlier run in the same directory left, so that
+    /// nothing stale is graded.
+    fn clear(&self) -> Result<()> {
+        for f in [&self.trace, &self.output, &self.accounts, &self.log] {
+            match std::fs::remove_file(f) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(f, e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     fn new(dir: &Path) -> Self {
         Self {
             dir: dir.to_owned(),
@@ -297,7 +310,15 @@ fn grade_run(
         ended,
     };
     let (metrics, mut criteria) = grade::grade(&run, &scenario.grade);
-    criteria.insert(0, client_criterion(exit, &paths.log, paths.output.exists()));
+    if !paths.output.exists()
+        && let Some(c) = criteria
+            .iter_mut()
+            .find(|c| c.name == "completeness" && !c.passed)
+    {
+        c.details
+            .push(format!("the client wrote no {}", paths.output.display()));
+    }
+    criteria.insert(0, client_criterion(exit, &paths.log));
     Ok(ScenarioReport {
         scenario: scenario.name.clone(),
         description: scenario.description.clone(),
@@ -311,11 +332,8 @@ fn grade_run(
 }
 
 /// The client's own criterion: it exited 0 before its deadline.
-fn client_criterion(exit: &ClientExit, log: &Path, wrote_output: bool) -> Criterion {
+fn client_criterion(exit: &ClientExit, log: &Path) -> Criterion {
     let mut details = vec![format!("the client {}", exit.describe())];
-    if !wrote_output {
-        details.push("it wrote no output file".into());
-    }
     let tail = process::log_tail(log, 5);
     if !tail.is_empty() {
         details.push(format!("last lines of {}:", log.display()));

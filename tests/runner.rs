@@ -1,0 +1,300 @@
+//! `sessionrange run` end to end: bad clients, deadlines, exit codes, and the grading matrix with the reference client.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use sessionrange::runner::{self, RunOptions, ScenarioReport, Status};
+use sessionrange::scenario::Scenario;
+use tokio::sync::watch;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sessionrange");
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("sessionrange-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A small scenario with a short deadline, for clients that misbehave.
+fn quick(timeout: &str) -> Scenario {
+    let text = format!(
+        "name = \"quick\"\n[target.dataset]\nsize = 20\npage_size = 10\n[run]\ntimeout = \"{timeout}\"\n"
+    );
+    Scenario::parse(&text, Path::new("quick.toml")).expect("a valid scenario")
+}
+
+async fn run(scenario: &Scenario, command: &[&str], dir: &Path) -> ScenarioReport {
+    let opts = RunOptions {
+        command: command.iter().map(|s| (*s).to_owned()).collect(),
+        out_dir: dir.to_owned(),
+        status: Status::Off,
+    };
+    let (_tx, rx) = watch::channel(false);
+    runner::run_scenario(scenario, &opts, rx)
+        .await
+        .expect("the run completes")
+}
+
+fn criterion<'a>(r: &'a ScenarioReport, name: &str) -> &'a sessionrange::grade::Criterion {
+    r.criteria
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no criterion {name}"))
+}
+
+#[tokio::test]
+async fn a_crashing_client_fails_the_client_criterion_and_keeps_the_report() {
+    let dir = TempDir::new("crash");
+    let r = run(
+        &quick("5s"),
+        &["sh", "-c", "echo 'about to crash' >&2; kill -SEGV $$"],
+        &dir.0,
+    )
+    .await;
+    assert!(!r.passed);
+    let c = criterion(&r, "client");
+    assert!(!c.passed);
+    assert_eq!(r.client.signal, Some(11), "{:?}", r.client);
+    assert!(
+        c.details.iter().any(|d| d.contains("about to crash")),
+        "{:?}",
+        c.details
+    );
+    assert!(r.run_dir.join("report.json").exists());
+    assert!(r.run_dir.join("trace.jsonl").exists());
+}
+
+#[tokio::test]
+async fn garbage_or_no_output_is_graded_not_fatal() {
+    let dir = TempDir::new("garbage");
+    let r = run(
+        &quick("5s"),
+        &[
+            "sh",
+            "-c",
+            "printf 'x\\n{\"id\":1}\\n' > \"$SESSIONRANGE_OUTPUT\"",
+        ],
+        &dir.0,
+    )
+    .await;
+    assert!(criterion(&r, "client").passed);
+    assert_eq!(r.metrics.output.garbage, 1);
+    assert_eq!(r.metrics.output.decoys, 1, "an id with the wrong fields");
+    assert!(!criterion(&r, "decoys").passed);
+    let r = run(&quick("5s"), &["true"], &dir.0).await;
+    assert_eq!(r.metrics.output.lines, 0);
+    assert!(
+        criterion(&r, "completeness")
+            .details
+            .iter()
+            .any(|d| d.contains("wrote no"))
+    );
+}
+
+#[tokio::test]
+async fn a_client_past_its_deadline_is_killed_with_its_whole_process_group() {
+    let dir = TempDir::new("deadline");
+    let marker = dir.0.join("child.pid");
+    let script = format!("sleep 60 & echo $! > {}; wait", marker.display());
+    let r = run(&quick("1s"), &["sh", "-c", &script], &dir.0).await;
+    assert!(r.client.timed_out);
+    assert!(!criterion(&r, "client").passed);
+    let pid = std::fs::read_to_string(&marker).expect("the child's pid");
+    let stat = format!("/proc/{}/stat", pid.trim());
+    // SIGKILL lands asynchronously; a killed orphan may linger as a zombie.
+    let mut dead = false;
+    for _ in 0..100 {
+        let state = std::fs::read_to_string(&stat).ok();
+        let state = state
+            .as_deref()
+            .and_then(|s| s.rsplit(") ").next())
+            .and_then(|s| s.chars().next());
+        if matches!(state, None | Some('Z' | 'X')) {
+            dead = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(dead, "the client's own child was killed too");
+}
+
+#[tokio::test]
+async fn the_client_sees_the_contract_environment() {
+    let dir = TempDir::new("env");
+    let text = format!(
+        "{}\n[pool]\nuser = \"u\"\npassword = \"p\"\n[[pool.exits]]\nname = \"a\"\nip = \"127.0.1.20\"\n[pool.gateway]\nclasses = [\"mobile\"]\n",
+        "name = \"env\"\n[run]\ntimeout = \"5s\""
+    );
+    let scenario = Scenario::parse(&text, Path::new("env.toml")).expect("valid");
+    let dump = dir.0.join("env.txt");
+    let script = format!("env | grep ^SESSIONRANGE_ | sort > {}", dump.display());
+    run(&scenario, &["sh", "-c", &script], &dir.0).await;
+    let env = std::fs::read_to_string(&dump).expect("the dump");
+    for var in [
+        "TARGET=http://127.0.0.1:",
+        "PROXIES=http://u:p@127.0.0.1:",
+        "GATEWAY=http://u:p@127.0.0.1:",
+        "SCENARIO=env",
+        "DEADLINE=",
+        "OUTPUT=",
+        "ACCOUNTS=",
+    ] {
+        assert!(
+            env.contains(&format!("SESSIONRANGE_{var}")),
+            "{var} missing from\n{env}"
+        );
+    }
+    let accounts_line = env
+        .lines()
+        .find(|l| l.starts_with("SESSIONRANGE_ACCOUNTS="))
+        .expect("accounts");
+    let accounts: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&accounts_line["SESSIONRANGE_ACCOUNTS=".len()..]).expect("file"),
+    )
+    .expect("JSON");
+    assert_eq!(accounts[0]["username"], "alice");
+    assert!(accounts[0]["totp_secret"].is_null());
+}
+
+/// Runs the binary; returns its exit code and stdout.
+fn cli(args: &[&str], cwd: &Path) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn exit_codes_follow_pytest() {
+    let dir = TempDir::new("codes");
+    let bad = dir.0.join("bad.toml");
+    std::fs::write(&bad, "name = \"bad\"\n[run]\ntimeout = \"1s\"\nspeed = 3\n").expect("write");
+    let good = dir.0.join("quick.toml");
+    std::fs::write(
+        &good,
+        "name = \"quick\"\n[target.dataset]\nsize = 20\npage_size = 10\n[run]\ntimeout = \"3s\"\n",
+    )
+    .expect("write");
+    let empty = dir.0.join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let p = |p: &Path| p.to_string_lossy().into_owned();
+    let (code, _) = cli(&["run", "--quiet", &p(&bad), "--", "true"], &dir.0);
+    assert_eq!(code, 4, "a scenario error");
+    let (code, _) = cli(&["run", "--quiet", &p(&empty), "--", "true"], &dir.0);
+    assert_eq!(code, 5, "nothing ran");
+    let (code, _) = cli(
+        &["run", "--quiet", &p(&good), "--", "/nonexistent/client"],
+        &dir.0,
+    );
+    assert_eq!(code, 4, "a client that cannot start");
+    let json = dir.0.join("r.json");
+    let junit = dir.0.join("j.xml");
+    let summary = dir.0.join("s.md");
+    let (code, card) = cli(
+        &[
+            "run",
+            "--quiet",
+            &p(&good),
+            "--json",
+            &p(&json),
+            "--junit",
+            &p(&junit),
+            "--summary",
+            &p(&summary),
+            "--",
+            "true",
+        ],
+        &dir.0,
+    );
+    assert_eq!(code, 1, "criteria failed");
+    assert!(card.contains("FAIL  quick"), "{card}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("JSON");
+    assert_eq!(report["scenarios"][0]["scenario"], "quick");
+    let xml = std::fs::read_to_string(&junit).expect("junit");
+    assert!(
+        xml.contains("<testsuite name=\"quick\"")
+            && xml.contains("<testcase name=\"completeness\""),
+        "{xml}"
+    );
+    assert!(xml.contains("<property name=\"completeness\""), "{xml}");
+    let md = std::fs::read_to_string(&summary).expect("summary");
+    assert!(md.contains("| `quick` | ❌ fail"), "{md}");
+    let (code, _) = cli(
+        &[
+            "run",
+            "--quiet",
+            &p(&good),
+            "--",
+            "python3",
+            &p(&Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/minimal.py")),
+        ],
+        &dir.0,
+    );
+    assert!(code == 0 || code == 1, "the minimal client runs: {code}");
+}
+
+#[test]
+fn the_minimal_clients_pass_the_baseline() {
+    let dir = TempDir::new("minimal");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let baseline = root.join("scenarios/baseline.toml");
+    let p = |p: &Path| p.to_string_lossy().into_owned();
+    let python_ok = Command::new("python3")
+        .args(["-c", "import requests"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if python_ok {
+        let (code, card) = cli(
+            &[
+                "run",
+                "--quiet",
+                &p(&baseline),
+                "--",
+                "python3",
+                &p(&root.join("clients/minimal.py")),
+            ],
+            &dir.0,
+        );
+        assert_eq!(code, 0, "{card}");
+    }
+    let jq_ok = Command::new("jq")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if jq_ok {
+        let (code, card) = cli(
+            &[
+                "run",
+                "--quiet",
+                &p(&baseline),
+                "--",
+                "sh",
+                &p(&root.join("clients/minimal.sh")),
+            ],
+            &dir.0,
+        );
+        assert_eq!(code, 0, "{card}");
+    }
+}
