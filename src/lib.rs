@@ -31,6 +31,7 @@
 //! ```
 
 pub mod auth;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod context;

@@ -67,6 +67,9 @@ enum Command {
         #[arg(last = true)]
         command: Vec<String>,
     },
+    /// The built-in reference client: reads the `SESSIONRANGE_*` environment
+    /// that `run` sets, crawls the target and writes its records.
+    Client(sessionrange::client::ClientArgs),
     /// Print the default rules as TOML, ready to edit.
     Rules,
     /// Replay a decision trace against a rule set and show what changes.
@@ -146,6 +149,12 @@ fn main() -> anyhow::Result<()> {
                 summary,
             };
             std::process::exit(run(&scenarios, out, quiet, command, &outputs));
+        }
+        Command::Client(args) => {
+            let env = sessionrange::client::ClientEnv::from_env()?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let summary = runtime.block_on(sessionrange::client::run(env, args))?;
+            eprintln!("{}", serde_json::to_string(&summary)?);
         }
         Command::Rules => print!("{}", toml::to_string_pretty(&EngineConfig::default())?),
         Command::Replay { trace, rules } => replay(&trace, rules.as_deref())?,

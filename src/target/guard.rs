@@ -229,6 +229,7 @@ pub fn refusal(
                 wants_json,
                 retry_after_secs: retry,
                 clear_cookie: if challenge { None } else { clear },
+                ends_session: !challenge,
                 login_html: &login_html,
             };
             let mut r = respond::refuse(&refusal);

@@ -58,6 +58,10 @@ pub struct Refusal<'a> {
     pub retry_after_secs: Option<u64>,
     /// The session cookie to clear, if any.
     pub clear_cookie: Option<&'a str>,
+    /// Whether the session is dead after this answer (a revoke, not a
+    /// challenge): a `429` then says so, so that waiting is not mistaken
+    /// for the cure.
+    pub ends_session: bool,
     /// The login form page, the body of [`ResponseStyle::SoftLogin`].
     pub login_html: &'a str,
 }
@@ -77,7 +81,9 @@ pub fn refuse(r: &Refusal<'_>) -> Response {
         ResponseStyle::RedirectLogin => redirect_login(code),
         ResponseStyle::SoftLogin => Html(r.login_html.to_owned()).into_response(),
         ResponseStyle::Challenge => challenge(code),
-        ResponseStyle::RateLimit429 => rate_limited(code, r.wants_json, r.retry_after_secs),
+        ResponseStyle::RateLimit429 => {
+            rate_limited(code, r.wants_json, r.retry_after_secs, r.ends_session)
+        }
     };
     finish(&mut res, r.clear_cookie);
     res
@@ -196,16 +202,25 @@ fn challenge(code: &str) -> Response {
     res
 }
 
-fn rate_limited(code: &str, wants_json: bool, retry_after: Option<u64>) -> Response {
+fn rate_limited(code: &str, wants_json: bool, retry_after: Option<u64>, ends: bool) -> Response {
     let secs = retry_after.unwrap_or(1);
+    let session = if ends { "revoked" } else { "active" };
     let mut res = if wants_json {
-        let body = json!({ "error": "RATE_LIMITED", "reason": code, "retry_after": secs });
+        let body = json!({ "error": "RATE_LIMITED", "reason": code, "retry_after": secs, "session": session });
         Json(body).into_response()
+    } else if ends {
+        format!("Too Many Requests ({code}). Your session has ended; sign in again.\n")
+            .into_response()
     } else {
         format!("Too Many Requests ({code}). Retry after {secs} s.\n").into_response()
     };
     *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     set(&mut res, header::RETRY_AFTER, &secs.to_string());
+    if ends {
+        // Bearer clients have no cookie to lose: tell them the token is dead.
+        let value = format!("Bearer error=\"invalid_token\", error_description=\"{code}\"");
+        set(&mut res, header::WWW_AUTHENTICATE, &value);
+    }
     res
 }
 
@@ -262,8 +277,22 @@ mod tests {
             wants_json: false,
             retry_after_secs: None,
             clear_cookie: Some("sid"),
+            ends_session: true,
             login_html: LOGIN,
         }
+    }
+
+    #[tokio::test]
+    async fn a_revoking_429_says_the_session_ended_and_a_challenge_429_does_not() {
+        let mut r = refusal(ResponseStyle::RateLimit429, Reason::VelocityExceeded);
+        r.wants_json = true;
+        let ended = refuse(&r);
+        assert!(ended.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert!(body(ended).await.contains("\"session\":\"revoked\""));
+        r.ends_session = false;
+        let waiting = refuse(&r);
+        assert!(!waiting.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert!(body(waiting).await.contains("\"session\":\"active\""));
     }
 
     async fn body(res: Response) -> String {
@@ -409,7 +438,7 @@ mod tests {
         assert_eq!(header(&res, "retry-after"), "7");
         assert_eq!(
             body(res).await,
-            r#"{"error":"RATE_LIMITED","reason":"VELOCITY_EXCEEDED","retry_after":7}"#
+            r#"{"error":"RATE_LIMITED","reason":"VELOCITY_EXCEEDED","retry_after":7,"session":"revoked"}"#
         );
     }
 

@@ -77,7 +77,21 @@ async fn serve_prints_its_url_and_serves_the_login_page() {
         .expect("the target answers");
     assert_eq!(res.status(), StatusCode::OK);
     let written = std::fs::read_to_string(&trace).expect("the trace file");
-    assert_eq!(written.lines().count(), 1, "the login is traced");
+    let types: Vec<&str> = written
+        .lines()
+        .map(|l| {
+            if l.contains("\"type\":\"decision\"") {
+                "decision"
+            } else {
+                "other"
+            }
+        })
+        .collect();
+    assert_eq!(
+        types,
+        ["decision", "other"],
+        "the login and its login flow are traced"
+    );
 
     // The scenario's pool is up: its `home` exit is a Comcast address.
     let via = reqwest::Client::builder()

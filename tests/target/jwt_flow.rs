@@ -244,7 +244,7 @@ async fn a_burst_past_the_rate_limit_gets_429_and_the_session_survives() {
     let body: Value = res.json().await.expect("JSON");
     assert_eq!(
         body,
-        json!({"error": "RATE_LIMITED", "reason": "VELOCITY_EXCEEDED", "retry_after": 1})
+        json!({"error": "RATE_LIMITED", "reason": "VELOCITY_EXCEEDED", "retry_after": 1, "session": "active"})
     );
     assert_eq!(
         last_verdict(&target),
