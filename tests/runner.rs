@@ -298,3 +298,82 @@ fn the_minimal_clients_pass_the_baseline() {
         assert_eq!(code, 0, "{card}");
     }
 }
+
+#[tokio::test]
+async fn timeline_events_fire_by_request_count_and_time_and_the_reference_client_recovers() {
+    let dir = TempDir::new("timeline");
+    let text = r#"
+        name = "timeline"
+        [target]
+        auth = "jwt"
+        [target.dataset]
+        size = 200
+        page_size = 10
+        [[timeline]]
+        at_request = 5
+        action = "rotate-signing-key"
+        [[timeline]]
+        at = "1200ms"
+        action = "restart"
+        [[timeline]]
+        at_request = 12
+        action = "revoke-account"
+        account = "bob"
+        [run]
+        timeout = "15s"
+    "#;
+    let scenario = Scenario::parse(text, Path::new("timeline.toml")).expect("valid");
+    let r = run(&scenario, &[BIN, "client"], &dir.0).await;
+    let card = sessionrange::report::card(&sessionrange::runner::RunReport {
+        scenarios: vec![r.clone()],
+        interrupted: false,
+    });
+    assert!(r.passed, "{card}");
+    let facts =
+        sessionrange::grade::TraceFacts::read(&r.run_dir.join("trace.jsonl")).expect("trace");
+    let mut actions: Vec<&str> = facts.timeline.iter().map(|t| t.action.as_str()).collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        ["restart", "revoke-account", "rotate-signing-key"],
+        "{card}"
+    );
+}
+
+#[test]
+fn ctrl_c_interrupts_the_run_kills_the_client_and_still_writes_the_report() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let dir = TempDir::new("interrupt");
+    let scenario = dir.0.join("slow.toml");
+    std::fs::write(&scenario, "name = \"slow\"\n[run]\ntimeout = \"15s\"\n").expect("write");
+    let json = dir.0.join("r.json");
+    let marker = dir.0.join("started");
+    let script = format!("touch {}; sleep 30", marker.display());
+    let mut child = Command::new(BIN)
+        .args(["run", "--quiet", "--json"])
+        .arg(&json)
+        .arg(&scenario)
+        .args(["--", "sh", "-c", &script])
+        .current_dir(&dir.0)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    // Wait for the client to be running: an event, not a timer.
+    for _ in 0..500 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(marker.exists(), "the client started");
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("a pid"));
+    kill(pid, Signal::SIGINT).expect("SIGINT is sent");
+    let status = child.wait().expect("the run ends");
+    assert_eq!(status.code(), Some(2), "interrupted");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
+            .expect("JSON");
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["scenarios"][0]["client"]["interrupted"], true);
+}

@@ -202,10 +202,14 @@ pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterio
         m.completeness + 1e-9 >= config.min_completeness,
         format!("{:.3}", m.completeness),
         format!("≥ {:.3}", config.min_completeness),
-        vec![format!(
-            "{} of {} records extracted correctly ({} lines written)",
-            o.unique_correct, m.dataset_size, o.lines
-        )],
+        [
+            vec![format!(
+                "{} of {} records extracted correctly ({} lines written)",
+                o.unique_correct, m.dataset_size, o.lines
+            )],
+            deaths(&lives, run.started, &exits),
+        ]
+        .concat(),
     );
     push(
         "duplicates",
@@ -360,6 +364,19 @@ fn examples(o: &OutputCheck, kind: &str) -> Vec<String> {
         .get(kind)
         .map(|lines| lines.iter().map(|l| format!("{kind}: {l}")).collect())
         .unwrap_or_default()
+}
+
+/// Every session death, whatever its kind: what cut the crawl short.
+fn deaths(lives: &[SessionLife<'_>], start: Timestamp, exits: &ExitNames) -> Vec<String> {
+    lives
+        .iter()
+        .filter_map(|l| {
+            Some(format!(
+                "session ended: {}",
+                explain::death(l.death?, l.birth, start, exits)
+            ))
+        })
+        .collect()
 }
 
 fn invalidations(lives: &[SessionLife<'_>], start: Timestamp, exits: &ExitNames) -> Vec<String> {
