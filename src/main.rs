@@ -70,6 +70,12 @@ enum Command {
     /// The built-in reference client: reads the `SESSIONRANGE_*` environment
     /// that `run` sets, crawls the target and writes its records.
     Client(sessionrange::client::ClientArgs),
+    /// Compute JA3/JA4 from a TLS ClientHello, or JA4H from an HTTP/1
+    /// request head: raw bytes in a file, or hex on the command line.
+    Fingerprint {
+        /// Hex bytes, or the path of a file of raw bytes.
+        input: String,
+    },
     /// Print the default rules as TOML, ready to edit.
     Rules,
     /// Replay a decision trace against a rule set and show what changes.
@@ -156,9 +162,22 @@ fn main() -> anyhow::Result<()> {
             let summary = runtime.block_on(sessionrange::client::run(env, args))?;
             eprintln!("{}", serde_json::to_string(&summary)?);
         }
+        Command::Fingerprint { input } => fingerprint(&input)?,
         Command::Rules => print!("{}", toml::to_string_pretty(&EngineConfig::default())?),
         Command::Replay { trace, rules } => replay(&trace, rules.as_deref())?,
     }
+    Ok(())
+}
+
+/// `sessionrange fingerprint`: hex (when it decodes) or a file's bytes.
+fn fingerprint(input: &str) -> anyhow::Result<()> {
+    let bytes = match sessionrange::fingerprint::decode_hex(input) {
+        Some(b) if !b.is_empty() => b,
+        _ => std::fs::read(input)
+            .with_context(|| format!("{input} is neither hex nor a readable file"))?,
+    };
+    let found = sessionrange::fingerprint::fingerprint(&bytes)?;
+    println!("{}", serde_json::to_string_pretty(&found)?);
     Ok(())
 }
 
@@ -298,9 +317,16 @@ fn serve(
     runtime.block_on(async {
         let listeners = target::Listeners::bind(addr, admin_addr).await?;
         let (public, admin, pool_addr) = listeners.addrs()?;
-        let upstream = Upstream::new(state.clone(), public, pool_addr);
+        let https = listeners.https_addr()?;
+        let ca = trace_path.with_file_name("ca.pem");
+        state.tls.write_ca(&ca)?;
+        let upstream = Upstream::new(state.clone(), public, pool_addr).with_https(https);
         let pool = ProxyPool::start(&scenario.pool, upstream).await?;
         print_banner(&scenario, &state, public, admin, &trace_path);
+        println!(
+            "  https:  https://{https}/  (trust {}: curl --cacert {0})",
+            ca.display()
+        );
         print_pool(&pool, public);
         let ctrl_c = async {
             let _ = tokio::signal::ctrl_c().await;

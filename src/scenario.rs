@@ -66,6 +66,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../scenarios/login-cost.toml"),
     ),
     ("mixed.toml", include_str!("../scenarios/mixed.toml")),
+    (
+        "tls-drift.toml",
+        include_str!("../scenarios/tls-drift.toml"),
+    ),
 ];
 
 /// A scenario: what the target serves and how strict it is.
@@ -101,12 +105,16 @@ pub struct RunConfig {
     /// The client's deadline: it is killed (its whole process group) after this.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Whether `SESSIONRANGE_TARGET` is the HTTPS listener (the CA is in
+    /// `SESSIONRANGE_CA_CERT` either way) rather than plain HTTP.
+    pub https: bool,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(15),
+            https: false,
         }
     }
 }

@@ -110,6 +110,7 @@ impl Range {
             output: self.dir.join("out.jsonl"),
             scenario: "test".into(),
             deadline: unix_now() + 60,
+            ca_cert: None,
         }
     }
 

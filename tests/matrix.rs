@@ -63,6 +63,12 @@ const BUGS: &[(&str, &str, &str, &str)] = &[
         "accounts_banned",
         "account",
     ),
+    (
+        "switch-tls-stack",
+        "tls-drift",
+        "mortality",
+        "TLS_FINGERPRINT_DRIFT",
+    ),
 ];
 
 /// A bug and a scenario it must not affect.

@@ -377,3 +377,30 @@ fn ctrl_c_interrupts_the_run_kills_the_client_and_still_writes_the_report() {
     assert_eq!(report["interrupted"], true);
     assert_eq!(report["scenarios"][0]["client"]["interrupted"], true);
 }
+
+#[tokio::test]
+async fn the_reference_client_passes_the_baseline_over_https() {
+    let dir = TempDir::new("https");
+    let mut scenario = Scenario::bundled()
+        .expect("bundled")
+        .into_iter()
+        .find(|s| s.name == "baseline")
+        .expect("baseline");
+    scenario.run.https = true;
+    let r = run(&scenario, &[BIN, "client"], &dir.0).await;
+    let card = sessionrange::report::card(&sessionrange::runner::RunReport {
+        scenarios: vec![r.clone()],
+        interrupted: false,
+    });
+    assert!(r.passed, "{card}");
+    let facts =
+        sessionrange::grade::TraceFacts::read(&r.run_dir.join("trace.jsonl")).expect("trace");
+    let ja4 = facts
+        .decisions
+        .iter()
+        .find_map(|d| d.context.as_ref()?.ja4.clone());
+    assert!(
+        ja4.is_some_and(|j| j.starts_with("t1")),
+        "requests carry the client's JA4"
+    );
+}

@@ -31,6 +31,8 @@ pub(crate) struct Exit {
     pub(crate) id: ExitId,
     /// The proxy URL; `None` for direct.
     pub(crate) proxy: Option<String>,
+    /// The CA (PEM) to trust for an `https` target (`SESSIONRANGE_CA_CERT`).
+    pub(crate) ca: Option<std::sync::Arc<[u8]>>,
 }
 
 impl Exit {
@@ -59,11 +61,16 @@ pub(crate) struct ExitBook {
     gateway: Option<Url>,
     strikes: u32,
     sticky_seq: u64,
+    ca: Option<std::sync::Arc<[u8]>>,
 }
 
 impl ExitBook {
     /// The exits of `SESSIONRANGE_PROXIES` and `SESSIONRANGE_GATEWAY`.
-    pub(crate) fn new(proxies: &[String], gateway: Option<&str>) -> anyhow::Result<Self> {
+    pub(crate) fn new(
+        proxies: &[String],
+        gateway: Option<&str>,
+        ca: Option<std::sync::Arc<[u8]>>,
+    ) -> anyhow::Result<Self> {
         let parse = |s: &str| Url::parse(s).with_context(|| format!("bad proxy URL {s:?}"));
         let statics = proxies
             .iter()
@@ -77,6 +84,7 @@ impl ExitBook {
             gateway,
             strikes: 0,
             sticky_seq: 0,
+            ca,
         })
     }
 
@@ -103,6 +111,7 @@ impl ExitBook {
         (n == 0).then_some(Exit {
             id: ExitId::Direct,
             proxy: None,
+            ca: self.ca.clone(),
         })
     }
 
@@ -166,6 +175,7 @@ impl ExitBook {
         Exit {
             id: ExitId::Static(i),
             proxy: Some(self.statics[i].to_string()),
+            ca: self.ca.clone(),
         }
     }
 
@@ -184,6 +194,7 @@ impl ExitBook {
         Exit {
             id: ExitId::Sticky(id.to_owned()),
             proxy,
+            ca: self.ca.clone(),
         }
     }
 }
@@ -210,7 +221,7 @@ mod tests {
             .map(|i| format!("http://u:p@127.0.0.1:{}", 1000 + i))
             .collect();
         let gw = gateway.then_some("http://scraper:hunter2@127.0.0.1:2000");
-        ExitBook::new(&proxies, gw).expect("valid URLs")
+        ExitBook::new(&proxies, gw, None).expect("valid URLs")
     }
 
     #[test]

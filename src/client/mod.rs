@@ -90,6 +90,9 @@ pub enum Bug {
     /// Log the same account in again on the same exit at once after each
     /// refusal, and run through the accounts until every one is banned.
     RetryBurnsAccounts,
+    /// Switch TLS stacks mid-session (a TLS 1.2-only client once data
+    /// came back): a new JA4 on a live session.
+    SwitchTlsStack,
 }
 
 /// `sessionrange client` options.
@@ -156,6 +159,8 @@ pub struct ClientEnv {
     pub scenario: String,
     /// `SESSIONRANGE_DEADLINE`: Unix seconds by which the client must be done.
     pub deadline: u64,
+    /// `SESSIONRANGE_CA_CERT`: the CA to trust when the target is `https`.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl ClientEnv {
@@ -201,8 +206,25 @@ impl ClientEnv {
             output: required("SESSIONRANGE_OUTPUT")?.into(),
             scenario: required("SESSIONRANGE_SCENARIO")?,
             deadline,
+            ca_cert: optional("SESSIONRANGE_CA_CERT").map(PathBuf::from),
         })
     }
+}
+
+/// The CA of `SESSIONRANGE_CA_CERT`, if given.
+fn ca(env: &ClientEnv) -> anyhow::Result<Option<Arc<[u8]>>> {
+    let Some(path) = &env.ca_cert else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path)
+        .with_context(|| format!("reading SESSIONRANGE_CA_CERT {}", path.display()))?;
+    reqwest::Certificate::from_pem(&pem).with_context(|| {
+        format!(
+            "SESSIONRANGE_CA_CERT {} is not a PEM certificate",
+            path.display()
+        )
+    })?;
+    Ok(Some(pem.into()))
 }
 
 /// Runs the client until every record is written, nothing usable is left,
@@ -227,7 +249,11 @@ pub async fn run(env: ClientEnv, args: ClientArgs) -> anyhow::Result<ClientSumma
         verbose: !args.quiet,
         pacers: list.iter().map(|_| Arc::new(Pacer::new(rate))).collect(),
         accounts: Mutex::new(AccountBook::new(list, limit)),
-        exits: Mutex::new(ExitBook::new(&env.proxies, env.gateway.as_deref())?),
+        exits: Mutex::new(ExitBook::new(
+            &env.proxies,
+            env.gateway.as_deref(),
+            ca(&env)?,
+        )?),
         queue: Queue::default(),
         output: Output::create(&env.output)?,
         stats: Arc::new(Stats::default()),
@@ -369,6 +395,7 @@ mod tests {
                 "parallel-refresh",
                 "keep-using-dead-session",
                 "retry-burns-accounts",
+                "switch-tls-stack",
             ]
         );
         let json = serde_json::to_string(&Bug::NoPacing).expect("serializes");

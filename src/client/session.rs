@@ -142,6 +142,9 @@ pub(crate) struct Session {
     /// The exits, one per client.
     pub(crate) exits: Vec<Exit>,
     clients: Vec<Client>,
+    /// `--bug switch-tls-stack`: clients with another TLS setup (TLS 1.2
+    /// only), used once the session has been served.
+    switched: Option<Vec<Client>>,
     rotate: bool,
     turn: AtomicUsize,
     /// The cookies.
@@ -170,6 +173,8 @@ pub(crate) struct SessionSpec {
     pub(crate) exits: Vec<Exit>,
     /// Whether every request takes the next exit (`--bug rotate-exit-per-request`).
     pub(crate) rotate: bool,
+    /// Whether the session changes TLS stacks once served (`--bug switch-tls-stack`).
+    pub(crate) switch_tls: bool,
     /// The account's pacer.
     pub(crate) pacer: Arc<Pacer>,
     /// The run's counters.
@@ -189,13 +194,20 @@ impl Session {
         let clients = spec
             .exits
             .iter()
-            .map(|e| client(e, &jar))
+            .map(|e| client(e, &jar, false))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let switched = if spec.switch_tls {
+            let alt = spec.exits.iter().map(|e| client(e, &jar, true));
+            Some(alt.collect::<anyhow::Result<Vec<_>>>()?)
+        } else {
+            None
+        };
         Ok(Self {
             serial: spec.serial,
             account: spec.account,
             exits: spec.exits,
             clients,
+            switched,
             rotate: spec.rotate,
             turn: AtomicUsize::new(0),
             jar,
@@ -264,7 +276,11 @@ impl Session {
             exit: exit.clone(),
             what: e.to_string(),
         })?;
-        let mut req = self.clients[i]
+        let clients = match &self.switched {
+            Some(alt) if self.has_served() => alt,
+            _ => &self.clients,
+        };
+        let mut req = clients[i]
             .request(method, url)
             .header(header::ACCEPT, accept)
             .timeout(self.timeout.min(left));
@@ -374,7 +390,7 @@ fn refresh_refusal(reply: &Reply) -> Outcome {
 
 /// A reqwest client for one exit: the session's jar, no redirects followed,
 /// the same User-Agent and Accept-Language on every request.
-fn client(exit: &Exit, jar: &Arc<SessionJar>) -> anyhow::Result<Client> {
+fn client(exit: &Exit, jar: &Arc<SessionJar>, tls12_only: bool) -> anyhow::Result<Client> {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::ACCEPT_LANGUAGE,
@@ -390,6 +406,12 @@ fn client(exit: &Exit, jar: &Arc<SessionJar>) -> anyhow::Result<Client> {
         Some(url) => b.proxy(Proxy::all(url.as_str())?),
         None => b.no_proxy(),
     };
+    if tls12_only {
+        b = b.max_tls_version(reqwest::tls::Version::TLS_1_2);
+    }
+    if let Some(pem) = &exit.ca {
+        b = b.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
+    }
     Ok(b.build()?)
 }
 

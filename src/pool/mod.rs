@@ -64,6 +64,7 @@ impl Default for Timeouts {
 pub struct Upstream {
     state: Arc<TargetState>,
     public: SocketAddr,
+    https: Option<SocketAddr>,
     pool: SocketAddr,
 }
 
@@ -73,8 +74,17 @@ impl Upstream {
         Self {
             state,
             public,
+            https: None,
             pool,
         }
+    }
+
+    /// Lets CONNECT tunnels reach the target's HTTPS listener at `https`
+    /// too (through the same pool listener, which tells TLS apart).
+    #[must_use]
+    pub fn with_https(mut self, https: SocketAddr) -> Self {
+        self.https = Some(https);
+        self
     }
 
     /// The target's pool listener, which only accepts PROXY v2 connections.
@@ -89,7 +99,8 @@ impl Upstream {
             || host
                 .parse::<IpAddr>()
                 .is_ok_and(|ip| ip == self.public.ip());
-        (named && port == self.public.port()).then_some(self.pool)
+        let ports = [Some(self.public.port()), self.https.map(|h| h.port())];
+        (named && ports.contains(&Some(port))).then_some(self.pool)
     }
 
     /// Opens an upstream connection and sends the PROXY header for `exit`.

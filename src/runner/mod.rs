@@ -140,19 +140,23 @@ pub async fn run_scenario(
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let listeners = Listeners::bind(loopback, loopback).await?;
     let (public, _, pool_addr) = listeners.addrs()?;
+    let https = listeners.https_addr()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(crate::target::serve(state.clone(), listeners, async move {
         let _ = stopped.await;
     }));
-    let pool = ProxyPool::start(
-        &scenario.pool,
-        Upstream::new(state.clone(), public, pool_addr),
-    )
-    .await?;
+    let upstream = Upstream::new(state.clone(), public, pool_addr).with_https(https);
+    let pool = ProxyPool::start(&scenario.pool, upstream).await?;
+    state.tls.write_ca(&paths.ca)?;
     write_accounts(scenario, &paths.accounts)?;
     let started = clock.now();
     let deadline = started.plus(scenario.run.timeout);
-    let env = environment(scenario, public, &pool, &paths, deadline);
+    let base = if scenario.run.https {
+        format!("https://{https}")
+    } else {
+        format!("http://{public}")
+    };
+    let env = environment(scenario, &base, &pool, &paths, deadline);
     let mut child = process::spawn(&opts.command, &env, &paths.log)?;
     let mut fired = vec![false; scenario.timeline.len()];
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -209,13 +213,20 @@ struct RunPaths {
     output: PathBuf,
     accounts: PathBuf,
     log: PathBuf,
+    ca: PathBuf,
 }
 
 impl RunPaths {
     /// Removes what an earlier run in the same directory left, so that
     /// nothing stale is graded.
     fn clear(&self) -> Result<()> {
-        for f in [&self.trace, &self.output, &self.accounts, &self.log] {
+        for f in [
+            &self.trace,
+            &self.output,
+            &self.accounts,
+            &self.log,
+            &self.ca,
+        ] {
             match std::fs::remove_file(f) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(f, e)),
                 _ => {}
@@ -231,6 +242,7 @@ impl RunPaths {
             output: dir.join("output.jsonl"),
             accounts: dir.join("accounts.json"),
             log: dir.join("client.log"),
+            ca: dir.join("ca.pem"),
         }
     }
 }
@@ -255,7 +267,7 @@ fn write_accounts(scenario: &Scenario, path: &Path) -> Result<()> {
 /// The client contract: `SESSIONRANGE_*` variables.
 fn environment(
     scenario: &Scenario,
-    public: SocketAddr,
+    base: &str,
     pool: &ProxyPool,
     paths: &RunPaths,
     deadline: Timestamp,
@@ -264,7 +276,8 @@ fn environment(
     let gateway = pool.gateway().map(|g| g.url.clone()).unwrap_or_default();
     let path = |p: &Path| p.to_string_lossy().into_owned();
     [
-        ("SESSIONRANGE_TARGET", format!("http://{public}")),
+        ("SESSIONRANGE_TARGET", base.to_owned()),
+        ("SESSIONRANGE_CA_CERT", path(&paths.ca)),
         ("SESSIONRANGE_PROXIES", proxies.join(",")),
         ("SESSIONRANGE_GATEWAY", gateway),
         ("SESSIONRANGE_ACCOUNTS", path(&paths.accounts)),

@@ -86,7 +86,7 @@ fn tokens(
 
 /// `GET /api/login/challenge`: a proof-of-work challenge for the API login.
 pub async fn challenge(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
-    let who = guard::client(&st, peer, &headers);
+    let who = guard::client(&st, &peer, &headers);
     st.login_flow_started(who.ip, st.clock.now());
     if st.config.login.pow_bits == 0 {
         return error(
@@ -106,7 +106,7 @@ pub async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -
         Ok(c) => c,
         Err(r) => return r,
     };
-    let who = guard::client(&st, peer, &headers);
+    let who = guard::client(&st, &peer, &headers);
     st.login_flow_started(who.ip, st.clock.now());
     delay(&st).await;
     let now = st.clock.now();
@@ -116,7 +116,7 @@ pub async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -
     }
     let (companions, _) = login::companions(&st, &headers, false);
     let sid = st.new_session_id();
-    let ctx = guard::context(&st, &who, &headers);
+    let ctx = guard::context(&st, &who, peer.tls.as_deref(), &headers);
     let d = st.engine.login(sid, &creds.username, ctx, companions, now);
     st.trace.record(&d);
     st.metrics.login(d.verdict == Verdict::Allow);
@@ -160,10 +160,12 @@ pub async fn refresh(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes)
         .session_of(&presented)
         .filter(|s| st.refresh.is_family_live(*s, now));
     if let Some(session) = live {
-        let who = guard::client(&st, peer, &headers);
-        let d = st
-            .engine
-            .decide(session, guard::context(&st, &who, &headers), now);
+        let who = guard::client(&st, &peer, &headers);
+        let d = st.engine.decide(
+            session,
+            guard::context(&st, &who, peer.tls.as_deref(), &headers),
+            now,
+        );
         st.record(&d);
         if d.verdict != Verdict::Allow {
             if d.verdict.is_terminal() {
@@ -242,7 +244,7 @@ pub async fn items(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let auth = match guard::authorize(&st, peer, &headers) {
+    let auth = match guard::authorize(&st, &peer, &headers) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -262,7 +264,7 @@ pub async fn item(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let auth = match guard::authorize(&st, peer, &headers) {
+    let auth = match guard::authorize(&st, &peer, &headers) {
         Ok(a) => a,
         Err(r) => return r,
     };

@@ -64,7 +64,7 @@ pub(crate) async fn refuse_banned(
     next: Next,
 ) -> Response {
     if st.exit_bans.any.load(Ordering::Acquire) {
-        let who = guard::client(&st, peer, req.headers());
+        let who = guard::client(&st, &peer, req.headers());
         // Behind the pool, the exit itself is judged too: a forwarding
         // header must not lift an exit's ban.
         let exit = peer.via_pool.then_some(peer.addr.ip());

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::clock::Timestamp;
 use crate::context::RequestContext;
+use crate::fingerprint::TlsFingerprint;
 use crate::session::SessionId;
 use crate::target::client_ip::{self, ClientIp, IpSource};
 use crate::target::pages;
@@ -56,7 +57,7 @@ pub fn release(st: &TargetState, sid: SessionId) {
 }
 
 /// Who is calling, as the target sees it.
-pub fn client(st: &TargetState, peer: Peer, headers: &HeaderMap) -> ClientIp {
+pub fn client(st: &TargetState, peer: &Peer, headers: &HeaderMap) -> ClientIp {
     let mut who = client_ip::resolve(peer.addr.ip(), headers, &st.config.trusted_proxies);
     if peer.via_pool && who.source == IpSource::Socket {
         who.source = IpSource::ProxyProtocol;
@@ -64,12 +65,22 @@ pub fn client(st: &TargetState, peer: Peer, headers: &HeaderMap) -> ClientIp {
     who
 }
 
-/// The request context of a request from `client`.
-pub fn context(st: &TargetState, client: &ClientIp, headers: &HeaderMap) -> RequestContext {
+/// The request context of a request from `client`, over a connection
+/// whose first ClientHello gave `tls` (none for plain HTTP).
+pub fn context(
+    st: &TargetState,
+    client: &ClientIp,
+    tls: Option<&TlsFingerprint>,
+    headers: &HeaderMap,
+) -> RequestContext {
     let pairs = headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("")));
-    RequestContext::from_headers(Some(client.ip), st.geo.lookup(client.ip), pairs)
+    let ctx = RequestContext::from_headers(Some(client.ip), st.geo.lookup(client.ip), pairs);
+    match tls {
+        Some(t) => ctx.with_tls(Some(t.ja3_hash.clone()), Some(t.ja4.clone())),
+        None => ctx,
+    }
 }
 
 /// The value of the cookie `name` in the request.
@@ -92,7 +103,7 @@ enum Credential {
 /// Checks credentials and asks the engine. `Err` is the response to send.
 pub fn authorize(
     st: &Arc<TargetState>,
-    peer: Peer,
+    peer: &Peer,
     headers: &HeaderMap,
 ) -> Result<Authorized, Response> {
     let now = st.clock.now();
@@ -102,7 +113,7 @@ pub fn authorize(
         Credential::Cookie(sid) => (sid, false),
     };
     let who = client(st, peer, headers);
-    let ctx = context(st, &who, headers);
+    let ctx = context(st, &who, peer.tls.as_deref(), headers);
     let d = st.engine.decide(sid, ctx, now);
     st.record(&d);
     let retry = retry_after(&d.fired);

@@ -28,7 +28,7 @@ pub async fn landing(State(st): St, headers: HeaderMap) -> Response {
 
 /// `GET /login`: the login form, with a CSRF token and any PoW challenge.
 pub async fn login_page(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
-    let who = guard::client(&st, peer, &headers);
+    let who = guard::client(&st, &peer, &headers);
     st.login_flow_started(who.ip, st.clock.now());
     login_form(&st, None, StatusCode::OK)
 }
@@ -68,7 +68,7 @@ pub async fn login_submit(
         )
             .into_response();
     }
-    let who = guard::client(&st, peer, &headers);
+    let who = guard::client(&st, &peer, &headers);
     st.login_flow_started(who.ip, st.clock.now());
     delay(&st).await;
     let now = st.clock.now();
@@ -78,7 +78,7 @@ pub async fn login_submit(
     }
     let (companions, fresh) = login::companions(&st, &headers, true);
     let sid = st.new_session_id();
-    let ctx = guard::context(&st, &who, &headers);
+    let ctx = guard::context(&st, &who, peer.tls.as_deref(), &headers);
     let d = st.engine.login(sid, &creds.username, ctx, companions, now);
     st.trace.record(&d);
     st.metrics.login(d.verdict == Verdict::Allow);
@@ -114,7 +114,7 @@ fn append_cookies(r: &mut Response, cookies: &[String]) {
 
 /// `GET /account`: who you are.
 pub async fn account(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
-    match guard::authorize(&st, peer, &headers) {
+    match guard::authorize(&st, &peer, &headers) {
         Ok(auth) => Html(pages::account(&auth.account)).into_response(),
         Err(r) => r,
     }
@@ -134,7 +134,7 @@ pub async fn catalog(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let auth = match guard::authorize(&st, peer, &headers) {
+    let auth = match guard::authorize(&st, &peer, &headers) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -172,8 +172,8 @@ pub async fn logout(State(st): St, headers: HeaderMap) -> Response {
 
 /// `GET /__range/fingerprint`: what the target sees of the caller.
 pub async fn fingerprint(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
-    let who = guard::client(&st, peer, &headers);
-    let ctx = guard::context(&st, &who, &headers);
+    let who = guard::client(&st, &peer, &headers);
+    let ctx = guard::context(&st, &who, peer.tls.as_deref(), &headers);
     let cookie_names: Vec<&str> = ctx.cookies.iter().map(|(n, _)| n.as_str()).collect();
     let body = serde_json::json!({
         "ip": who.ip,
@@ -188,6 +188,8 @@ pub async fn fingerprint(State(st): St, peer: Peer, headers: HeaderMap) -> Respo
         "http_fingerprint": ctx.http_fingerprint,
         "ja3": ctx.ja3,
         "ja4": ctx.ja4,
+        "tls": peer.tls.as_deref(),
+        "ja4h": peer.ja4h.as_deref(),
     });
     axum::Json(body).into_response()
 }

@@ -84,27 +84,36 @@ pub struct Listeners {
     pub admin: TcpListener,
     /// The proxy pool's upstream: PROXY v2 headers only.
     pub pool: TcpListener,
+    /// The site over TLS (HTTP/1.1 and h2), with the ClientHello captured.
+    pub https: TcpListener,
 }
 
 impl Listeners {
     /// Binds the three listeners on loopback; port 0 picks free ports.
     pub async fn bind(public: SocketAddr, admin: SocketAddr) -> Result<Self> {
-        let pool = SocketAddr::new(public.ip(), 0);
+        let any = SocketAddr::new(public.ip(), 0);
         Ok(Self {
             public: bind(public).await?,
             admin: bind(admin).await?,
-            pool: bind(pool).await?,
+            pool: bind(any).await?,
+            https: bind(any).await?,
         })
     }
 
     /// The bound addresses: public, admin, pool.
     pub fn addrs(&self) -> Result<(SocketAddr, SocketAddr, SocketAddr)> {
-        let addr = |l: &TcpListener| {
-            l.local_addr()
-                .map_err(|e| Error::config("addr", format!("cannot read a bound address: {e}")))
-        };
         Ok((addr(&self.public)?, addr(&self.admin)?, addr(&self.pool)?))
     }
+
+    /// The HTTPS listener's address.
+    pub fn https_addr(&self) -> Result<SocketAddr> {
+        addr(&self.https)
+    }
+}
+
+fn addr(l: &TcpListener) -> Result<SocketAddr> {
+    l.local_addr()
+        .map_err(|e| Error::config("addr", format!("cannot read a bound address: {e}")))
 }
 
 /// Serves the public, admin and pool listeners until `shutdown` resolves,
@@ -126,13 +135,14 @@ pub async fn serve(
         admin::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let a = axum::serve(listeners.public, public_app).with_graceful_shutdown(wait(rx.clone()));
     let b = axum::serve(listeners.admin, admin_app).with_graceful_shutdown(wait(rx.clone()));
-    let c = pool_listener::serve_pool(state.clone(), listeners.pool, app, wait(rx));
+    let c = pool_listener::serve_pool(state.clone(), listeners.pool, app.clone(), wait(rx.clone()));
+    let d = pool_listener::serve_https(state.clone(), listeners.https, app, wait(rx));
     let sweeper = tokio::spawn(sweep_forever(state));
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(true);
     });
-    let result = tokio::try_join!(a, b, c).map(|_| ());
+    let result = tokio::try_join!(a, b, c, d).map(|_| ());
     sweeper.abort();
     result
 }
@@ -162,6 +172,7 @@ pub struct TargetServer {
     public: SocketAddr,
     admin: SocketAddr,
     pool: SocketAddr,
+    https: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -232,6 +243,7 @@ impl TargetServer {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let listeners = Listeners::bind(loopback, loopback).await?;
         let (public, admin, pool) = listeners.addrs()?;
+        let https = listeners.https_addr()?;
         let (stop, stopped) = oneshot::channel();
         let shutdown = async move {
             let _ = stopped.await;
@@ -242,6 +254,7 @@ impl TargetServer {
             public,
             admin,
             pool,
+            https,
             stop: Some(stop),
             task,
         })
@@ -255,6 +268,22 @@ impl TargetServer {
     /// The public listener's address.
     pub fn addr(&self) -> SocketAddr {
         self.public
+    }
+
+    /// The HTTPS URL of `path`, such as `https://127.0.0.1:41235/login`;
+    /// clients must trust [`TargetServer::ca_pem`].
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.https)
+    }
+
+    /// The HTTPS listener's address.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https
+    }
+
+    /// This run's CA certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.state.tls.ca_pem
     }
 
     /// The admin URL of `path`.
@@ -274,7 +303,7 @@ impl TargetServer {
 
     /// What a proxy pool needs to reach this target.
     pub fn upstream(&self) -> Upstream {
-        Upstream::new(Arc::clone(&self.state), self.public, self.pool)
+        Upstream::new(Arc::clone(&self.state), self.public, self.pool).with_https(self.https)
     }
 
     /// Every decision so far, in trace order.

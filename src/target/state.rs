@@ -22,6 +22,7 @@ use crate::target::exit_bans::ExitBans;
 use crate::target::metrics::Metrics;
 use crate::target::trace_log::TraceLog;
 use crate::timeline::TimelineAction;
+use crate::tls::TlsMaterial;
 use crate::verdict::Reason;
 
 /// How long a proof-of-work challenge stays valid, in milliseconds.
@@ -60,6 +61,8 @@ pub struct TargetState {
     pub pool_secret: [u8; 16],
     /// Addresses refused outright (the pool's `banned` fault).
     pub exit_bans: ExitBans,
+    /// This run's CA and the HTTPS listeners' configuration.
+    pub tls: TlsMaterial,
     pow_challenges: Mutex<PowChallenges>,
     revoked_jti: Mutex<HashMap<String, Timestamp>>,
     login_flows: Mutex<HashMap<IpAddr, Timestamp>>,
@@ -101,6 +104,7 @@ impl TargetState {
             admin_token: random_hex(&mut rng, 16),
             pool_secret: rng.random(),
             exit_bans: ExitBans::default(),
+            tls: TlsMaterial::generate()?,
             metrics: Metrics::default(),
             pow_challenges: Mutex::new(PowChallenges::default()),
             revoked_jti: Mutex::new(HashMap::new()),

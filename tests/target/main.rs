@@ -13,4 +13,5 @@ mod login;
 mod pool;
 mod pool_clients;
 mod pool_edges;
+mod tls;
 mod trace;

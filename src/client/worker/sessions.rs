@@ -120,6 +120,7 @@ impl Worker {
             account,
             exits,
             rotate: self.sh.has(Bug::RotateExitPerRequest),
+            switch_tls: self.sh.has(Bug::SwitchTlsStack),
             pacer: Arc::clone(&self.sh.pacers[account]),
             stats: Arc::clone(&self.sh.stats),
             base: self.sh.base.clone(),

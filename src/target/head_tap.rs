@@ -1,0 +1,153 @@
+//! The raw HTTP/1 request heads of a connection, as the client sent them, for JA4H.
+//!
+//! hyper lowercases header names and forgets their order on the wire; JA4H
+//! needs both. [`Tapped`] copies every byte the client sends into a
+//! [`HeadTap`], and the service takes each request's head back out of it.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Bytes kept at most; a body bigger than this between two heads is dropped.
+const MAX_TAPPED: usize = 256 * 1024;
+
+/// Bytes read from the client and not yet claimed by a request.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HeadTap(Arc<Mutex<TapBuf>>);
+
+#[derive(Debug, Default)]
+struct TapBuf {
+    bytes: Vec<u8>,
+    /// Body bytes of the last head still to come, to drop as they arrive.
+    skip: usize,
+}
+
+impl HeadTap {
+    fn push(&self, mut data: &[u8]) {
+        let mut tap = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let skipped = tap.skip.min(data.len());
+        tap.skip -= skipped;
+        data = &data[skipped..];
+        if tap.bytes.len() + data.len() > MAX_TAPPED {
+            tap.bytes.clear();
+        }
+        let keep = data.len().min(MAX_TAPPED);
+        tap.bytes.extend_from_slice(&data[..keep]);
+    }
+
+    /// The next request head whose request line starts with `method`;
+    /// what came before it, and the head's own body, are dropped.
+    pub(crate) fn take_head(&self, method: &str) -> Option<Vec<u8>> {
+        let mut tap = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let start = head_start(&tap.bytes, method.as_bytes())?;
+        let rest = &tap.bytes[start..];
+        let end = find(rest, b"\r\n\r\n")
+            .map(|i| i + 4)
+            .or_else(|| find(rest, b"\n\n").map(|i| i + 2))?;
+        let head = rest[..end].to_vec();
+        tap.bytes.drain(..start + end);
+        let body = content_length(&head);
+        let now = body.min(tap.bytes.len());
+        tap.bytes.drain(..now);
+        tap.skip = body - now;
+        Some(head)
+    }
+}
+
+/// The `Content-Length` of a head, 0 when absent or unreadable.
+fn content_length(head: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(head);
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Where a request line `METHOD SP ... HTTP/1.x` starts, at a line start.
+fn head_start(buf: &[u8], method: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while from < buf.len() {
+        let line_end = find(&buf[from..], b"\n").map_or(buf.len(), |i| from + i);
+        let line = &buf[from..line_end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let versioned = line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0");
+        if line.starts_with(method) && line.get(method.len()) == Some(&b' ') && versioned {
+            return Some(from);
+        }
+        from = line_end + 1;
+    }
+    None
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A stream whose reads are copied into a [`HeadTap`].
+#[derive(Debug)]
+pub(crate) struct Tapped<S> {
+    inner: S,
+    tap: HeadTap,
+}
+
+impl<S> Tapped<S> {
+    /// Taps `inner` into `tap`.
+    pub(crate) fn new(inner: S, tap: HeadTap) -> Self {
+        Self { inner, tap }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tapped<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &poll {
+            this.tap.push(&buf.filled()[before..]);
+        }
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tapped<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_heads_in_order_and_skips_bodies() {
+        let tap = HeadTap::default();
+        tap.push(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 21\r\n\r\nGET /not HTTP/1.1\r\n\r\n");
+        tap.push(b"GET /a HTTP/1.1\r\nX-Case: 1\r\n\r\n");
+        let first = tap.take_head("POST").expect("the POST head");
+        assert!(first.ends_with(b"Content-Length: 21\r\n\r\n"));
+        let second = tap.take_head("GET").expect("the GET head");
+        assert_eq!(second, b"GET /a HTTP/1.1\r\nX-Case: 1\r\n\r\n");
+        assert_eq!(tap.take_head("GET"), None);
+    }
+}

@@ -1,0 +1,280 @@
+//! Conformance of `sessionrange::fingerprint` with the FoxIO-derived vectors in `tests/data/fingerprint/`.
+//!
+//! Every line of both files is checked, and all mismatches are reported
+//! together. Also: hellos split across records, every proper prefix of a
+//! hello, and the HelloRetryRequest pair under the stable JA4.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use sessionrange::fingerprint::{self, ClientHello, HelloError, TlsFingerprint, decode_hex};
+
+const HELLOS: &str = include_str!("data/fingerprint/ja4-clienthello.jsonl");
+const HEADS: &str = include_str!("data/fingerprint/ja4h-http1.jsonl");
+
+fn lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("vector line is JSON"))
+        .collect()
+}
+
+fn field<'a>(line: &'a Value, key: &str) -> &'a str {
+    line[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("vector field {key}"))
+}
+
+fn bytes(line: &Value, key: &str) -> Vec<u8> {
+    decode_hex(field(line, key)).expect("vector hex")
+}
+
+fn label(line: &Value) -> String {
+    format!("{} stream {} ", line["source"], line["stream"])
+}
+
+/// Counts matches per form and keeps every mismatch.
+#[derive(Default)]
+struct Tally {
+    /// Per form: (matched, checked).
+    forms: BTreeMap<&'static str, (usize, usize)>,
+    mismatches: Vec<String>,
+}
+
+impl Tally {
+    fn check(&mut self, form: &'static str, at: &str, got: &str, want: &str) {
+        if !self.count(form, got == want) {
+            self.mismatches
+                .push(format!("{at}{form}:\n  got  {got}\n  want {want}"));
+        }
+    }
+
+    /// Counts a comparison that is reported but not required.
+    fn count(&mut self, form: &'static str, matched: bool) -> bool {
+        let entry = self.forms.entry(form).or_default();
+        entry.0 += usize::from(matched);
+        entry.1 += 1;
+        matched
+    }
+
+    fn finish(self) {
+        for (form, (matched, checked)) in &self.forms {
+            eprintln!("{form}: {matched}/{checked} match");
+        }
+        assert!(
+            self.mismatches.is_empty(),
+            "{} mismatches:\n{}",
+            self.mismatches.len(),
+            self.mismatches.join("\n")
+        );
+    }
+}
+
+#[test]
+fn every_client_hello_vector_matches_all_forms() {
+    let vectors = lines(HELLOS);
+    assert_eq!(vectors.len(), 160);
+    let mut tally = Tally::default();
+    for line in &vectors {
+        let at = label(line);
+        let fp = match fingerprint::tls(&bytes(line, "client_hello_hex")) {
+            Ok(fp) => fp,
+            Err(e) => {
+                tally.mismatches.push(format!("{at}: {e}"));
+                continue;
+            }
+        };
+        tally.check("ja4", &at, &fp.ja4, field(line, "ja4"));
+        tally.check("ja4_r", &at, &fp.ja4_r, field(line, "ja4_r"));
+        tally.check("ja4_o", &at, &fp.ja4_o, field(line, "ja4_o"));
+        tally.check("ja4_ro", &at, &fp.ja4_ro, field(line, "ja4_ro"));
+        tally.check("ja3_full", &at, &fp.ja3, field(line, "ja3_full"));
+        tally.check("ja3", &at, &fp.ja3_hash, field(line, "ja3"));
+    }
+    tally.finish();
+}
+
+/// Drops the trailing `_` and `,` on which Wireshark and Python raw forms differ.
+fn trimmed(raw: &str) -> &str {
+    raw.trim_end_matches(['_', ','])
+}
+
+#[test]
+fn every_ja4h_vector_matches() {
+    let vectors = lines(HEADS);
+    assert_eq!(vectors.len(), 110);
+    let mut tally = Tally::default();
+    for line in &vectors {
+        let at = format!("{}frame {} ", label(line), line["frame"]);
+        let fp = match fingerprint::http1(&bytes(line, "request_head_hex")) {
+            Ok(fp) => fp,
+            Err(e) => {
+                tally.mismatches.push(format!("{at}: {e}"));
+                continue;
+            }
+        };
+        tally.check("ja4h", &at, &fp.ja4h, field(line, "ja4h"));
+        let want_r = field(line, "ja4h_r");
+        tally.check(
+            "ja4h_r (trimmed)",
+            &at,
+            trimmed(&fp.ja4h_r),
+            trimmed(want_r),
+        );
+        tally.count("ja4h_r (exact, Wireshark)", fp.ja4h_r == want_r);
+        let want_ro = field(line, "ja4h_ro_wireshark");
+        tally.check(
+            "ja4h_ro (trimmed, Wireshark)",
+            &at,
+            trimmed(&fp.ja4h_ro),
+            trimmed(want_ro),
+        );
+        if let Some(python) = line["ja4h_ro_python"].as_str() {
+            let python = trimmed(python);
+            tally.check(
+                "ja4h_ro (trimmed, python)",
+                &at,
+                trimmed(&fp.ja4h_ro),
+                python,
+            );
+        }
+    }
+    tally.finish();
+}
+
+/// The distinct hellos with their expected fingerprints.
+fn distinct_hellos() -> Vec<(Vec<u8>, String, String)> {
+    let mut seen = BTreeMap::new();
+    for line in lines(HELLOS) {
+        let hello = bytes(&line, "client_hello_hex");
+        let want = (
+            field(&line, "ja4").to_owned(),
+            field(&line, "ja3_full").to_owned(),
+        );
+        seen.entry(hello).or_insert(want);
+    }
+    seen.into_iter()
+        .map(|(h, (ja4, ja3))| (h, ja4, ja3))
+        .collect()
+}
+
+/// Re-frames the handshake message of a one-record hello into records
+/// that end at `cuts` (offsets into the message).
+fn reframe(hello: &[u8], cuts: &[usize]) -> Vec<u8> {
+    let (header, message) = hello.split_at(5);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for &end in cuts.iter().chain([&message.len()]) {
+        let fragment = &message[start..end];
+        out.extend_from_slice(&header[..3]);
+        out.extend_from_slice(&u16::try_from(fragment.len()).expect("small").to_be_bytes());
+        out.extend_from_slice(fragment);
+        start = end;
+    }
+    out
+}
+
+fn assert_same(fp: &TlsFingerprint, ja4: &str, ja3: &str, what: &str) {
+    assert_eq!((fp.ja4.as_str(), fp.ja3.as_str()), (ja4, ja3), "{what}");
+}
+
+#[test]
+fn a_hello_split_across_two_records_at_every_offset() {
+    for (hello, ja4, ja3) in distinct_hellos() {
+        let whole = ClientHello::parse(&hello).expect("one record");
+        let message_len = hello.len() - 5;
+        for cut in 1..message_len {
+            let split = reframe(&hello, &[cut]);
+            let parsed = ClientHello::parse(&split).expect("split hello parses");
+            assert!(parsed == whole, "cut at {cut}");
+        }
+        for cuts in [
+            &[1][..],
+            &[4],
+            &[message_len - 1],
+            &[1, 2, 3, 4, 5, message_len / 2],
+        ] {
+            let fp = fingerprint::tls(&reframe(&hello, cuts)).expect("split hello");
+            assert_same(&fp, &ja4, &ja3, &format!("cuts {cuts:?}"));
+        }
+    }
+}
+
+/// Every proper prefix is `Incomplete` with a `needed` that does not
+/// overshoot the real input, and the whole input gives the right value.
+fn check_prefixes(input: &[u8], ja4: &str, ja3: &str) {
+    for n in 0..input.len() {
+        match fingerprint::tls(&input[..n]) {
+            Err(HelloError::Incomplete { needed }) => {
+                assert!(
+                    needed >= 1 && n + needed <= input.len(),
+                    "prefix {n}: needed {needed}"
+                );
+            }
+            other => panic!("prefix {n} of {}: {other:?}", input.len()),
+        }
+    }
+    assert_same(
+        &fingerprint::tls(input).expect("whole input"),
+        ja4,
+        ja3,
+        "whole",
+    );
+}
+
+#[test]
+fn every_proper_prefix_is_incomplete() {
+    for (hello, ja4, ja3) in distinct_hellos() {
+        check_prefixes(&hello, &ja4, &ja3);
+        // Once the record and handshake headers are in, `needed` is exact.
+        for n in 9..hello.len() {
+            let got = fingerprint::tls(&hello[..n]);
+            assert_eq!(
+                got,
+                Err(HelloError::Incomplete {
+                    needed: hello.len() - n
+                })
+            );
+        }
+        let split = reframe(&hello, &[2, (hello.len() - 5) / 3]);
+        check_prefixes(&split, &ja4, &ja3);
+    }
+}
+
+#[test]
+fn helloretryrequest_pair_has_one_stable_ja4() {
+    let vectors = lines(HELLOS);
+    let mut pairs = 0;
+    for second in vectors.iter().filter(|l| l["hello_index"] == 2) {
+        let first = vectors
+            .iter()
+            .find(|l| {
+                l["hello_index"] == 1
+                    && l["source"] == second["source"]
+                    && l["stream"] == second["stream"]
+            })
+            .expect("first hello of the stream");
+        let fp1 = fingerprint::tls(&bytes(first, "client_hello_hex")).expect("hello 1");
+        let fp2 = fingerprint::tls(&bytes(second, "client_hello_hex")).expect("hello 2");
+        assert_ne!(fp1.ja4, fp2.ja4, "padding changes plain JA4");
+        assert_eq!(fp1.ja4_stable, fp2.ja4_stable, "{}", label(second));
+        assert_eq!(fp2.ja4_stable, fp2.ja4, "hello 2 has no padding to drop");
+        pairs += 1;
+    }
+    assert_eq!(pairs, 10);
+}
+
+#[test]
+fn from_bytes_tells_tls_from_http() {
+    let hello = bytes(&lines(HELLOS)[0], "client_hello_hex");
+    let fp = fingerprint::from_bytes(&hello).expect("tls");
+    let json = serde_json::to_value(&fp).expect("serialize");
+    assert_eq!(json["kind"], "tls");
+    assert_eq!(json["ja4"], lines(HELLOS)[0]["ja4"]);
+    let head = bytes(&lines(HEADS)[0], "request_head_hex");
+    assert!(matches!(
+        fingerprint::from_bytes(&head),
+        Some(fingerprint::Fingerprints::Http(_))
+    ));
+    assert_eq!(fingerprint::from_bytes(b"\x16\x03\x01\x00"), None);
+}
