@@ -236,3 +236,46 @@ async fn plain_http_clients_have_no_tls_fingerprint() {
     assert!(seen["ja4"].is_null() && seen["tls"].is_null(), "{seen}");
     let _ = json(&seen.to_string());
 }
+
+#[tokio::test]
+async fn python_requests_has_a_stable_ja4_of_its_own() {
+    let python = Command::new("python3")
+        .args(["-c", "import requests"])
+        .output();
+    let required = std::env::var("SESSIONRANGE_REQUIRE_PYTHON").is_ok_and(|v| v == "1");
+    if !python.is_ok_and(|o| o.status.success()) {
+        assert!(!required, "python3 with requests is required here");
+        return;
+    }
+    let (target, _clock) = start(TargetConfig::default()).await;
+    let dir = TempDir::new("tls-python");
+    let ca = ca_file(&target, &dir);
+    let echo = target.https_url("/__range/fingerprint");
+    let script = "import json, sys, requests\n\
+                  url, ca = sys.argv[1:3]\n\
+                  print(json.dumps([requests.get(url, verify=ca).json()['ja4'] for _ in range(2)]))";
+    let out = blocking(move || {
+        Command::new("python3")
+            .args(["-c", script, &echo, &ca])
+            .output()
+    })
+    .await;
+    let out = out.expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ja4s = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(ja4s[0], ja4s[1], "stable across its own connections");
+    let rustls = rustls_client(&target)
+        .get(target.https_url("/__range/fingerprint"))
+        .send()
+        .await;
+    let rustls = json_body(rustls.expect("answered"), StatusCode::OK).await;
+    assert!(
+        ja4s[0].is_string() && ja4s[0] != rustls["ja4"],
+        "{ja4s} vs {}",
+        rustls["ja4"]
+    );
+}
