@@ -12,6 +12,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::Value;
 use sessionrange::fingerprint::{self, ClientHello, decode_hex, ja4};
+use sha2::{Digest, Sha256};
 
 const HELLOS: &str = include_str!("../tests/data/fingerprint/ja4-clienthello.jsonl");
 const HEADS: &str = include_str!("../tests/data/fingerprint/ja4h-http1.jsonl");
@@ -39,6 +40,11 @@ fn tls(c: &mut Criterion) {
     });
     c.bench_function("client_hello_parse", |b| {
         b.iter(|| ClientHello::parse(black_box(&hello)).expect("hello"));
+    });
+    // Calibration: JA4 hashes four strings of about this size.
+    let text = [b'0'; 128];
+    c.bench_function("reference_sha256_128_bytes", |b| {
+        b.iter(|| Sha256::digest(black_box(text)));
     });
 }
 

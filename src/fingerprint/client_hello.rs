@@ -11,10 +11,6 @@
 //! every length adds up exactly, never panics (only checked slicing), and
 //! reports `Incomplete { needed }` so a reader knows how much more to read.
 
-use std::borrow::Cow;
-
-use bytes::Bytes;
-
 use super::reader::{Reader, u16_list};
 use super::records;
 
@@ -53,13 +49,20 @@ pub enum HelloError {
 }
 
 /// One extension as sent: its type and raw `extension_data`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Extension {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extension<'a> {
     /// The extension type (GREASE values included).
     pub kind: u16,
-    /// The raw extension data, without the type and length (shares the
-    /// parsed message's buffer).
-    pub data: Bytes,
+    /// The raw extension data, without the type and length.
+    pub data: &'a [u8],
+}
+
+/// Where one extension's data sits in the extensions block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    kind: u16,
+    start: usize,
+    end: usize,
 }
 
 /// The fields of a ClientHello that fingerprints use, all in wire order
@@ -70,8 +73,6 @@ pub struct ClientHello {
     pub legacy_version: u16,
     /// The offered cipher suites.
     pub cipher_suites: Vec<u16>,
-    /// Every extension, in wire order.
-    pub extensions: Vec<Extension>,
     /// `supported_groups` (0x000a), empty if absent.
     pub supported_groups: Vec<u16>,
     /// `ec_point_formats` (0x000b), empty if absent.
@@ -79,11 +80,15 @@ pub struct ClientHello {
     /// `signature_algorithms` (0x000d), empty if absent.
     pub signature_algorithms: Vec<u16>,
     /// ALPN protocol names as raw bytes (0x0010), empty if absent.
-    pub alpn: Vec<Bytes>,
+    pub alpn: Vec<Vec<u8>>,
     /// `supported_versions` (0x002b), empty if absent.
     pub supported_versions: Vec<u16>,
     /// Whether a `server_name` extension is present.
     pub has_sni: bool,
+    /// The raw extensions block, and each extension's place in it (one
+    /// copy of the block rather than one allocation per extension).
+    block: Vec<u8>,
+    spans: Vec<Span>,
 }
 
 impl ClientHello {
@@ -93,20 +98,11 @@ impl ClientHello {
     /// The handshake message may span several consecutive handshake records.
     /// Bytes after the message are ignored. Never panics, whatever the input.
     pub fn parse(bytes: &[u8]) -> Result<Self, HelloError> {
-        let body = match records::client_hello_body(bytes)? {
-            Cow::Borrowed(body) => Bytes::copy_from_slice(body),
-            Cow::Owned(body) => Bytes::from(body),
-        };
-        Self::parse_shared(&body)
+        Self::parse_body(&records::client_hello_body(bytes)?)
     }
 
     /// Parses a ClientHello message body (after the 4-byte handshake header).
     pub fn parse_body(body: &[u8]) -> Result<Self, HelloError> {
-        Self::parse_shared(&Bytes::copy_from_slice(body))
-    }
-
-    /// Parses `body`; extension data and ALPN names share its buffer.
-    fn parse_shared(body: &Bytes) -> Result<Self, HelloError> {
         let mut r = Reader::new(body);
         let legacy_version = field(r.u16(), "legacy_version")?;
         field(r.take(32), "random")?;
@@ -129,33 +125,46 @@ impl ClientHello {
         if !r.is_empty() {
             return Err(malformed("bytes after the extensions"));
         }
-        hello.read_extensions(body, extensions)?;
+        hello.read_extensions(extensions)?;
         Ok(hello)
+    }
+
+    /// Every extension, in wire order.
+    pub fn extensions(&self) -> impl Iterator<Item = Extension<'_>> + '_ {
+        self.spans.iter().map(|s| Extension {
+            kind: s.kind,
+            data: self.block.get(s.start..s.end).unwrap_or_default(),
+        })
+    }
+
+    /// How many extensions were sent (GREASE included).
+    pub fn extension_count(&self) -> usize {
+        self.spans.len()
     }
 
     /// The extension types in wire order.
     pub fn extension_types(&self) -> impl Iterator<Item = u16> + '_ {
-        self.extensions.iter().map(|e| e.kind)
+        self.spans.iter().map(|s| s.kind)
     }
 
-    fn read_extensions(&mut self, body: &Bytes, bytes: &[u8]) -> Result<(), HelloError> {
-        self.extensions.reserve(bytes.len() / 8);
-        let mut r = Reader::new(bytes);
+    fn read_extensions(&mut self, block: &[u8]) -> Result<(), HelloError> {
+        self.spans.reserve(block.len() / 8);
+        let mut r = Reader::new(block);
         while !r.is_empty() {
             let kind = field(r.u16(), "extension type")?;
             let data = field(r.vec16(), "extension data")?;
-            self.decode(body, kind, data)
+            self.decode(kind, data)
                 .ok_or_else(|| malformed(&format!("extension 0x{kind:04x} has a bad body")))?;
-            self.extensions.push(Extension {
-                kind,
-                data: share(body, data),
-            });
+            let end = r.offset();
+            let start = end.saturating_sub(data.len());
+            self.spans.push(Span { kind, start, end });
         }
+        self.block = block.to_vec();
         Ok(())
     }
 
     /// Decodes the extensions fingerprints look into; `None` if malformed.
-    fn decode(&mut self, body: &Bytes, kind: u16, data: &[u8]) -> Option<()> {
+    fn decode(&mut self, kind: u16, data: &[u8]) -> Option<()> {
         match kind {
             EXT_SERVER_NAME => self.has_sni = true,
             EXT_SUPPORTED_GROUPS => self.supported_groups = u16_list(whole(data, Reader::vec16)?)?,
@@ -163,7 +172,7 @@ impl ClientHello {
             EXT_SIGNATURE_ALGORITHMS => {
                 self.signature_algorithms = u16_list(whole(data, Reader::vec16)?)?;
             }
-            EXT_ALPN => self.alpn = protocol_names(body, whole(data, Reader::vec16)?)?,
+            EXT_ALPN => self.alpn = protocol_names(whole(data, Reader::vec16)?)?,
             EXT_SUPPORTED_VERSIONS => {
                 self.supported_versions = u16_list(whole(data, Reader::vec8)?)?;
             }
@@ -181,25 +190,13 @@ fn whole<'a>(data: &'a [u8], read: fn(&mut Reader<'a>) -> Option<&'a [u8]>) -> O
 }
 
 /// The ALPN `ProtocolNameList`: one-byte-length-prefixed names.
-fn protocol_names(body: &Bytes, bytes: &[u8]) -> Option<Vec<Bytes>> {
+fn protocol_names(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut r = Reader::new(bytes);
     let mut names = Vec::new();
     while !r.is_empty() {
-        names.push(share(body, r.vec8()?));
+        names.push(r.vec8()?.to_vec());
     }
     Some(names)
-}
-
-/// `part` (a sub-slice of `body`) as a `Bytes` sharing `body`'s buffer,
-/// without a copy; checked, so a foreign slice is copied instead.
-fn share(body: &Bytes, part: &[u8]) -> Bytes {
-    let start = (part.as_ptr() as usize).checked_sub(body.as_ptr() as usize);
-    match start {
-        Some(start) if start <= body.len() && part.len() <= body.len() - start => {
-            body.slice(start..start + part.len())
-        }
-        _ => Bytes::copy_from_slice(part),
-    }
 }
 
 fn field<T>(value: Option<T>, name: &str) -> Result<T, HelloError> {

@@ -20,39 +20,41 @@ pub(crate) fn hash12(data: &[u8]) -> String {
 /// Appends the first 12 lowercase hex characters of the SHA-256 of `data`.
 pub(crate) fn push_hash12(out: &mut String, data: &[u8]) {
     let digest = Sha256::digest(data);
-    for &byte in digest.iter().take(6) {
-        push_hex_byte(out, byte);
+    let mut hex = [0u8; 12];
+    for (pair, &byte) in hex.chunks_exact_mut(2).zip(digest.iter()) {
+        pair.copy_from_slice(&hex_digits(byte));
     }
+    out.push_str(std::str::from_utf8(&hex).unwrap_or(ZERO_HASH));
 }
 
-/// `values` as 4-digit lowercase hex, comma-separated.
-pub(crate) fn hex_list(values: &[u16]) -> String {
-    let mut out = String::with_capacity(values.len() * 5);
-    push_hex_list(&mut out, values);
-    out
-}
-
-/// Appends `values` as 4-digit lowercase hex, comma-separated.
-pub(crate) fn push_hex_list(out: &mut String, values: &[u16]) {
-    for (i, &v) in values.iter().enumerate() {
+/// Appends `values` as 4-digit lowercase hex, comma-separated (to bytes:
+/// pushing `char`s one by one onto a `String` costs a quarter of a JA4).
+pub(crate) fn push_hex_list(out: &mut Vec<u8>, values: impl IntoIterator<Item = u16>) {
+    for (i, v) in values.into_iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         let [hi, lo] = v.to_be_bytes();
-        push_hex_byte(out, hi);
-        push_hex_byte(out, lo);
+        let ([a, b], [c, d]) = (hex_digits(hi), hex_digits(lo));
+        out.extend_from_slice(&[a, b, c, d]);
     }
 }
 
-/// Appends two lowercase hex digits (formatting machinery is most of the
-/// cost of a fingerprint otherwise).
+/// Appends the two lowercase hex digits of `byte`.
 pub(crate) fn push_hex_byte(out: &mut String, byte: u8) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for nibble in [byte >> 4, byte & 0x0f] {
-        out.push(char::from(
-            DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-        ));
-    }
+    let [a, b] = hex_digits(byte);
+    out.push(char::from(a));
+    out.push(char::from(b));
+}
+
+fn hex_digits(byte: u8) -> [u8; 2] {
+    let digit = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
+    [digit(byte >> 4), digit(byte & 0x0f)]
+}
+
+/// Bytes that are ASCII by construction, as a `String` (no copy).
+pub(crate) fn ascii(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// Appends a two-digit count, capped at 99.
@@ -80,7 +82,9 @@ mod tests {
         let ciphers = "002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9";
         assert_eq!(hash12(ciphers.as_bytes()), "8daaf6152771");
         assert_eq!(hash12(b""), "e3b0c44298fc");
-        assert_eq!(hex_list(&[0x2f, 0x1301]), "002f,1301");
+        let mut list = Vec::new();
+        push_hex_list(&mut list, [0x2f, 0x1301, 0xfe0d]);
+        assert_eq!(ascii(list), "002f,1301,fe0d");
         let mut n = String::new();
         push_count2(&mut n, 150);
         push_count2(&mut n, 7);

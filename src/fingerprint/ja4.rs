@@ -17,7 +17,7 @@
 //! (`t`) is produced: this parser reads TLS records, not QUIC or DTLS.
 
 use super::client_hello::{ClientHello, EXT_ALPN, EXT_SERVER_NAME};
-use super::common::{ZERO_HASH, hex_list, is_grease, push_count2, push_hash12, push_hex_list};
+use super::common::{ZERO_HASH, ascii, is_grease, push_count2, push_hash12, push_hex_list};
 
 /// `padding`: its presence depends on the hello's size.
 const EXT_PADDING: u16 = 0x0015;
@@ -41,15 +41,14 @@ pub struct Ja4 {
 
 /// Computes the four JA4 forms of a parsed ClientHello.
 pub fn ja4(hello: &ClientHello) -> Ja4 {
-    let parts = Parts::new(hello, &[]);
-    let (b_r, b_o) = (hex_list(&parts.sorted_ciphers()), hex_list(&parts.ciphers));
-    let c_r = part_c(&parts.sorted_extensions(), &parts.sigalgs);
-    let c_o = part_c(&parts.extensions, &parts.sigalgs);
+    let f = Fields::new(hello, &[]);
+    let sorted = Raw::new(&f, f.sorted_ciphers(), f.sorted_extensions());
+    let original = Raw::new(&f, f.ciphers(), f.extensions());
     Ja4 {
-        ja4: parts.hashed(&b_r, &c_r),
-        ja4_o: parts.hashed(&b_o, &c_o),
-        ja4_r: parts.raw(&b_r, &c_r),
-        ja4_ro: parts.raw(&b_o, &c_o),
+        ja4: f.hashed(&sorted),
+        ja4_o: f.hashed(&original),
+        ja4_r: ascii(sorted.text),
+        ja4_ro: ascii(original.text),
     }
 }
 
@@ -63,104 +62,144 @@ pub fn ja4(hello: &ClientHello) -> Ja4 {
 /// stable form keeps it from looking like drift. Everything else,
 /// including the ALPN field, is as in `ja4`.
 pub fn ja4_stable(hello: &ClientHello) -> String {
-    let parts = Parts::new(hello, &[EXT_PADDING, EXT_PRE_SHARED_KEY, EXT_EARLY_DATA]);
-    let b = hex_list(&parts.sorted_ciphers());
-    let c = part_c(&parts.sorted_extensions(), &parts.sigalgs);
-    parts.hashed(&b, &c)
+    let f = Fields::new(hello, &[EXT_PADDING, EXT_PRE_SHARED_KEY, EXT_EARLY_DATA]);
+    f.hashed(&Raw::new(&f, f.sorted_ciphers(), f.sorted_extensions()))
 }
 
-/// The GREASE-free lists in wire order, and part a.
-struct Parts {
+/// The GREASE-free lists of one hello (minus `skip`ped extensions), and part a.
+struct Fields<'h> {
+    hello: &'h ClientHello,
+    skip: &'h [u16],
     a: String,
-    ciphers: Vec<u16>,
-    extensions: Vec<u16>,
-    sigalgs: Vec<u16>,
+    /// Part b hashes to zeros.
+    no_ciphers: bool,
+    /// Part c hashes to zeros.
+    only_sni_alpn: bool,
 }
 
-impl Parts {
-    fn new(hello: &ClientHello, skip: &[u16]) -> Self {
-        let ciphers = without_grease(hello.cipher_suites.iter().copied());
-        let extensions = without_grease(hello.extension_types().filter(|t| !skip.contains(t)));
-        let mut a = String::with_capacity(10);
-        a.push('t');
-        a.push_str(version(hello));
-        a.push(if hello.has_sni { 'd' } else { 'i' });
-        push_count2(&mut a, ciphers.len());
-        push_count2(&mut a, extensions.len());
-        a.extend(alpn(hello));
-        let sigalgs = without_grease(hello.signature_algorithms.iter().copied());
-        Self {
-            a,
-            ciphers,
-            extensions,
-            sigalgs,
-        }
+impl<'h> Fields<'h> {
+    fn new(hello: &'h ClientHello, skip: &'h [u16]) -> Self {
+        let mut f = Self {
+            hello,
+            skip,
+            a: String::with_capacity(10),
+            no_ciphers: false,
+            only_sni_alpn: false,
+        };
+        f.no_ciphers = f.ciphers().next().is_none();
+        f.only_sni_alpn = f.extensions().all(sni_or_alpn);
+        let (ciphers, extensions) = (f.ciphers().count(), f.extensions().count());
+        f.a.push('t');
+        f.a.push_str(version(hello));
+        f.a.push(if hello.has_sni { 'd' } else { 'i' });
+        push_count2(&mut f.a, ciphers);
+        push_count2(&mut f.a, extensions);
+        f.a.extend(alpn(hello));
+        f
+    }
+
+    fn ciphers(&self) -> impl Iterator<Item = u16> + use<'h> {
+        self.hello
+            .cipher_suites
+            .iter()
+            .copied()
+            .filter(|&v| !is_grease(v))
+    }
+
+    fn extensions(&self) -> impl Iterator<Item = u16> + use<'h> {
+        let skip = self.skip;
+        self.hello
+            .extension_types()
+            .filter(move |&t| !is_grease(t) && !skip.contains(&t))
+    }
+
+    fn sigalgs(&self) -> impl Iterator<Item = u16> + use<'h> {
+        self.hello
+            .signature_algorithms
+            .iter()
+            .copied()
+            .filter(|&v| !is_grease(v))
     }
 
     fn sorted_ciphers(&self) -> Vec<u16> {
-        let mut v = self.ciphers.clone();
+        let mut v: Vec<u16> = self.ciphers().collect();
         v.sort_unstable();
         v
     }
 
     /// Sorted, without SNI and ALPN.
     fn sorted_extensions(&self) -> Vec<u16> {
-        let mut v: Vec<u16> = self
-            .extensions
-            .iter()
-            .copied()
-            .filter(|&t| t != EXT_SERVER_NAME && t != EXT_ALPN)
-            .collect();
+        let mut v: Vec<u16> = self.extensions().filter(|&t| !sni_or_alpn(t)).collect();
         v.sort_unstable();
         v
-    }
-
-    /// `a_b_c` with b and c shown as they are.
-    fn raw(&self, b: &str, c: &str) -> String {
-        let mut out = String::with_capacity(self.a.len() + b.len() + c.len() + 2);
-        out.push_str(&self.a);
-        out.push('_');
-        out.push_str(b);
-        out.push('_');
-        out.push_str(c);
-        out
     }
 
     /// `a_b_c` with b and c hashed; an empty cipher list, or no extension
     /// other than SNI and ALPN, gives `000000000000` (in both the sorted
     /// and the original-order form, as in the FoxIO vectors).
-    fn hashed(&self, b: &str, c: &str) -> String {
-        let only_sni_alpn = self
-            .extensions
-            .iter()
-            .all(|&t| t == EXT_SERVER_NAME || t == EXT_ALPN);
+    fn hashed(&self, raw: &Raw) -> String {
         let mut out = String::with_capacity(self.a.len() + 26);
         out.push_str(&self.a);
-        for (raw, zero) in [(b, self.ciphers.is_empty()), (c, only_sni_alpn)] {
+        for (part, zero) in [(raw.b(), self.no_ciphers), (raw.c(), self.only_sni_alpn)] {
             out.push('_');
             if zero {
                 out.push_str(ZERO_HASH);
             } else {
-                push_hash12(&mut out, raw.as_bytes());
+                push_hash12(&mut out, part);
             }
         }
         out
     }
 }
 
-fn without_grease(values: impl Iterator<Item = u16>) -> Vec<u16> {
-    values.filter(|&v| !is_grease(v)).collect()
+fn sni_or_alpn(t: u16) -> bool {
+    t == EXT_SERVER_NAME || t == EXT_ALPN
 }
 
-/// Extensions, then `_` and signature algorithms if there are any.
-fn part_c(extensions: &[u16], sigalgs: &[u16]) -> String {
-    let mut out = String::with_capacity((extensions.len() + sigalgs.len() + 1) * 5);
-    push_hex_list(&mut out, extensions);
-    if !sigalgs.is_empty() {
-        out.push('_');
-        push_hex_list(&mut out, sigalgs);
+/// A raw form, `a_b_c`, where c is the extensions, then `_` and the
+/// signature algorithms if there are any; the hashed forms hash b and c
+/// straight out of it.
+struct Raw {
+    text: Vec<u8>,
+    b_start: usize,
+    b_end: usize,
+}
+
+impl Raw {
+    fn new(
+        f: &Fields<'_>,
+        ciphers: impl IntoIterator<Item = u16>,
+        extensions: impl IntoIterator<Item = u16>,
+    ) -> Self {
+        let h = f.hello;
+        let values = h.cipher_suites.len() + h.extension_count() + h.signature_algorithms.len();
+        let mut text = Vec::with_capacity(f.a.len() + 5 * values + 3);
+        text.extend_from_slice(f.a.as_bytes());
+        text.push(b'_');
+        let b_start = text.len();
+        push_hex_list(&mut text, ciphers);
+        let b_end = text.len();
+        text.push(b'_');
+        push_hex_list(&mut text, extensions);
+        let mut sigalgs = f.sigalgs().peekable();
+        if sigalgs.peek().is_some() {
+            text.push(b'_');
+            push_hex_list(&mut text, sigalgs);
+        }
+        Self {
+            text,
+            b_start,
+            b_end,
+        }
     }
-    out
+
+    fn b(&self) -> &[u8] {
+        self.text.get(self.b_start..self.b_end).unwrap_or_default()
+    }
+
+    fn c(&self) -> &[u8] {
+        self.text.get(self.b_end + 1..).unwrap_or_default()
+    }
 }
 
 fn version(hello: &ClientHello) -> &'static str {
@@ -194,7 +233,7 @@ fn alpn(hello: &ClientHello) -> [char; 2] {
             '9'
         }
     };
-    match hello.alpn.first().map(|name| &name[..]) {
+    match hello.alpn.first().map(Vec::as_slice) {
         Some([first, .., last]) => [show(first), show(last)],
         Some([only]) => [show(only), show(only)],
         _ => ['0', '0'],
@@ -206,10 +245,9 @@ mod tests {
     use super::*;
 
     fn hello_with_alpn(name: &[u8]) -> ClientHello {
-        ClientHello {
-            alpn: vec![bytes::Bytes::copy_from_slice(name)],
-            ..ClientHello::default()
-        }
+        let mut hello = ClientHello::default();
+        hello.alpn = vec![name.to_vec()];
+        hello
     }
 
     #[test]
@@ -224,11 +262,9 @@ mod tests {
 
     #[test]
     fn version_prefers_supported_versions_without_grease() {
-        let mut hello = ClientHello {
-            legacy_version: 0x0303,
-            supported_versions: vec![0x7a7a, 0x0304, 0x0303],
-            ..ClientHello::default()
-        };
+        let mut hello = ClientHello::default();
+        hello.legacy_version = 0x0303;
+        hello.supported_versions = vec![0x7a7a, 0x0304, 0x0303];
         assert_eq!(version(&hello), "13");
         hello.supported_versions = vec![0x3a3a];
         assert_eq!(version(&hello), "12");

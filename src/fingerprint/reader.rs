@@ -3,12 +3,21 @@
 /// Reads integers and length-prefixed vectors from the front of a slice.
 pub(crate) struct Reader<'a> {
     rest: &'a [u8],
+    len: usize,
 }
 
 impl<'a> Reader<'a> {
     /// A cursor at the start of `bytes`.
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Self { rest: bytes }
+        Self {
+            rest: bytes,
+            len: bytes.len(),
+        }
+    }
+
+    /// How many bytes have been read.
+    pub(crate) fn offset(&self) -> usize {
+        self.len - self.rest.len()
     }
 
     /// Whether every byte has been read.
@@ -74,6 +83,7 @@ mod tests {
         let mut r = Reader::new(&[0x01, 0x02, 0x03]);
         assert_eq!(r.u16(), Some(0x0102));
         assert_eq!(r.u16(), None);
+        assert_eq!(r.offset(), 2);
         assert_eq!(r.u8(), Some(3));
         assert!(r.is_empty());
         assert_eq!(Reader::new(&[5, 1]).vec8(), None);
