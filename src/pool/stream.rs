@@ -9,6 +9,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+use crate::tls::Prefixed;
+
 /// Called once when a reset fault fires, with the bytes sent before it.
 type OnReset = Box<dyn FnOnce(u64) + Send>;
 
@@ -21,9 +23,7 @@ type OnReset = Box<dyn FnOnce(u64) + Send>;
 /// byte moves either way for the idle timeout, reads and writes fail with
 /// `TimedOut`, which closes the connection or tunnel.
 pub(crate) struct ClientStream {
-    inner: TcpStream,
-    prefix: Vec<u8>,
-    prefix_at: usize,
+    inner: Prefixed<TcpStream>,
     sent: u64,
     reset_after: Option<u64>,
     on_reset: Option<OnReset>,
@@ -56,9 +56,7 @@ impl ClientStream {
     /// without traffic.
     pub(crate) fn new(inner: TcpStream, prefix: Vec<u8>, idle: Duration) -> Self {
         Self {
-            inner,
-            prefix,
-            prefix_at: 0,
+            inner: Prefixed::new(prefix, inner),
             sent: 0,
             reset_after: None,
             on_reset: None,
@@ -99,7 +97,7 @@ impl ClientStream {
 
     /// Aborts the connection with a TCP RST.
     fn reset(&mut self) -> io::Error {
-        let _ = socket2::SockRef::from(&self.inner).set_linger(Some(Duration::ZERO));
+        let _ = socket2::SockRef::from(self.inner.get_ref()).set_linger(Some(Duration::ZERO));
         if let Some(report) = self.on_reset.take() {
             report(self.sent);
         }
@@ -152,17 +150,6 @@ impl AsyncRead for ClientStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.prefix_at < this.prefix.len() {
-            let rest = &this.prefix[this.prefix_at..];
-            let n = rest.len().min(buf.remaining());
-            buf.put_slice(&rest[..n]);
-            this.prefix_at += n;
-            if this.prefix_at == this.prefix.len() {
-                this.prefix = Vec::new();
-                this.prefix_at = 0;
-            }
-            return Poll::Ready(Ok(()));
-        }
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Pending => this.poll_idle(cx).map(Err),
             ready => {
