@@ -51,6 +51,14 @@ async fn run(scenario: &Scenario, command: &[&str], dir: &Path) -> ScenarioRepor
         .expect("the run completes")
 }
 
+/// The report card of one scenario, for assertion messages.
+fn card(r: &ScenarioReport) -> String {
+    sessionrange::report::card(&sessionrange::runner::RunReport {
+        scenarios: vec![r.clone()],
+        interrupted: false,
+    })
+}
+
 fn criterion<'a>(r: &'a ScenarioReport, name: &str) -> &'a sessionrange::grade::Criterion {
     r.criteria
         .iter()
@@ -324,10 +332,7 @@ async fn timeline_events_fire_by_request_count_and_time_and_the_reference_client
     "#;
     let scenario = Scenario::parse(text, Path::new("timeline.toml")).expect("valid");
     let r = run(&scenario, &[BIN, "client"], &dir.0).await;
-    let card = sessionrange::report::card(&sessionrange::runner::RunReport {
-        scenarios: vec![r.clone()],
-        interrupted: false,
-    });
+    let card = card(&r);
     assert!(r.passed, "{card}");
     let facts =
         sessionrange::grade::TraceFacts::read(&r.run_dir.join("trace.jsonl")).expect("trace");
@@ -388,10 +393,7 @@ async fn the_reference_client_passes_the_baseline_over_https() {
         .expect("baseline");
     scenario.run.https = true;
     let r = run(&scenario, &[BIN, "client"], &dir.0).await;
-    let card = sessionrange::report::card(&sessionrange::runner::RunReport {
-        scenarios: vec![r.clone()],
-        interrupted: false,
-    });
+    let card = card(&r);
     assert!(r.passed, "{card}");
     let facts =
         sessionrange::grade::TraceFacts::read(&r.run_dir.join("trace.jsonl")).expect("trace");
