@@ -278,3 +278,37 @@ fn from_bytes_tells_tls_from_http() {
     ));
     assert_eq!(fingerprint::from_bytes(b"\x16\x03\x01\x00"), None);
 }
+
+/// A minimal TLS 1.3 ClientHello record with one cipher and `extensions`.
+fn hello_with(extensions: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut exts = Vec::new();
+    for (kind, data) in extensions {
+        exts.extend_from_slice(&kind.to_be_bytes());
+        exts.extend_from_slice(&u16::try_from(data.len()).expect("small").to_be_bytes());
+        exts.extend_from_slice(data);
+    }
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7; 32]);
+    body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
+    body.extend_from_slice(&u16::try_from(exts.len()).expect("small").to_be_bytes());
+    body.extend_from_slice(&exts);
+    let len = u32::try_from(body.len()).expect("small").to_be_bytes();
+    let mut handshake = vec![1, len[1], len[2], len[3]];
+    handshake.extend_from_slice(&body);
+    let mut record = vec![0x16, 3, 1];
+    record.extend_from_slice(&u16::try_from(handshake.len()).expect("small").to_be_bytes());
+    record.extend_from_slice(&handshake);
+    record
+}
+
+#[test]
+fn the_retry_cookie_is_left_out_of_the_stable_ja4() {
+    let versions: (u16, &[u8]) = (0x002b, &[2, 3, 4]);
+    let key_share: (u16, &[u8]) = (0x0033, &[0, 0]);
+    let first = fingerprint::tls(&hello_with(&[versions, key_share])).expect("hello 1");
+    let cookie: (u16, &[u8]) = (0x002c, &[0, 2, 0xab, 0xcd]);
+    let second = fingerprint::tls(&hello_with(&[versions, key_share, cookie])).expect("hello 2");
+    assert_ne!(first.ja4, second.ja4, "the cookie counts in plain JA4");
+    assert_eq!(first.ja4_stable, second.ja4_stable);
+    assert!(first.ja4.starts_with("t13i0102"), "{}", first.ja4);
+}

@@ -25,6 +25,8 @@ const EXT_PADDING: u16 = 0x0015;
 const EXT_PRE_SHARED_KEY: u16 = 0x0029;
 /// `early_data`: present only with 0-RTT, dropped after a HelloRetryRequest.
 const EXT_EARLY_DATA: u16 = 0x002a;
+/// `cookie`: sent only in the second hello, echoing a HelloRetryRequest.
+const EXT_COOKIE: u16 = 0x002c;
 
 /// The four JA4 forms FoxIO tools print.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,18 +54,24 @@ pub fn ja4(hello: &ClientHello) -> Ja4 {
     }
 }
 
-/// JA4 without `padding` (0x0015), `pre_shared_key` (0x0029) and
-/// `early_data` (0x002a) in the extension count and list: the form to
-/// compare across reconnections of one client.
+/// The JA4 fingerprint alone (`ja4`, sorted and hashed), without the
+/// raw and original-order forms [`ja4`] also builds.
+pub fn ja4_hash(hello: &ClientHello) -> String {
+    Fields::new(hello, &[]).sorted_hash()
+}
+
+/// JA4 without `padding` (0x0015), `pre_shared_key` (0x0029),
+/// `early_data` (0x002a) and `cookie` (0x002c) in the extension count and
+/// list: the form to compare across reconnections of one client.
 ///
-/// Those three come and go with the hello's size, session resumption and
-/// 0-RTT, and the second ClientHello after a HelloRetryRequest drops
-/// padding and early_data. None of that is a different client, so the
-/// stable form keeps it from looking like drift. Everything else,
-/// including the ALPN field, is as in `ja4`.
+/// Those come and go with the hello's size, session resumption, 0-RTT
+/// and HelloRetryRequest: the second ClientHello after an HRR drops
+/// padding and early_data and echoes the server's cookie. None of that is
+/// a different client, so the stable form keeps it from looking like
+/// drift. Everything else, including the ALPN field, is as in `ja4`.
 pub fn ja4_stable(hello: &ClientHello) -> String {
-    let f = Fields::new(hello, &[EXT_PADDING, EXT_PRE_SHARED_KEY, EXT_EARLY_DATA]);
-    f.hashed(&Raw::new(&f, f.sorted_ciphers(), f.sorted_extensions()))
+    let skip = [EXT_PADDING, EXT_PRE_SHARED_KEY, EXT_EARLY_DATA, EXT_COOKIE];
+    Fields::new(hello, &skip).sorted_hash()
 }
 
 /// The GREASE-free lists of one hello (minus `skip`ped extensions), and part a.
@@ -132,6 +140,15 @@ impl<'h> Fields<'h> {
         let mut v: Vec<u16> = self.extensions().filter(|&t| !sni_or_alpn(t)).collect();
         v.sort_unstable();
         v
+    }
+
+    /// The sorted form, hashed.
+    fn sorted_hash(&self) -> String {
+        self.hashed(&Raw::new(
+            self,
+            self.sorted_ciphers(),
+            self.sorted_extensions(),
+        ))
     }
 
     /// `a_b_c` with b and c hashed; an empty cipher list, or no extension

@@ -1,10 +1,13 @@
-//! Serving one accepted connection by hand: plain or TLS, with what the listener knows about its peer.
+//! Serving accepted connections by hand: plain or TLS, with what the listener knows about its peer.
 //!
-//! The public plain-HTTP listener goes through `axum::serve`. The pool
-//! listener (PROXY header first) and the HTTPS listener (ClientHello read
-//! first) accept by hand, and then serve the same router here, with the
-//! peer's address, its exit and its TLS fingerprints set on every request.
+//! The client-facing listeners (plain HTTP, HTTPS and the pool's) accept
+//! here rather than through `axum::serve`. That lets each request carry
+//! its raw head (for JA4H), the connection's ClientHello fingerprints and
+//! the exit the pool vouched for, and lets slow peers be timed out and
+//! counted. On shutdown a listener stops accepting and lets its open
+//! connections finish what they are serving, as `axum::serve` does.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,20 +19,25 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use rustls::ServerConfig;
-use std::future::Future;
 use tokio::io::{AsyncRead, AsyncWrite};
-
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::fingerprint;
-use crate::target::head_tap::{HeadTap, Tapped};
-use crate::target::peer::{ConnJa4h, ConnTls, PoolExit};
+use crate::target::head_tap::{self, HeadTap, Tapped};
+use crate::target::metrics::ListenerStats;
+use crate::target::peer::{ConnTls, PoolExit, RawHead};
 use crate::tls::{HelloRead, Prefixed, read_client_hello};
 
-/// How long a peer may take to send a request head, or its ClientHello.
-pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a peer may take, by default, to send a request head, a PROXY
+/// header or its ClientHello, and to finish the TLS handshake.
+pub(crate) const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long open connections get to finish after shutdown is asked for;
+/// whatever is still open then is dropped.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Who is on the other end, as the listener learnt it.
 #[derive(Clone, Debug)]
@@ -42,49 +50,109 @@ pub(crate) struct PeerFacts {
     pub(crate) tls: Option<ConnTls>,
 }
 
-/// Accepts connections until `stop` resolves and hands each to `handle`
-/// in a task of its own; returning drops every open connection.
-pub(crate) async fn accept_loop<F, Fut>(
-    listener: TcpListener,
-    stop: impl Future<Output = ()>,
-    mut handle: F,
-) -> std::io::Result<()>
-where
-    F: FnMut(TcpStream, SocketAddr) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let mut conns = JoinSet::new();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            accepted = listener.accept() => {
-                let Ok((stream, addr)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                conns.spawn(handle(stream, addr));
-            }
+impl PeerFacts {
+    /// A peer known by its socket address only.
+    pub(crate) fn socket(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            exit: None,
+            tls: None,
         }
     }
 }
 
-/// Serves HTTP/1.1 or h2 on `io` until the peer goes. Over HTTP/1 the
-/// raw request heads are tapped for JA4H, with header case and order as sent.
-pub(crate) async fn serve<I>(io: I, app: Router, facts: PeerFacts)
+/// What every connection of one listener shares.
+#[derive(Clone, Debug)]
+pub(crate) struct Listening {
+    /// The router requests go to.
+    pub(crate) app: Router,
+    /// See [`DEFAULT_HEAD_TIMEOUT`].
+    pub(crate) head_timeout: Duration,
+    /// This listener's connection counts.
+    pub(crate) stats: Arc<ListenerStats>,
+    /// Turns `true` when connections should finish and close.
+    drain: watch::Receiver<bool>,
+}
+
+impl Listening {
+    /// Connections served by `app`, timed out after `head_timeout`, counted in `stats`.
+    pub(crate) fn new(app: Router, head_timeout: Duration, stats: Arc<ListenerStats>) -> Self {
+        Self {
+            app,
+            head_timeout,
+            stats,
+            drain: watch::channel(false).1,
+        }
+    }
+
+    /// Runs `step` within the head timeout; `None`, counted, if the peer was too slow.
+    pub(crate) async fn in_time<T>(&self, step: impl Future<Output = T>) -> Option<T> {
+        let done = tokio::time::timeout(self.head_timeout, step).await;
+        if done.is_err() {
+            self.stats.timed_out();
+        }
+        done.ok()
+    }
+}
+
+/// Accepts connections until `stop` resolves and hands each to `handle`
+/// in a task of its own. Then it stops accepting, asks open connections
+/// to finish (idle keep-alive ones close at once) and waits for them, at
+/// most [`DRAIN_LIMIT`].
+pub(crate) async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    mut listening: Listening,
+    stop: impl Future<Output = ()>,
+    mut handle: F,
+) -> std::io::Result<()>
+where
+    F: FnMut(TcpStream, SocketAddr, Listening) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (drain, draining) = watch::channel(false);
+    listening.drain = draining;
+    let mut conns = JoinSet::new();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => {
+                let Ok((stream, addr)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let open = listening.stats.open();
+                let served = handle(stream, addr, listening.clone());
+                conns.spawn(async move {
+                    served.await;
+                    drop(open);
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = drain.send(true);
+    let finished = async { while conns.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(DRAIN_LIMIT, finished).await;
+    Ok(())
+}
+
+/// Serves HTTP/1.1 or h2 on `io` until the peer goes or the listener
+/// drains. Each request carries its head as sent (see [`RawHead`]).
+pub(crate) async fn serve<I>(io: I, listening: Listening, facts: PeerFacts)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let tap = HeadTap::default();
     let heads = tap.clone();
+    let app = listening.app.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        let http1 = matches!(req.version(), Version::HTTP_10 | Version::HTTP_11);
-        let head = http1
-            .then(|| heads.take_head(req.method().as_str()))
-            .flatten();
-        let ja4h = head.and_then(|h| fingerprint::http1(&h).ok());
+        let head = match req.version() {
+            Version::HTTP_10 | Version::HTTP_11 => heads.take_head(req.method().as_str()),
+            _ => Some(head_tap::synthesize(req.method().as_str(), req.headers())),
+        };
         let ext = req.extensions_mut();
-        if let Some(ja4h) = ja4h {
-            ext.insert(ConnJa4h(Arc::new(ja4h)));
+        if let Some(head) = head {
+            ext.insert(Arc::new(RawHead::new(head)));
         }
         ext.insert(ConnectInfo::<SocketAddr>(facts.addr));
         if let Some(exit) = facts.exit {
@@ -99,10 +167,28 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT);
-    let _ = builder
-        .serve_connection_with_upgrades(TokioIo::new(Tapped::new(io, tap)), service)
-        .await;
+        .header_read_timeout(listening.head_timeout);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(Tapped::new(io, tap)), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = draining(listening.drain.clone()) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    let timed_out = result.err().is_some_and(|e| {
+        e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
+    });
+    if timed_out {
+        listening.stats.timed_out();
+    }
+}
+
+/// Resolves when the listener asks its connections to finish.
+async fn draining(mut drain: watch::Receiver<bool>) {
+    let _ = drain.wait_for(|d| *d).await;
 }
 
 /// Reads the first ClientHello (bounded in time), fingerprints it, replays
@@ -111,18 +197,18 @@ where
 pub(crate) async fn serve_tls(
     mut stream: TcpStream,
     config: Arc<ServerConfig>,
-    app: Router,
+    listening: Listening,
     mut facts: PeerFacts,
 ) {
-    let read = tokio::time::timeout(HEAD_TIMEOUT, read_client_hello(&mut stream)).await;
-    let Ok(HelloRead::Hello(hello)) = read else {
+    let read = listening.in_time(read_client_hello(&mut stream)).await;
+    let Some(HelloRead::Hello(hello)) = read else {
         return;
     };
     facts.tls = fingerprint::tls(&hello).ok().map(|f| ConnTls(Arc::new(f)));
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let handshake = acceptor.accept(Prefixed::new(hello, stream));
-    let Ok(Ok(tls)) = tokio::time::timeout(HEAD_TIMEOUT, handshake).await else {
+    let Some(Ok(tls)) = listening.in_time(handshake).await else {
         return;
     };
-    serve(tls, app, facts).await;
+    serve(tls, listening, facts).await;
 }

@@ -189,7 +189,7 @@ pub async fn fingerprint(State(st): St, peer: Peer, headers: HeaderMap) -> Respo
         "ja3": ctx.ja3,
         "ja4": ctx.ja4,
         "tls": peer.tls.as_deref(),
-        "ja4h": peer.ja4h.as_deref(),
+        "ja4h": peer.ja4h(),
     });
     axum::Json(body).into_response()
 }

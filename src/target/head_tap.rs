@@ -57,6 +57,24 @@ impl HeadTap {
     }
 }
 
+/// The head of an h2 request, written in HTTP/1 syntax with version
+/// `HTTP/2` so that JA4H reads it like any other: names as they arrived
+/// (lowercase, as h2 requires) and in their order, pseudo-headers left out
+/// as JA4H leaves them out. Repeated names come out together.
+pub(crate) fn synthesize(method: &str, headers: &axum::http::HeaderMap) -> Vec<u8> {
+    let mut head = Vec::with_capacity(512);
+    head.extend_from_slice(method.as_bytes());
+    head.extend_from_slice(b" / HTTP/2\r\n");
+    for (name, value) in headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
 /// The `Content-Length` of a head, 0 when absent or unreadable.
 fn content_length(head: &[u8]) -> usize {
     let text = String::from_utf8_lossy(head);

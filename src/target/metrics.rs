@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::verdict::{Reason, Verdict};
 
@@ -15,6 +15,82 @@ pub struct Metrics {
     by_verdict: [AtomicU64; 5],
     by_reason: Mutex<BTreeMap<Reason, u64>>,
     ip_banned: AtomicU64,
+    listeners: [Arc<ListenerStats>; 3],
+}
+
+/// The listeners whose connections are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    /// Plain HTTP for clients.
+    Public,
+    /// The proxy pool's upstream (PROXY v2 first).
+    Pool,
+    /// HTTPS for clients.
+    Https,
+}
+
+impl Listener {
+    const ALL: [Listener; 3] = [Listener::Public, Listener::Pool, Listener::Https];
+
+    fn index(self) -> usize {
+        match self {
+            Listener::Public => 0,
+            Listener::Pool => 1,
+            Listener::Https => 2,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Listener::Public => "public",
+            Listener::Pool => "pool",
+            Listener::Https => "https",
+        }
+    }
+}
+
+/// Connections of one listener: how many are open, and how many were
+/// closed because the peer was too slow to send its first bytes (a PROXY
+/// header, a ClientHello, the TLS handshake or a request head).
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    accepted: AtomicU64,
+    closed: AtomicU64,
+    timed_out: AtomicU64,
+}
+
+impl ListenerStats {
+    /// Counts an accepted connection, until the returned guard drops.
+    pub fn open(self: &Arc<Self>) -> OpenConnection {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(Arc::clone(self))
+    }
+
+    /// Counts a connection closed for its peer's slowness.
+    pub fn timed_out(&self) {
+        self.timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections accepted and not yet closed.
+    pub fn open_now(&self) -> u64 {
+        let closed = self.closed.load(Ordering::Relaxed);
+        self.accepted.load(Ordering::Relaxed).saturating_sub(closed)
+    }
+
+    /// Connections closed for a slow peer so far.
+    pub fn timeouts(&self) -> u64 {
+        self.timed_out.load(Ordering::Relaxed)
+    }
+}
+
+/// One open connection; dropping it counts the connection closed.
+#[derive(Debug)]
+pub struct OpenConnection(Arc<ListenerStats>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.closed.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 const VERDICTS: [&str; 5] = ["allow", "challenge", "expire", "revoke", "ban"];
@@ -68,6 +144,11 @@ impl Metrics {
         self.ip_banned.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The connection counts of `listener`.
+    pub fn listener(&self, listener: Listener) -> &Arc<ListenerStats> {
+        &self.listeners[listener.index()]
+    }
+
     /// One line for people: logins and decisions by verdict.
     pub fn summary(&self) -> String {
         let counts: Vec<String> = VERDICTS
@@ -117,6 +198,25 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE sessionrange_ip_banned_total counter");
         let banned = self.ip_banned.load(Ordering::Relaxed);
         let _ = writeln!(out, "sessionrange_ip_banned_total {banned}");
+        let per_listener = [
+            (
+                "open_connections",
+                "gauge",
+                ListenerStats::open_now as fn(&ListenerStats) -> u64,
+            ),
+            (
+                "slow_peer_timeouts_total",
+                "counter",
+                ListenerStats::timeouts,
+            ),
+        ];
+        for (name, kind, count) in per_listener {
+            let _ = writeln!(out, "# TYPE sessionrange_{name} {kind}");
+            for l in Listener::ALL {
+                let n = count(self.listener(l));
+                let _ = writeln!(out, "sessionrange_{name}{{listener=\"{}\"}} {n}", l.label());
+            }
+        }
         let _ = writeln!(out, "# TYPE sessionrange_sessions gauge");
         let _ = writeln!(out, "sessionrange_sessions {live_sessions}");
         out

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -21,9 +22,10 @@ use crate::error::{Error, Result};
 use crate::geo::GeoDb;
 use crate::pool::Upstream;
 use crate::target::config::TargetConfig;
+use crate::target::metrics::Listener;
 use crate::target::state::TargetState;
 use crate::target::trace_log::TraceLog;
-use crate::target::{admin, api, exit_bans, handlers, pool_listener};
+use crate::target::{admin, api, exit_bans, handlers, listeners};
 
 /// Largest request body the target reads: logins and token requests are small.
 const MAX_BODY: usize = 64 * 1024;
@@ -116,8 +118,8 @@ fn addr(l: &TcpListener) -> Result<SocketAddr> {
         .map_err(|e| Error::config("addr", format!("cannot read a bound address: {e}")))
 }
 
-/// Serves the public, admin and pool listeners until `shutdown` resolves,
-/// then finishes in-flight public and admin requests.
+/// Serves every listener until `shutdown` resolves, then lets open
+/// connections finish what they are serving.
 pub async fn serve(
     state: Arc<TargetState>,
     listeners: Listeners,
@@ -128,21 +130,27 @@ pub async fn serve(
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let app = router(state.clone());
-    let public_app = app
-        .clone()
-        .into_make_service_with_connect_info::<SocketAddr>();
     let admin_app =
         admin::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let a = axum::serve(listeners.public, public_app).with_graceful_shutdown(wait(rx.clone()));
-    let b = axum::serve(listeners.admin, admin_app).with_graceful_shutdown(wait(rx.clone()));
-    let c = pool_listener::serve_pool(state.clone(), listeners.pool, app.clone(), wait(rx.clone()));
-    let d = pool_listener::serve_https(state.clone(), listeners.https, app, wait(rx));
+    let serve = |listener, which| {
+        listeners::serve_listener(
+            state.clone(),
+            listener,
+            which,
+            app.clone(),
+            wait(rx.clone()),
+        )
+    };
+    let public = serve(listeners.public, Listener::Public);
+    let pool = serve(listeners.pool, Listener::Pool);
+    let https = serve(listeners.https, Listener::Https);
+    let admin = axum::serve(listeners.admin, admin_app).with_graceful_shutdown(wait(rx.clone()));
     let sweeper = tokio::spawn(sweep_forever(state));
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(true);
     });
-    let result = tokio::try_join!(a, b, c, d).map(|_| ());
+    let result = tokio::try_join!(public, admin, pool, https).map(|_| ());
     sweeper.abort();
     result
 }
@@ -185,6 +193,7 @@ pub struct TargetServerBuilder {
     clock: Option<Clock>,
     geo: Option<GeoDb>,
     trace: Option<PathBuf>,
+    head_timeout: Option<Duration>,
 }
 
 impl TargetServerBuilder {
@@ -212,18 +221,28 @@ impl TargetServerBuilder {
         self
     }
 
+    /// Gives peers this long, instead of 5 s, to send a request head, a
+    /// PROXY header or a ClientHello, and to finish the TLS handshake.
+    pub fn head_timeout(mut self, timeout: Duration) -> Self {
+        self.head_timeout = Some(timeout);
+        self
+    }
+
     /// Binds both listeners on `127.0.0.1:0` and starts serving.
     pub async fn start(self) -> Result<TargetServer> {
         let trace = match &self.trace {
             Some(p) => TraceLog::open(p)?,
             None => TraceLog::in_memory(),
         };
-        let state = TargetState::new(
+        let mut state = TargetState::new(
             self.config.unwrap_or_default(),
             self.clock.unwrap_or_else(Clock::system),
             self.geo.unwrap_or_else(GeoDb::embedded),
             trace,
         )?;
+        if let Some(timeout) = self.head_timeout {
+            state.head_timeout = timeout;
+        }
         TargetServer::serve(Arc::new(state)).await
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, RwLock};
+use std::time::Duration;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,7 @@ use crate::geo::GeoDb;
 use crate::grade::TimelineFired;
 use crate::session::SessionId;
 use crate::target::config::TargetConfig;
+use crate::target::conn::DEFAULT_HEAD_TIMEOUT;
 use crate::target::exit_bans::ExitBans;
 use crate::target::metrics::Metrics;
 use crate::target::trace_log::TraceLog;
@@ -63,6 +65,9 @@ pub struct TargetState {
     pub exit_bans: ExitBans,
     /// This run's CA and the HTTPS listeners' configuration.
     pub tls: TlsMaterial,
+    /// How long a peer may take to send a request head, a PROXY header or
+    /// a ClientHello, and to finish the TLS handshake.
+    pub head_timeout: Duration,
     pow_challenges: Mutex<PowChallenges>,
     revoked_jti: Mutex<HashMap<String, Timestamp>>,
     login_flows: Mutex<HashMap<IpAddr, Timestamp>>,
@@ -105,6 +110,7 @@ impl TargetState {
             pool_secret: rng.random(),
             exit_bans: ExitBans::default(),
             tls: TlsMaterial::generate()?,
+            head_timeout: DEFAULT_HEAD_TIMEOUT,
             metrics: Metrics::default(),
             pow_challenges: Mutex::new(PowChallenges::default()),
             revoked_jti: Mutex::new(HashMap::new()),

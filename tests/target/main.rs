@@ -13,5 +13,6 @@ mod login;
 mod pool;
 mod pool_clients;
 mod pool_edges;
+mod slow_peers;
 mod tls;
 mod trace;

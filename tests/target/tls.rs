@@ -279,3 +279,44 @@ async fn python_requests_has_a_stable_ja4_of_its_own() {
         rustls["ja4"]
     );
 }
+
+#[tokio::test]
+async fn every_request_gets_ja4h_over_http1_h2_and_cleartext_h2() {
+    let (target, _clock) = start(TargetConfig::default()).await;
+    let dir = TempDir::new("ja4h-everywhere");
+    let ca = ca_file(&target, &dir);
+    let (plain, secure) = (
+        target.url("/__range/fingerprint"),
+        target.https_url("/__range/fingerprint"),
+    );
+    let cases = [
+        (
+            vec!["--http1.1", plain.as_str()],
+            "ge11nn03",
+            "_Host,User-Agent,Accept_",
+        ),
+        (
+            vec!["--http2-prior-knowledge", plain.as_str()],
+            "ge20nn02",
+            "_user-agent,accept_",
+        ),
+        (
+            vec!["--http2", "--cacert", ca.as_str(), secure.as_str()],
+            "ge20nn02",
+            "_user-agent,accept_",
+        ),
+    ];
+    for (args, prefix, names) in cases {
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        let seen = blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            curl(&args)
+        })
+        .await;
+        let seen = json(&seen);
+        let ja4h = seen["ja4h"]["ja4h"].as_str().unwrap_or_default();
+        let raw = seen["ja4h"]["ja4h_ro"].as_str().unwrap_or_default();
+        assert!(ja4h.starts_with(prefix), "{prefix}: {seen}");
+        assert!(raw.contains(names), "{names} in {raw}");
+    }
+}
