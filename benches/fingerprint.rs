@@ -1,4 +1,4 @@
-//! Criterion benches of the fingerprints from raw bytes: JA4 (all four forms) from a ClientHello, and JA4H.
+//! Criterion benches of the fingerprints from raw bytes: JA4 (alone and in all four forms) from a ClientHello, and JA4H.
 //!
 //! Inputs are conformance vectors: a Chrome-like TLS 1.3 hello with GREASE
 //! and padding (`browsers-x509.pcapng`, 517 bytes), and the curl request
@@ -29,6 +29,12 @@ fn vector(jsonl: &str, source: &str, key: &str) -> Vec<u8> {
 
 fn tls(c: &mut Criterion) {
     let hello = vector(HELLOS, "browsers-x509.pcapng", "client_hello_hex");
+    c.bench_function("ja4_from_bytes", |b| {
+        b.iter(|| {
+            let parsed = ClientHello::parse(black_box(&hello)).expect("hello");
+            ja4::ja4_hash(&parsed)
+        });
+    });
     c.bench_function("ja4_all_forms_from_bytes", |b| {
         b.iter(|| {
             let parsed = ClientHello::parse(black_box(&hello)).expect("hello");

@@ -19,12 +19,46 @@ pub(crate) fn hash12(data: &[u8]) -> String {
 
 /// Appends the first 12 lowercase hex characters of the SHA-256 of `data`.
 pub(crate) fn push_hash12(out: &mut String, data: &[u8]) {
-    let digest = Sha256::digest(data);
+    push_digest12(out, &Sha256::digest(data));
+}
+
+fn push_digest12(out: &mut String, digest: &[u8]) {
     let mut hex = [0u8; 12];
     for (pair, &byte) in hex.chunks_exact_mut(2).zip(digest.iter()) {
         pair.copy_from_slice(&hex_digits(byte));
     }
     out.push_str(std::str::from_utf8(&hex).unwrap_or(ZERO_HASH));
+}
+
+/// The first 12 lowercase hex characters of the SHA-256 of `lists`
+/// written as 4-digit hex, comma-separated, the lists joined by `_`:
+/// what [`push_hex_list`] and [`push_hash12`] give, without building the
+/// text (it goes to the hasher through a small stack buffer).
+pub(crate) fn push_hash12_of_lists(out: &mut String, lists: &[&[u16]]) {
+    let mut hasher = Sha256::new();
+    let mut buf = [0u8; 320];
+    let mut used = 0;
+    for (i, list) in lists.iter().enumerate() {
+        for (j, &v) in list.iter().enumerate() {
+            if used + 5 > buf.len() {
+                hasher.update(&buf[..used]);
+                used = 0;
+            }
+            if i > 0 && j == 0 {
+                buf[used] = b'_';
+                used += 1;
+            } else if j > 0 {
+                buf[used] = b',';
+                used += 1;
+            }
+            let [hi, lo] = v.to_be_bytes();
+            let ([a, b], [c, d]) = (hex_digits(hi), hex_digits(lo));
+            buf[used..used + 4].copy_from_slice(&[a, b, c, d]);
+            used += 4;
+        }
+    }
+    hasher.update(&buf[..used]);
+    push_digest12(out, &hasher.finalize());
 }
 
 /// Appends `values` as 4-digit lowercase hex, comma-separated (to bytes:
@@ -48,9 +82,20 @@ pub(crate) fn push_hex_byte(out: &mut String, byte: u8) {
 }
 
 fn hex_digits(byte: u8) -> [u8; 2] {
-    let digit = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
-    [digit(byte >> 4), digit(byte & 0x0f)]
+    HEX_PAIRS[usize::from(byte)]
 }
+
+/// The two lowercase hex digits of every byte value.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let digits = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [digits[i >> 4], digits[i & 0x0f]];
+        i += 1;
+    }
+    table
+};
 
 /// Bytes that are ASCII by construction, as a `String` (no copy).
 pub(crate) fn ascii(bytes: Vec<u8>) -> String {
@@ -82,6 +127,15 @@ mod tests {
         let ciphers = "002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9";
         assert_eq!(hash12(ciphers.as_bytes()), "8daaf6152771");
         assert_eq!(hash12(b""), "e3b0c44298fc");
+        let mut joined = String::new();
+        push_hash12_of_lists(&mut joined, &[&[0x2f, 0x1301], &[], &[0x0403]]);
+        assert_eq!(joined, hash12(b"002f,1301_0403"));
+        let long: Vec<u16> = (0..500).collect();
+        let mut text = Vec::new();
+        push_hex_list(&mut text, long.iter().copied());
+        let mut streamed = String::new();
+        push_hash12_of_lists(&mut streamed, &[&long]);
+        assert_eq!(streamed, hash12(&text), "lists longer than the buffer");
         let mut list = Vec::new();
         push_hex_list(&mut list, [0x2f, 0x1301, 0xfe0d]);
         assert_eq!(ascii(list), "002f,1301,fe0d");

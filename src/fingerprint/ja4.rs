@@ -17,7 +17,15 @@
 //! (`t`) is produced: this parser reads TLS records, not QUIC or DTLS.
 
 use super::client_hello::{ClientHello, EXT_ALPN, EXT_SERVER_NAME};
-use super::common::{ZERO_HASH, ascii, is_grease, push_count2, push_hash12, push_hex_list};
+use smallvec::SmallVec;
+
+use super::common::{
+    ZERO_HASH, ascii, is_grease, push_count2, push_hash12, push_hash12_of_lists, push_hex_list,
+};
+
+/// A list of cipher, extension or signature-algorithm values: on the
+/// stack for every hello browsers and libraries send.
+type Small = SmallVec<[u16; 64]>;
 
 /// `padding`: its presence depends on the hello's size.
 const EXT_PADDING: u16 = 0x0015;
@@ -94,9 +102,14 @@ impl<'h> Fields<'h> {
             no_ciphers: false,
             only_sni_alpn: false,
         };
-        f.no_ciphers = f.ciphers().next().is_none();
-        f.only_sni_alpn = f.extensions().all(sni_or_alpn);
-        let (ciphers, extensions) = (f.ciphers().count(), f.extensions().count());
+        let ciphers = f.ciphers().count();
+        let (mut extensions, mut others) = (0, 0);
+        for t in f.extensions() {
+            extensions += 1;
+            others += usize::from(!sni_or_alpn(t));
+        }
+        f.no_ciphers = ciphers == 0;
+        f.only_sni_alpn = others == 0;
         f.a.push('t');
         f.a.push_str(version(hello));
         f.a.push(if hello.has_sni { 'd' } else { 'i' });
@@ -129,26 +142,37 @@ impl<'h> Fields<'h> {
             .filter(|&v| !is_grease(v))
     }
 
-    fn sorted_ciphers(&self) -> Vec<u16> {
-        let mut v: Vec<u16> = self.ciphers().collect();
+    fn sorted_ciphers(&self) -> Small {
+        let mut v: Small = self.ciphers().collect();
         v.sort_unstable();
         v
     }
 
     /// Sorted, without SNI and ALPN.
-    fn sorted_extensions(&self) -> Vec<u16> {
-        let mut v: Vec<u16> = self.extensions().filter(|&t| !sni_or_alpn(t)).collect();
+    fn sorted_extensions(&self) -> Small {
+        let mut v: Small = self.extensions().filter(|&t| !sni_or_alpn(t)).collect();
         v.sort_unstable();
         v
     }
 
-    /// The sorted form, hashed.
+    /// The sorted form, hashed, without building the raw text.
     fn sorted_hash(&self) -> String {
-        self.hashed(&Raw::new(
-            self,
-            self.sorted_ciphers(),
-            self.sorted_extensions(),
-        ))
+        let mut out = String::with_capacity(self.a.len() + 26);
+        out.push_str(&self.a);
+        out.push('_');
+        if self.no_ciphers {
+            out.push_str(ZERO_HASH);
+        } else {
+            push_hash12_of_lists(&mut out, &[&self.sorted_ciphers()]);
+        }
+        out.push('_');
+        if self.only_sni_alpn {
+            out.push_str(ZERO_HASH);
+        } else {
+            let sigalgs: Small = self.sigalgs().collect();
+            push_hash12_of_lists(&mut out, &[&self.sorted_extensions(), &sigalgs]);
+        }
+        out
     }
 
     /// `a_b_c` with b and c hashed; an empty cipher list, or no extension
