@@ -14,10 +14,6 @@ use serde_json::Value;
 use sessionrange::fingerprint::{self, ClientHello, decode_hex, ja4};
 use sha2::{Digest, Sha256};
 
-/// The allocator of the `sessionrange` binary.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const HELLOS: &str = include_str!("../tests/data/fingerprint/ja4-clienthello.jsonl");
 const HEADS: &str = include_str!("../tests/data/fingerprint/ja4h-http1.jsonl");
 

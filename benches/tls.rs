@@ -20,10 +20,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-/// The allocator of the `sessionrange` binary.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const WORKERS: usize = 8;
 const ROUNDS: usize = 11;
 const ROUND_TIME: Duration = Duration::from_millis(1000);

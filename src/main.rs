@@ -13,12 +13,6 @@ use sessionrange::scenario::Scenario;
 use sessionrange::target::{self, TargetState, TraceLog};
 use sessionrange::{Clock, EngineConfig, GeoDb, geo, trace};
 
-/// mimalloc rather than the system allocator: the target, the pool and
-/// the reference client allocate small, short-lived buffers on every
-/// request, and under load glibc's malloc took a quarter of the CPU.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A test range for stateful HTTP clients.
 #[derive(Debug, Parser)]
 #[command(name = "sessionrange", version, about)]

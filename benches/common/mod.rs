@@ -7,11 +7,6 @@ use std::time::{Duration, Instant};
 use sessionrange::Action;
 use sessionrange::target::{TargetConfig, TargetServer};
 
-/// The allocator the `sessionrange` binary uses, so that both sides of
-/// every ratio run on what users run.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Concurrent keep-alive workers per round.
 pub(crate) const WORKERS: usize = 16;
 /// How long one round loads a server.

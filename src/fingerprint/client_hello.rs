@@ -11,6 +11,8 @@
 //! every length adds up exactly, never panics (only checked slicing), and
 //! reports `Incomplete { needed }` so a reader knows how much more to read.
 
+use smallvec::SmallVec;
+
 use super::reader::{Reader, u16_list};
 use super::records;
 
@@ -57,12 +59,20 @@ pub struct Extension<'a> {
     pub data: &'a [u8],
 }
 
-/// Where one extension's data sits in the extensions block.
+/// A list from a hello: on the stack for every hello that browsers and
+/// TLS libraries send, so parsing one costs almost no allocation.
+pub type List<T> = SmallVec<[T; 32]>;
+
+/// An ALPN protocol name.
+pub type ProtocolName = SmallVec<[u8; 16]>;
+
+/// Where one extension's data sits in the extensions block (which is
+/// under 64 KiB, so `u16` offsets do).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Span {
     kind: u16,
-    start: usize,
-    end: usize,
+    start: u16,
+    end: u16,
 }
 
 /// The fields of a ClientHello that fingerprints use, all in wire order
@@ -72,23 +82,23 @@ pub struct ClientHello {
     /// `legacy_version` (0x0303 for TLS 1.2 and 1.3).
     pub legacy_version: u16,
     /// The offered cipher suites.
-    pub cipher_suites: Vec<u16>,
+    pub cipher_suites: List<u16>,
     /// `supported_groups` (0x000a), empty if absent.
-    pub supported_groups: Vec<u16>,
+    pub supported_groups: List<u16>,
     /// `ec_point_formats` (0x000b), empty if absent.
-    pub ec_point_formats: Vec<u8>,
+    pub ec_point_formats: List<u8>,
     /// `signature_algorithms` (0x000d), empty if absent.
-    pub signature_algorithms: Vec<u16>,
+    pub signature_algorithms: List<u16>,
     /// ALPN protocol names as raw bytes (0x0010), empty if absent.
-    pub alpn: Vec<Vec<u8>>,
+    pub alpn: SmallVec<[ProtocolName; 4]>,
     /// `supported_versions` (0x002b), empty if absent.
-    pub supported_versions: Vec<u16>,
+    pub supported_versions: List<u16>,
     /// Whether a `server_name` extension is present.
     pub has_sni: bool,
     /// The raw extensions block, and each extension's place in it (one
     /// copy of the block rather than one allocation per extension).
     block: Vec<u8>,
-    spans: Vec<Span>,
+    spans: SmallVec<[Span; 24]>,
 }
 
 impl ClientHello {
@@ -133,7 +143,10 @@ impl ClientHello {
     pub fn extensions(&self) -> impl Iterator<Item = Extension<'_>> + '_ {
         self.spans.iter().map(|s| Extension {
             kind: s.kind,
-            data: self.block.get(s.start..s.end).unwrap_or_default(),
+            data: self
+                .block
+                .get(usize::from(s.start)..usize::from(s.end))
+                .unwrap_or_default(),
         })
     }
 
@@ -148,7 +161,6 @@ impl ClientHello {
     }
 
     fn read_extensions(&mut self, block: &[u8]) -> Result<(), HelloError> {
-        self.spans.reserve(block.len() / 8);
         let mut r = Reader::new(block);
         while !r.is_empty() {
             let kind = field(r.u16(), "extension type")?;
@@ -157,6 +169,9 @@ impl ClientHello {
                 .ok_or_else(|| malformed(&format!("extension 0x{kind:04x} has a bad body")))?;
             let end = r.offset();
             let start = end.saturating_sub(data.len());
+            let (Ok(start), Ok(end)) = (u16::try_from(start), u16::try_from(end)) else {
+                return Err(malformed("extensions block over 64 KiB"));
+            };
             self.spans.push(Span { kind, start, end });
         }
         self.block = block.to_vec();
@@ -168,7 +183,9 @@ impl ClientHello {
         match kind {
             EXT_SERVER_NAME => self.has_sni = true,
             EXT_SUPPORTED_GROUPS => self.supported_groups = u16_list(whole(data, Reader::vec16)?)?,
-            EXT_EC_POINT_FORMATS => self.ec_point_formats = whole(data, Reader::vec8)?.to_vec(),
+            EXT_EC_POINT_FORMATS => {
+                self.ec_point_formats = SmallVec::from_slice(whole(data, Reader::vec8)?);
+            }
             EXT_SIGNATURE_ALGORITHMS => {
                 self.signature_algorithms = u16_list(whole(data, Reader::vec16)?)?;
             }
@@ -190,11 +207,11 @@ fn whole<'a>(data: &'a [u8], read: fn(&mut Reader<'a>) -> Option<&'a [u8]>) -> O
 }
 
 /// The ALPN `ProtocolNameList`: one-byte-length-prefixed names.
-fn protocol_names(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+fn protocol_names(bytes: &[u8]) -> Option<SmallVec<[ProtocolName; 4]>> {
     let mut r = Reader::new(bytes);
-    let mut names = Vec::new();
+    let mut names = SmallVec::new();
     while !r.is_empty() {
-        names.push(r.vec8()?.to_vec());
+        names.push(SmallVec::from_slice(r.vec8()?));
     }
     Some(names)
 }

@@ -88,7 +88,7 @@ mod tests {
     fn empty_lists_keep_their_commas() {
         let mut hello = ClientHello::default();
         hello.legacy_version = 0x0301;
-        hello.cipher_suites = vec![0x0a0a, 0x2f, 0x35];
+        hello.cipher_suites = smallvec::smallvec![0x0a0a, 0x2f, 0x35];
         let ja3 = ja3(&hello);
         assert_eq!(ja3.full, "769,47-53,,,");
         assert_eq!(ja3.hash.len(), 32);

@@ -274,7 +274,7 @@ fn alpn(hello: &ClientHello) -> [char; 2] {
             '9'
         }
     };
-    match hello.alpn.first().map(Vec::as_slice) {
+    match hello.alpn.first().map(|name| name.as_slice()) {
         Some([first, .., last]) => [show(first), show(last)],
         Some([only]) => [show(only), show(only)],
         _ => ['0', '0'],
@@ -287,7 +287,7 @@ mod tests {
 
     fn hello_with_alpn(name: &[u8]) -> ClientHello {
         let mut hello = ClientHello::default();
-        hello.alpn = vec![name.to_vec()];
+        hello.alpn = smallvec::smallvec![name.into()];
         hello
     }
 
@@ -305,9 +305,9 @@ mod tests {
     fn version_prefers_supported_versions_without_grease() {
         let mut hello = ClientHello::default();
         hello.legacy_version = 0x0303;
-        hello.supported_versions = vec![0x7a7a, 0x0304, 0x0303];
+        hello.supported_versions = smallvec::smallvec![0x7a7a, 0x0304, 0x0303];
         assert_eq!(version(&hello), "13");
-        hello.supported_versions = vec![0x3a3a];
+        hello.supported_versions = smallvec::smallvec![0x3a3a];
         assert_eq!(version(&hello), "12");
         hello.legacy_version = 0x1234;
         assert_eq!(version(&hello), "00");

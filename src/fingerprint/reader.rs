@@ -1,5 +1,7 @@
 //! A bounds-checked big-endian cursor over a byte slice: every read returns `None` instead of panicking.
 
+use crate::fingerprint::client_hello::List;
+
 /// Reads integers and length-prefixed vectors from the front of a slice.
 pub(crate) struct Reader<'a> {
     rest: &'a [u8],
@@ -57,7 +59,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Big-endian `u16`s filling `bytes` exactly, or `None` for an odd length.
-pub(crate) fn u16_list(bytes: &[u8]) -> Option<Vec<u16>> {
+pub(crate) fn u16_list(bytes: &[u8]) -> Option<List<u16>> {
     let chunks = bytes.chunks_exact(2);
     if !chunks.remainder().is_empty() {
         return None;
@@ -88,6 +90,6 @@ mod tests {
         assert!(r.is_empty());
         assert_eq!(Reader::new(&[5, 1]).vec8(), None);
         assert_eq!(u16_list(&[0, 1, 2]), None);
-        assert_eq!(u16_list(&[0, 1, 2, 3]), Some(vec![1, 0x0203]));
+        assert_eq!(u16_list(&[0, 1, 2, 3]).as_deref(), Some(&[1, 0x0203][..]));
     }
 }
