@@ -77,11 +77,13 @@ pub(crate) fn synthesize(method: &str, headers: &axum::http::HeaderMap) -> Vec<u
 
 /// The `Content-Length` of a head, 0 when absent or unreadable.
 fn content_length(head: &[u8]) -> usize {
-    let text = String::from_utf8_lossy(head);
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
+    head.split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let colon = memchr::memchr(b':', line)?;
+            Some((line.get(..colon)?, line.get(colon + 1..)?))
+        })
+        .find(|(name, _)| name.trim_ascii().eq_ignore_ascii_case(b"content-length"))
+        .and_then(|(_, v)| std::str::from_utf8(v.trim_ascii()).ok()?.parse().ok())
         .unwrap_or(0)
 }
 
@@ -102,7 +104,7 @@ fn head_start(buf: &[u8], method: &[u8]) -> Option<usize> {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// A stream whose reads are copied into a [`HeadTap`].
@@ -167,5 +169,22 @@ mod tests {
         let second = tap.take_head("GET").expect("the GET head");
         assert_eq!(second, b"GET /a HTTP/1.1\r\nX-Case: 1\r\n\r\n");
         assert_eq!(tap.take_head("GET"), None);
+    }
+
+    #[test]
+    fn content_length_is_read_whatever_its_case_and_spacing() {
+        assert_eq!(
+            content_length(b"POST / HTTP/1.1\r\ncontent-LENGTH:  42 \r\n\r\n"),
+            42
+        );
+        assert_eq!(content_length(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+        assert_eq!(
+            content_length(b"POST / HTTP/1.1\r\nContent-Length: 4x\r\n\r\n"),
+            0
+        );
+        assert_eq!(
+            content_length(b"POST / HTTP/1.1\nContent-Length: \xff\n\n"),
+            0
+        );
     }
 }
