@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 
 pub use hello::{HelloRead, read_client_hello};
 pub use prefixed::Prefixed;
+pub(crate) use prefixed::forward_async_write;
 
 /// A per-run certificate authority and the server configuration it signs.
 #[derive(Clone, Debug)]
