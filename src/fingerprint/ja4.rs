@@ -157,37 +157,41 @@ impl<'h> Fields<'h> {
 
     /// The sorted form, hashed, without building the raw text.
     fn sorted_hash(&self) -> String {
-        let mut out = String::with_capacity(self.a.len() + 26);
-        out.push_str(&self.a);
-        out.push('_');
-        if self.no_ciphers {
-            out.push_str(ZERO_HASH);
-        } else {
-            push_hash12_of_lists(&mut out, &[&self.sorted_ciphers()]);
-        }
-        out.push('_');
-        if self.only_sni_alpn {
-            out.push_str(ZERO_HASH);
-        } else {
-            let sigalgs: Small = self.sigalgs().collect();
-            push_hash12_of_lists(&mut out, &[&self.sorted_extensions(), &sigalgs]);
-        }
-        out
+        self.joined(
+            |out| push_hash12_of_lists(out, &[&self.sorted_ciphers()]),
+            |out| {
+                let sigalgs: Small = self.sigalgs().collect();
+                push_hash12_of_lists(out, &[&self.sorted_extensions(), &sigalgs]);
+            },
+        )
     }
 
     /// `a_b_c` with b and c hashed; an empty cipher list, or no extension
     /// other than SNI and ALPN, gives `000000000000` (in both the sorted
     /// and the original-order form, as in the FoxIO vectors).
     fn hashed(&self, raw: &Raw) -> String {
+        self.joined(
+            |out| push_hash12(out, raw.b()),
+            |out| push_hash12(out, raw.c()),
+        )
+    }
+
+    /// `a_b_c`, where `b` and `c` append their hashes; a part with nothing
+    /// to hash shows `000000000000` instead.
+    fn joined(&self, b: impl FnOnce(&mut String), c: impl FnOnce(&mut String)) -> String {
         let mut out = String::with_capacity(self.a.len() + 26);
         out.push_str(&self.a);
-        for (part, zero) in [(raw.b(), self.no_ciphers), (raw.c(), self.only_sni_alpn)] {
-            out.push('_');
-            if zero {
-                out.push_str(ZERO_HASH);
-            } else {
-                push_hash12(&mut out, part);
-            }
+        out.push('_');
+        if self.no_ciphers {
+            out.push_str(ZERO_HASH);
+        } else {
+            b(&mut out);
+        }
+        out.push('_');
+        if self.only_sni_alpn {
+            out.push_str(ZERO_HASH);
+        } else {
+            c(&mut out);
         }
         out
     }

@@ -75,16 +75,6 @@ pub(crate) struct Listening {
 }
 
 impl Listening {
-    /// Connections served by `app`, timed out after `head_timeout`, counted in `stats`.
-    pub(crate) fn new(app: Router, head_timeout: Duration, stats: Arc<ListenerStats>) -> Self {
-        Self {
-            app,
-            head_timeout,
-            stats,
-            drain: watch::channel(false).1,
-        }
-    }
-
     /// Runs `step` within the head timeout; `None`, counted, if the peer was too slow.
     pub(crate) async fn in_time<T>(&self, step: impl Future<Output = T>) -> Option<T> {
         let done = tokio::time::timeout(self.head_timeout, step).await;
@@ -99,9 +89,12 @@ impl Listening {
 /// in a task of its own. Then it stops accepting, asks open connections
 /// to finish (idle keep-alive ones close at once) and waits for them, at
 /// most [`DRAIN_LIMIT`].
+///
+/// Connections go to `app`, get `head_timeout` for their opening, and are
+/// counted in `stats`.
 pub(crate) async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    mut listening: Listening,
+    (app, head_timeout, stats): (Router, Duration, Arc<ListenerStats>),
     stop: impl Future<Output = ()>,
     mut handle: F,
 ) -> std::io::Result<()>
@@ -110,7 +103,12 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (drain, draining) = watch::channel(false);
-    listening.drain = draining;
+    let listening = Listening {
+        app,
+        head_timeout,
+        stats,
+        drain: draining,
+    };
     let mut conns = JoinSet::new();
     tokio::pin!(stop);
     loop {

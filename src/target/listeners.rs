@@ -30,8 +30,8 @@ pub(crate) async fn serve_listener(
     stop: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let stats = Arc::clone(state.metrics.listener(which));
-    let l = Listening::new(app, state.head_timeout, stats);
-    conn::accept_loop(listener, l, stop, move |stream, addr, l| {
+    let settings = (app, state.head_timeout, stats);
+    conn::accept_loop(listener, settings, stop, move |stream, addr, l| {
         let state = Arc::clone(&state);
         async move {
             match which {

@@ -48,11 +48,6 @@ impl RawHead {
         }
     }
 
-    /// The bytes, as sent.
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
     /// JA4H of the head; `None` if it does not parse.
     pub fn ja4h(&self) -> Option<&HttpFingerprint> {
         self.ja4h
