@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 
 use crate::intern::Interner;
 use crate::network::NetworkInfo;
@@ -177,7 +178,7 @@ pub fn header_order_conflicts(birth: &str, live: &[String]) -> bool {
     if same_order(birth, live) {
         return false;
     }
-    let names: Vec<&str> = birth.split(',').filter(|s| !s.is_empty()).collect();
+    let names: SmallVec<[&str; 24]> = birth.split(',').filter(|s| !s.is_empty()).collect();
     // A name sent twice (split cookies, repeated headers) counts where it
     // first appeared, on both sides.
     let first = names

@@ -53,8 +53,15 @@ pub struct Decision {
     pub session: SessionId,
     /// The session's account, when the session is known.
     pub account: Option<Arc<str>>,
-    /// The request's context, for logins and requests.
-    pub context: Option<RequestContext>,
+    /// The request's context, for logins and requests. In the trace it is
+    /// left out when `context_of` is set; trace readers put it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Arc<RequestContext>>,
+    /// The `seq` of an earlier decision in the same trace whose context
+    /// this request repeats exactly: a client that sends the same headers
+    /// over one connection costs one context line, not one per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_of: Option<u64>,
     /// Every rule that fired, with the values it measured.
     pub fired: Vec<Firing>,
     /// The verdict.
@@ -122,10 +129,11 @@ impl Engine {
         &self,
         sid: SessionId,
         account: &str,
-        ctx: RequestContext,
+        ctx: impl Into<Arc<RequestContext>>,
         companions: Vec<(String, String)>,
         now: Timestamp,
     ) -> Decision {
+        let ctx = ctx.into();
         let name = self.interner.intern(account);
         let mut shard = self.sessions.shard(&sid);
         let standing = self.standing(&name);
@@ -147,6 +155,7 @@ impl Engine {
             session: sid,
             account: Some(name),
             context: Some(ctx),
+            context_of: None,
             fired: Vec::new(),
             verdict,
             on_dead_session: false,
@@ -159,7 +168,13 @@ impl Engine {
     /// session repeats its verdict; a banned account bans; lifetimes
     /// expire; then the strongest security rule decides, and a revocation
     /// may escalate to a ban of the account.
-    pub fn decide(&self, sid: SessionId, ctx: RequestContext, now: Timestamp) -> Decision {
+    pub fn decide(
+        &self,
+        sid: SessionId,
+        ctx: impl Into<Arc<RequestContext>>,
+        now: Timestamp,
+    ) -> Decision {
+        let ctx = ctx.into();
         let mut shard = self.sessions.shard(&sid);
         let mut d = Decision {
             seq: 0,
@@ -168,6 +183,7 @@ impl Engine {
             session: sid,
             account: None,
             context: None,
+            context_of: None,
             fired: Vec::new(),
             verdict: Verdict::Expire(Reason::SessionUnknown),
             on_dead_session: false,
@@ -353,6 +369,7 @@ impl Engine {
             session,
             account,
             context: None,
+            context_of: None,
             fired: Vec::new(),
             verdict,
             on_dead_session: false,

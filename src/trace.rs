@@ -1,9 +1,34 @@
 //! Reading decision traces back: one JSON decision per line, as the target writes them.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
+use crate::context::RequestContext;
 use crate::engine::{Decision, Entry, Upkeep};
 use crate::error::{Error, Result};
+
+/// Puts back the contexts that decision lines give by reference
+/// (`context_of`). Feed it every decision in trace order.
+#[derive(Debug, Default)]
+pub struct ContextRefs {
+    by_seq: HashMap<u64, Arc<RequestContext>>,
+}
+
+impl ContextRefs {
+    /// Remembers `d`'s context, or fills it in from the decision it names.
+    /// A reference to a line not seen (a trace cut short at its start)
+    /// leaves the context empty.
+    pub fn resolve(&mut self, d: &mut Decision) {
+        match (&d.context, d.context_of) {
+            (Some(ctx), _) => {
+                self.by_seq.insert(d.seq, Arc::clone(ctx));
+            }
+            (None, Some(of)) => d.context = self.by_seq.get(&of).cloned(),
+            (None, None) => {}
+        }
+    }
+}
 
 /// Parses one trace line: a decision, or `None` for another type of event
 /// (a line whose `"type"` is present and not `"decision"`).
@@ -30,8 +55,9 @@ pub fn parse_entry(line: &str) -> serde_json::Result<Option<Entry>> {
 /// Parses a JSON Lines trace into its replayable entries. Blank lines and
 /// other events are skipped; a malformed line is an error that names the
 /// file and the line.
+/// Contexts given by reference are put back.
 pub fn parse_entries(text: &str, path: &Path) -> Result<Vec<Entry>> {
-    let mut entries = Vec::new();
+    let (mut entries, mut refs) = (Vec::new(), ContextRefs::default());
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -41,7 +67,13 @@ pub fn parse_entries(text: &str, path: &Path) -> Result<Vec<Entry>> {
             line: i + 1,
             message: e.to_string(),
         })?;
-        entries.extend(parsed);
+        if let Some(Entry::Decision(d)) = parsed {
+            let mut d = d;
+            refs.resolve(&mut d);
+            entries.push(Entry::Decision(d));
+        } else {
+            entries.extend(parsed);
+        }
     }
     Ok(entries)
 }
@@ -71,6 +103,29 @@ pub fn read_trace(path: &Path) -> Result<Vec<Decision>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_context_given_by_reference_is_put_back_and_a_dangling_one_stays_empty() {
+        let ctx = RequestContext {
+            ip: "127.0.0.1".parse().ok(),
+            ..RequestContext::default()
+        };
+        let ctx = serde_json::to_string(&ctx).expect("a context");
+        let line = |seq: u64, context: &str| {
+            format!(
+                r#"{{"seq":{seq},"at":1,"kind":"request","session":"00000000000000000000000000000001","account":"a",{context},"fired":[],"verdict":"allow","on_dead_session":false}}"#
+            )
+        };
+        let full = line(3, &format!(r#""context":{ctx}"#));
+        let by_ref = line(4, r#""context_of":3"#);
+        let dangling = line(5, r#""context_of":99"#);
+        let text = [full, by_ref, dangling].join("\n");
+        let ds = parse_trace(&text, Path::new("t.jsonl")).expect("parses");
+        let ip = |i: usize| ds[i].context.as_ref().and_then(|c| c.ip);
+        assert_eq!(ip(1), "127.0.0.1".parse().ok());
+        assert_eq!(ds[1].context_of, Some(3));
+        assert!(ds[2].context.is_none());
+    }
 
     #[test]
     fn a_bad_line_is_named() {

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::pool::ProxyEvent;
 use crate::session::SessionId;
 use crate::target::state::LoginFlow;
+use crate::trace::ContextRefs;
 use crate::verdict::Verdict;
 
 /// A scripted target-side event, as the runner traces it.
@@ -43,12 +44,12 @@ impl TraceFacts {
     /// line of an unknown type is skipped; a malformed line is an error
     /// naming the file and line.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let mut facts = Self::default();
+        let (mut facts, mut refs) = (Self::default(), ContextRefs::default());
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            facts.add(line).map_err(|e| Error::Trace {
+            facts.add(line, &mut refs).map_err(|e| Error::Trace {
                 path: path.to_owned(),
                 line: i + 1,
                 message: e.to_string(),
@@ -57,10 +58,14 @@ impl TraceFacts {
         Ok(facts)
     }
 
-    fn add(&mut self, line: &str) -> serde_json::Result<()> {
+    fn add(&mut self, line: &str, refs: &mut ContextRefs) -> serde_json::Result<()> {
         let value: serde_json::Value = serde_json::from_str(line)?;
         match value.get("type").and_then(|t| t.as_str()) {
-            None | Some("decision") => self.decisions.push(serde_json::from_value(value)?),
+            None | Some("decision") => {
+                let mut d: Decision = serde_json::from_value(value)?;
+                refs.resolve(&mut d);
+                self.decisions.push(d);
+            }
             Some("proxy") => self.proxy.push(serde_json::from_value(value)?),
             Some("login_flow") => self.login_flows.push(serde_json::from_value(value)?),
             Some("timeline") => self.timeline.push(serde_json::from_value(value)?),

@@ -28,7 +28,7 @@ use tower::ServiceExt;
 use crate::fingerprint;
 use crate::target::head_tap::{self, HeadTap, Tapped};
 use crate::target::metrics::ListenerStats;
-use crate::target::peer::{ConnTls, PoolExit, RawHead};
+use crate::target::peer::{ConnTls, ContextMemo, PoolExit, RawHead};
 use crate::tls::{HelloRead, Prefixed, read_client_hello};
 
 /// How long a peer may take, by default, to send a request head, a PROXY
@@ -142,6 +142,7 @@ where
 {
     let tap = HeadTap::default();
     let heads = tap.clone();
+    let memo = Arc::new(ContextMemo::default());
     let app = listening.app.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         let head = match req.version() {
@@ -152,6 +153,7 @@ where
         if let Some(head) = head {
             ext.insert(Arc::new(RawHead::new(head)));
         }
+        ext.insert(Arc::clone(&memo));
         ext.insert(ConnectInfo::<SocketAddr>(facts.addr));
         if let Some(exit) = facts.exit {
             ext.insert(exit);

@@ -83,16 +83,32 @@ pub fn context(
     }
 }
 
+/// The request's context: the connection's last one when the headers
+/// repeat it, with the `seq` of the decision that traced it; otherwise a
+/// fresh one.
+fn memo_context(
+    st: &TargetState,
+    peer: &Peer,
+    headers: &HeaderMap,
+) -> (Arc<RequestContext>, Option<u64>) {
+    if let Some((ctx, seq)) = peer.memo.as_ref().and_then(|m| m.get(headers)) {
+        return (ctx, Some(seq));
+    }
+    let who = client(st, peer, headers);
+    let ctx = context(st, &who, peer.tls.as_deref(), headers);
+    (Arc::new(ctx), None)
+}
+
 /// The value of the cookie `name` in the request.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+    let name = name.as_bytes();
+    let pairs = headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|p| p.split_once('='))
-        .find(|(n, _)| n.trim() == name)
-        .map(|(_, v)| v.trim())
+        .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
+        .filter_map(|p| memchr::memchr(b'=', p).map(|eq| p.split_at(eq)));
+    let (_, value) = pairs.into_iter().find(|(n, _)| n.trim_ascii() == name)?;
+    std::str::from_utf8(value[1..].trim_ascii()).ok()
 }
 
 enum Credential {
@@ -112,10 +128,21 @@ pub fn authorize(
         Credential::Bearer(sid) => (sid, true),
         Credential::Cookie(sid) => (sid, false),
     };
-    let who = client(st, peer, headers);
-    let ctx = context(st, &who, peer.tls.as_deref(), headers);
-    let d = st.engine.decide(sid, ctx, now);
-    st.record(&d);
+    let (ctx, context_of) = memo_context(st, peer, headers);
+    let mut d = st.engine.decide(sid, Arc::clone(&ctx), now);
+    match (context_of, &peer.memo) {
+        (Some(of), _) => {
+            d.context = None;
+            d.context_of = Some(of);
+            st.record(&d);
+        }
+        (None, Some(memo)) => {
+            // Traced in full first, so the line a later reference names exists.
+            st.record(&d);
+            memo.put(headers, ctx, d.seq);
+        }
+        (None, None) => st.record(&d),
+    }
     let retry = retry_after(&d.fired);
     match (d.verdict, d.account) {
         (Verdict::Allow, Some(account)) => Ok(Authorized {

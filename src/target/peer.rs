@@ -1,11 +1,13 @@
 //! The TCP peer of a request: a socket address, or an exit vouched for by the pool's PROXY header.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
+use crate::context::RequestContext;
 use crate::fingerprint::{self, HttpFingerprint, TlsFingerprint};
 
 /// Who sent the request at the transport level.
@@ -20,6 +22,8 @@ pub struct Peer {
     pub tls: Option<Arc<TlsFingerprint>>,
     /// This request's head as sent, for JA4H.
     pub head: Option<Arc<RawHead>>,
+    /// The connection's last request context, to reuse when the headers repeat.
+    pub memo: Option<Arc<ContextMemo>>,
 }
 
 impl Peer {
@@ -56,6 +60,55 @@ impl RawHead {
     }
 }
 
+/// One connection's last request context and the headers it was built
+/// from. The peer, its TLS hello and the trusted proxies are fixed for the
+/// connection and the geo database for the run, so a request whose headers
+/// repeat the last ones (names, values and order) has the same context: it
+/// is reused rather than rebuilt, and the trace refers to the line that
+/// carried it rather than writing it again.
+#[derive(Debug, Default)]
+pub struct ContextMemo {
+    last: Mutex<Option<Memo>>,
+}
+
+#[derive(Debug)]
+struct Memo {
+    headers: HeaderMap,
+    context: Arc<RequestContext>,
+    seq: u64,
+}
+
+impl ContextMemo {
+    /// The context of the last request that sent exactly `headers`, with
+    /// the `seq` of the trace line that carried it in full.
+    pub fn get(&self, headers: &HeaderMap) -> Option<(Arc<RequestContext>, u64)> {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let memo = last
+            .as_ref()
+            .filter(|m| m.headers.iter().eq(headers.iter()))?;
+        Some((Arc::clone(&memo.context), memo.seq))
+    }
+
+    /// Remembers `context`, built from `headers` and traced in full at `seq`.
+    pub fn put(&self, headers: &HeaderMap, context: Arc<RequestContext>, seq: u64) {
+        let memo = Memo {
+            headers: headers.clone(),
+            context,
+            seq,
+        };
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(memo);
+    }
+}
+
+/// Memos are told apart by identity: one per connection.
+impl PartialEq for ContextMemo {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for ContextMemo {}
+
 impl PartialEq for RawHead {
     fn eq(&self, other: &Self) -> bool {
         self.bytes == other.bytes
@@ -78,12 +131,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let tls = parts.extensions.get::<ConnTls>().map(|t| t.0.clone());
         let head = parts.extensions.get::<Arc<RawHead>>().cloned();
+        let memo = parts.extensions.get::<Arc<ContextMemo>>().cloned();
         if let Some(PoolExit(addr)) = parts.extensions.get::<PoolExit>() {
             return Ok(Self {
                 addr: *addr,
                 via_pool: true,
                 tls,
                 head,
+                memo,
             });
         }
         let ConnectInfo(addr) = ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await?;
@@ -92,6 +147,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
             via_pool: false,
             tls,
             head,
+            memo,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(*n, axum::http::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn a_memo_answers_only_for_the_same_names_values_and_order() {
+        let memo = ContextMemo::default();
+        let sent = headers(&[("host", "a"), ("user-agent", "curl/8")]);
+        assert!(memo.get(&sent).is_none(), "empty at first");
+        memo.put(&sent, Arc::new(RequestContext::default()), 7);
+        assert_eq!(memo.get(&sent).map(|(_, seq)| seq), Some(7));
+        let reordered = headers(&[("user-agent", "curl/8"), ("host", "a")]);
+        let changed = headers(&[("host", "a"), ("user-agent", "curl/9")]);
+        let longer = headers(&[("host", "a"), ("user-agent", "curl/8"), ("accept", "*/*")]);
+        for other in [reordered, changed, longer] {
+            assert!(memo.get(&other).is_none(), "{other:?}");
+        }
     }
 }

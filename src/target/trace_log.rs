@@ -142,12 +142,19 @@ impl TraceLog {
             .collect()
     }
 
-    /// The recent decisions, parsed back.
+    /// The recent decisions, parsed back, with contexts given by
+    /// reference put back.
     pub fn decisions(&self) -> Vec<Decision> {
+        let mut refs = trace::ContextRefs::default();
         let recent = self.recent();
-        recent
+        let parsed = recent
             .iter()
-            .filter_map(|l| trace::parse_line(l).ok().flatten())
+            .filter_map(|l| trace::parse_line(l).ok().flatten());
+        parsed
+            .map(|mut d| {
+                refs.resolve(&mut d);
+                d
+            })
             .collect()
     }
 

@@ -85,6 +85,61 @@ async fn every_decision_is_a_line_in_the_trace_file_by_the_time_the_response_arr
     assert_eq!(from_file, target.events());
 }
 
+#[tokio::test]
+async fn repeated_headers_on_one_connection_are_traced_by_reference_and_read_back_in_full() {
+    let dir = TempDir::new("context-refs");
+    let path = dir.join("trace.jsonl");
+    let (target, _clock) = start_traced(behind_proxy(), &path).await;
+    let mut api = Api::via(&target, COMCAST);
+    let tokens = api.login("alice", "wonderland").await;
+    for page in 1..=3 {
+        let res = api
+            .get_with(&format!("/api/v1/items?page={page}"), &tokens.access)
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.bytes()
+            .await
+            .expect("the page, read so the connection is reused");
+    }
+    api.move_to(AMAZON);
+    let res = api.get_with("/api/v1/items?page=4", &tokens.access).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // On the wire: the first request of the connection carries its
+    // context, the two that repeat its headers name that line, and the
+    // one with a new X-Forwarded-For carries its own.
+    let requests: Vec<Value> = lines(&path)
+        .into_iter()
+        .filter(|l| l["kind"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 4);
+    let first = &requests[0];
+    assert_eq!(first["context"]["ip"], COMCAST);
+    assert!(first.get("context_of").is_none(), "{first}");
+    for repeat in &requests[1..3] {
+        assert!(repeat.get("context").is_none(), "{repeat}");
+        assert_eq!(repeat["context_of"], first["seq"], "{repeat}");
+    }
+    assert_eq!(requests[3]["context"]["ip"], AMAZON);
+    assert!(requests[3].get("context_of").is_none());
+
+    // Read back, every decision has its context, from the file as in memory.
+    let decisions = trace::read_trace(&path).expect("the trace parses");
+    let ips: Vec<String> = decisions
+        .iter()
+        .filter(|d| d.kind == DecisionKind::Request)
+        .map(|d| {
+            d.context
+                .as_ref()
+                .and_then(|c| c.ip)
+                .expect("a context")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ips, [COMCAST, COMCAST, COMCAST, AMAZON]);
+    assert_eq!(decisions, target.events());
+}
+
 /// A run that touches every kind of decision: logins, allows, a
 /// challenge, a drift, refresh reuse and a logout.
 async fn eventful_run(target: &TargetServer, clock: &Clock) {
