@@ -5,7 +5,8 @@
 //! every rule evaluated (rate, cadence and in-flight rules set to `log` so
 //! that the load itself is not refused), and the trace appended to a file.
 //! The baseline: an axum handler on its own loopback listener that serves
-//! the same JSON page with no session at all. One reqwest client with
+//! the same route, `GET /api/v1/items?page=1`, reading the page number the
+//! same way and answering with the same JSON page, with no session at all. One reqwest client with
 //! keep-alive per worker (each worker logged in with its own session) loads
 //! both, in back-to-back rounds bounded in time and count, and the median
 //! ratio of the pairs is printed.
@@ -18,10 +19,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::Query;
 use axum::routing::get;
 use common::{ROUND_TIME, WORKERS, clients, config, median, range, round};
 use sessionrange::dataset::{Dataset, DatasetConfig};
 use sessionrange::target::TargetServer;
+use sessionrange::target::handlers::PageQuery;
 
 const ROUNDS: usize = 15;
 
@@ -29,9 +32,9 @@ async fn plain_server(dataset: DatasetConfig) -> SocketAddr {
     let data = Arc::new(Dataset::new(&dataset));
     let app = axum::Router::new().route(
         "/api/v1/items",
-        get(move || {
+        get(move |Query(q): Query<PageQuery>| {
             let data = data.clone();
-            async move { Json(data.page(1)) }
+            async move { Json(data.page(q.page.unwrap_or(1))) }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -57,7 +60,8 @@ fn main() {
             .expect("target starts");
         let plain = plain_server(DatasetConfig::default()).await;
         let client = clients(&target, None).await;
-        let (plain_url, target_url) = (format!("http://{plain}/api/v1/items"), target.url("/api/v1/items?page=1"));
+        let path = "/api/v1/items?page=1";
+        let (plain_url, target_url) = (format!("http://{plain}{path}"), target.url(path));
         round(&client, &plain_url).await;
         round(&client, &target_url).await;
         let (mut p, mut t, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
