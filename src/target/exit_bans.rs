@@ -6,9 +6,13 @@ use std::sync::Arc;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use std::future::{Ready, ready};
+use std::task::{Context, Poll};
+
+use axum::extract::Request;
 use axum::response::Response;
+use futures_util::future::Either;
+use tower::{Layer, Service};
 
 use crate::target::peer::Peer;
 use crate::target::state::TargetState;
@@ -55,23 +59,62 @@ impl ExitBans {
     }
 }
 
-/// Middleware: a request from a banned address gets the 403 block page
-/// with code `IP_BANNED`, whatever the route.
-pub(crate) async fn refuse_banned(
-    State(st): State<Arc<TargetState>>,
-    peer: Peer,
-    req: Request,
-    next: Next,
-) -> Response {
-    if st.exit_bans.any.load(Ordering::Acquire) {
-        let who = guard::client(&st, &peer, req.headers());
-        // Behind the pool, the exit itself is judged too: a forwarding
-        // header must not lift an exit's ban.
-        let exit = peer.via_pool.then_some(peer.addr.ip());
-        if st.exit_bans.contains(who.ip) || exit.is_some_and(|ip| st.exit_bans.contains(ip)) {
-            st.metrics.ip_banned();
-            return respond::ip_banned(respond::wants_json(req.headers()));
+/// The layer that refuses banned addresses on every route.
+#[derive(Clone, Debug)]
+pub(crate) struct RefuseBannedLayer(pub(crate) Arc<TargetState>);
+
+impl<S> Layer<S> for RefuseBannedLayer {
+    type Service = RefuseBanned<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RefuseBanned {
+            inner,
+            st: Arc::clone(&self.0),
         }
     }
-    next.run(req).await
+}
+
+/// A request from a banned address gets the 403 block page with code
+/// `IP_BANNED`, whatever the route; every other request goes on. With no
+/// ban in force the check is one atomic load.
+#[derive(Clone, Debug)]
+pub(crate) struct RefuseBanned<S> {
+    inner: S,
+    st: Arc<TargetState>,
+}
+
+impl<S> Service<Request> for RefuseBanned<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match refusal(&self.st, &req) {
+            Some(r) => Either::Left(ready(Ok(r))),
+            None => Either::Right(self.inner.call(req)),
+        }
+    }
+}
+
+fn refusal(st: &TargetState, req: &Request) -> Option<Response> {
+    if !st.exit_bans.any.load(Ordering::Acquire) {
+        return None;
+    }
+    let peer = Peer::from_extensions(req.extensions())?;
+    let who = guard::client(st, &peer, req.headers());
+    // Behind the pool, the exit itself is judged too: a forwarding
+    // header must not lift an exit's ban.
+    let exit = peer.via_pool.then_some(peer.addr.ip());
+    if st.exit_bans.contains(who.ip) || exit.is_some_and(|ip| st.exit_bans.contains(ip)) {
+        st.metrics.ip_banned();
+        return Some(respond::ip_banned(respond::wants_json(req.headers())));
+    }
+    None
 }

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 
 use crate::context::RequestContext;
 use crate::fingerprint::{self, HttpFingerprint, TlsFingerprint};
@@ -125,30 +125,40 @@ pub(crate) struct ConnTls(pub(crate) Arc<TlsFingerprint>);
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PoolExit(pub(crate) SocketAddr);
 
+impl Peer {
+    /// The peer of a request, from what the listener put in its
+    /// extensions: `None` only when no listener served it (a router called
+    /// in process without `ConnectInfo`).
+    pub fn from_extensions(ext: &Extensions) -> Option<Self> {
+        let exit = ext.get::<PoolExit>().map(|e| e.0);
+        let addr = exit.or_else(|| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))?;
+        Some(Self {
+            addr,
+            via_pool: exit.is_some(),
+            tls: ext.get::<ConnTls>().map(|t| t.0.clone()),
+            head: ext.get::<Arc<RawHead>>().cloned(),
+            memo: ext.get::<Arc<ContextMemo>>().cloned(),
+        })
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = <ConnectInfo<SocketAddr> as FromRequestParts<S>>::Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let tls = parts.extensions.get::<ConnTls>().map(|t| t.0.clone());
-        let head = parts.extensions.get::<Arc<RawHead>>().cloned();
-        let memo = parts.extensions.get::<Arc<ContextMemo>>().cloned();
-        if let Some(PoolExit(addr)) = parts.extensions.get::<PoolExit>() {
-            return Ok(Self {
-                addr: *addr,
-                via_pool: true,
-                tls,
-                head,
-                memo,
-            });
+        match Self::from_extensions(&parts.extensions) {
+            Some(peer) => Ok(peer),
+            // Not served by a listener: `MockConnectInfo` may still name the peer.
+            None => ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+                .await
+                .map(|ConnectInfo(addr)| Self {
+                    addr,
+                    via_pool: false,
+                    tls: None,
+                    head: None,
+                    memo: None,
+                }),
         }
-        let ConnectInfo(addr) = ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await?;
-        Ok(Self {
-            addr,
-            via_pool: false,
-            tls,
-            head,
-            memo,
-        })
     }
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
@@ -50,10 +49,7 @@ pub fn router(state: Arc<TargetState>) -> Router {
         .route("/api/v1/items", get(api::items))
         .route("/api/v1/items/{id}", get(api::item))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() })
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            exit_bans::refuse_banned,
-        ))
+        .layer(exit_bans::RefuseBannedLayer(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
