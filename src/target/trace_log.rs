@@ -5,6 +5,7 @@
 //! the kernel's hands before the response leaves. Recent lines are also
 //! kept in memory for the admin API and fanned out to live followers.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -22,6 +23,16 @@ use crate::trace;
 const RECENT_BYTES: usize = 64 << 20;
 /// Size of one in-memory chunk of lines.
 const CHUNK: usize = 1 << 20;
+/// A decision with its context is under 2 KiB.
+const LINE_CAPACITY: usize = 2048;
+/// A line buffer grown past this by an unusual line is not kept.
+const MAX_KEPT_LINE: usize = 64 << 10;
+
+thread_local! {
+    /// Each thread serializes its lines into one reused buffer, so that
+    /// tracing a decision allocates nothing.
+    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(LINE_CAPACITY));
+}
 
 /// The trace of one target run.
 #[derive(Debug)]
@@ -109,25 +120,34 @@ impl TraceLog {
     /// with one `write` on an `O_APPEND` descriptor, which the kernel
     /// applies atomically, before this returns.
     pub fn record_value(&self, event: &impl Serialize) {
-        // A decision with its context is 1 to 2 KiB: size the buffer once.
-        let mut line = Vec::with_capacity(2048);
-        if let Err(e) = serde_json::to_writer(&mut line, event) {
+        LINE.with_borrow_mut(|line| {
             line.clear();
-            let msg = serde_json::json!({ "type": "trace_error", "error": e.to_string() });
-            line.extend_from_slice(msg.to_string().as_bytes());
-        }
-        line.push(b'\n');
+            if let Err(e) = serde_json::to_writer(&mut *line, event) {
+                line.clear();
+                let msg = serde_json::json!({ "type": "trace_error", "error": e.to_string() });
+                line.extend_from_slice(msg.to_string().as_bytes());
+            }
+            line.push(b'\n');
+            self.append(line);
+            if line.capacity() > MAX_KEPT_LINE {
+                *line = Vec::with_capacity(LINE_CAPACITY);
+            }
+        });
+    }
+
+    /// Writes one serialized, newline-terminated line everywhere it goes.
+    fn append(&self, line: &[u8]) {
         if let Some(mut file) = self.file.as_ref() {
             // A failed write (disk full) must not fail the request; the
             // line still reaches the in-memory trace and live followers.
-            let _ = file.write_all(&line);
+            let _ = file.write_all(line);
         }
         if self.live.receiver_count() > 0 {
             let text = String::from_utf8_lossy(&line[..line.len() - 1]);
             let _ = self.live.send(text.into());
         }
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        recent.tail().extend_from_slice(&line);
+        recent.tail().extend_from_slice(line);
         recent.bytes += line.len();
         recent.trim();
     }
