@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{ROUND_TIME, WORKERS, clients, config, median, range, round};
+use common::{Headers, ROUND_TIME, WORKERS, clients, config, median, range, round};
 use sessionrange::pool::{PoolConfig, ProxyPool};
 use sessionrange::target::TargetServer;
 
@@ -77,12 +77,12 @@ fn main() {
         let direct = clients(&target, None).await;
         let proxied = clients(&target, Some(&proxy)).await;
         let url = target.url("/api/v1/items?page=1");
-        round(&direct, &url).await;
-        round(&proxied, &url).await;
+        round(&direct, &url, Headers::Repeated).await;
+        round(&proxied, &url, Headers::Repeated).await;
         let (mut d, mut p, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
-            let a = round(&direct, &url).await;
-            let b = round(&proxied, &url).await;
+            let a = round(&direct, &url, Headers::Repeated).await;
+            let b = round(&proxied, &url, Headers::Repeated).await;
             d.push(a);
             p.push(b);
             ratios.push(b / a);

@@ -99,8 +99,20 @@ pub(crate) async fn clients(target: &TargetServer, proxy: Option<&str>) -> Vec<r
     clients
 }
 
-/// Loads `url` with every worker for one round; returns requests per second.
-pub(crate) async fn round(clients: &[reqwest::Client], url: &str) -> f64 {
+/// Whether a worker sends the same headers on every request, as a
+/// keep-alive client does, or varies one value so that no two requests
+/// of a connection have the same headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Headers {
+    /// Every request of a worker sends the same headers.
+    Repeated,
+    /// Each request sends a different `Accept` value.
+    Varied,
+}
+
+/// Loads `url` with every worker for one round, with repeated or varied
+/// headers; returns requests per second.
+pub(crate) async fn round(clients: &[reqwest::Client], url: &str, headers: Headers) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let tasks: Vec<_> = clients
@@ -111,7 +123,15 @@ pub(crate) async fn round(clients: &[reqwest::Client], url: &str) -> f64 {
                 while start.elapsed() < ROUND_TIME
                     && done.load(Ordering::Relaxed) < MAX_REQUESTS_PER_ROUND
                 {
-                    let r = client.get(&url).send().await.expect("request");
+                    let mut req = client.get(&url);
+                    if headers == Headers::Varied {
+                        let n = done.load(Ordering::Relaxed);
+                        req = req.header(
+                            reqwest::header::ACCEPT,
+                            format!("application/json, */*;n={n}"),
+                        );
+                    }
+                    let r = req.send().await.expect("request");
                     assert!(r.status().is_success(), "refused: {}", r.status());
                     r.bytes().await.expect("body");
                     done.fetch_add(1, Ordering::Relaxed);
