@@ -118,3 +118,38 @@ fn refusal(st: &TargetState, req: &Request) -> Option<Response> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use axum::body::Body;
+    use axum::extract::connect_info::MockConnectInfo;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use crate::clock::Clock;
+    use crate::geo::GeoDb;
+    use crate::target::{TargetConfig, TargetState, TraceLog, router};
+
+    #[tokio::test]
+    async fn a_router_in_process_refuses_a_banned_address_named_by_mock_connect_info() {
+        let state = TargetState::new(
+            TargetConfig::default(),
+            Clock::system(),
+            GeoDb::embedded(),
+            TraceLog::in_memory(),
+        )
+        .expect("state");
+        let state = std::sync::Arc::new(state);
+        let banned: SocketAddr = "127.0.2.9:4000".parse().expect("address");
+        let other: SocketAddr = "127.0.1.9:4000".parse().expect("address");
+        state.exit_bans.ban(banned.ip());
+        for (peer, status) in [(banned, StatusCode::FORBIDDEN), (other, StatusCode::OK)] {
+            let app = router(state.clone()).layer(MockConnectInfo(peer));
+            let req = Request::get("/").body(Body::empty()).expect("request");
+            let res = app.oneshot(req).await.expect("response");
+            assert_eq!(res.status(), status, "{peer}");
+        }
+    }
+}

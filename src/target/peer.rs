@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap};
@@ -127,11 +128,13 @@ pub(crate) struct PoolExit(pub(crate) SocketAddr);
 
 impl Peer {
     /// The peer of a request, from what the listener put in its
-    /// extensions: `None` only when no listener served it (a router called
-    /// in process without `ConnectInfo`).
+    /// extensions (or `MockConnectInfo`, in process): `None` only when
+    /// neither names one.
     pub fn from_extensions(ext: &Extensions) -> Option<Self> {
         let exit = ext.get::<PoolExit>().map(|e| e.0);
-        let addr = exit.or_else(|| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))?;
+        let addr = exit
+            .or_else(|| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
+            .or_else(|| ext.get::<MockConnectInfo<SocketAddr>>().map(|c| c.0))?;
         Some(Self {
             addr,
             via_pool: exit.is_some(),
@@ -146,19 +149,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = <ConnectInfo<SocketAddr> as FromRequestParts<S>>::Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Self::from_extensions(&parts.extensions) {
-            Some(peer) => Ok(peer),
-            // Not served by a listener: `MockConnectInfo` may still name the peer.
-            None => ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
-                .await
-                .map(|ConnectInfo(addr)| Self {
-                    addr,
-                    via_pool: false,
-                    tls: None,
-                    head: None,
-                    memo: None,
-                }),
+        if let Some(peer) = Self::from_extensions(&parts.extensions) {
+            return Ok(peer);
         }
+        // No address at all: answer with `ConnectInfo`'s own rejection.
+        let ConnectInfo(addr) = ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await?;
+        Ok(Self {
+            addr,
+            via_pool: false,
+            tls: None,
+            head: None,
+            memo: None,
+        })
     }
 }
 
