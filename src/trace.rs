@@ -17,16 +17,24 @@ pub struct ContextRefs {
 
 impl ContextRefs {
     /// Remembers `d`'s context, or fills it in from the decision it names.
-    /// A reference to a line not seen (a trace cut short at its start)
-    /// leaves the context empty.
-    pub fn resolve(&mut self, d: &mut Decision) {
+    /// `Err` carries a reference to no line seen so far (a trace cut short
+    /// at its start); the context then stays empty.
+    pub fn resolve(&mut self, d: &mut Decision) -> std::result::Result<(), String> {
         match (&d.context, d.context_of) {
             (Some(ctx), _) => {
                 self.by_seq.insert(d.seq, Arc::clone(ctx));
             }
-            (None, Some(of)) => d.context = self.by_seq.get(&of).cloned(),
+            (None, Some(of)) => {
+                d.context = self.by_seq.get(&of).cloned();
+                if d.context.is_none() {
+                    return Err(format!(
+                        "context_of {of} names no earlier decision with a context"
+                    ));
+                }
+            }
             (None, None) => {}
         }
+        Ok(())
     }
 }
 
@@ -62,14 +70,14 @@ pub fn parse_entries(text: &str, path: &Path) -> Result<Vec<Entry>> {
         if line.trim().is_empty() {
             continue;
         }
-        let parsed = parse_entry(line).map_err(|e| Error::Trace {
+        let error = |message: String| Error::Trace {
             path: path.to_owned(),
             line: i + 1,
-            message: e.to_string(),
-        })?;
-        if let Some(Entry::Decision(d)) = parsed {
-            let mut d = d;
-            refs.resolve(&mut d);
+            message,
+        };
+        let parsed = parse_entry(line).map_err(|e| error(e.to_string()))?;
+        if let Some(Entry::Decision(mut d)) = parsed {
+            refs.resolve(&mut d).map_err(error)?;
             entries.push(Entry::Decision(d));
         } else {
             entries.extend(parsed);
@@ -105,7 +113,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_context_given_by_reference_is_put_back_and_a_dangling_one_stays_empty() {
+    fn a_context_given_by_reference_is_put_back_and_a_dangling_one_is_an_error() {
         let ctx = RequestContext {
             ip: "127.0.0.1".parse().ok(),
             ..RequestContext::default()
@@ -119,12 +127,15 @@ mod tests {
         let full = line(3, &format!(r#""context":{ctx}"#));
         let by_ref = line(4, r#""context_of":3"#);
         let dangling = line(5, r#""context_of":99"#);
-        let text = [full, by_ref, dangling].join("\n");
+        let text = [full.as_str(), &by_ref].join("\n");
         let ds = parse_trace(&text, Path::new("t.jsonl")).expect("parses");
-        let ip = |i: usize| ds[i].context.as_ref().and_then(|c| c.ip);
-        assert_eq!(ip(1), "127.0.0.1".parse().ok());
+        let ip = ds[1].context.as_ref().and_then(|c| c.ip);
+        assert_eq!(ip, "127.0.0.1".parse().ok());
         assert_eq!(ds[1].context_of, Some(3));
-        assert!(ds[2].context.is_none());
+        let text = [full.as_str(), &by_ref, &dangling].join("\n");
+        let err = parse_trace(&text, Path::new("t.jsonl")).expect_err("dangling");
+        assert!(err.to_string().starts_with("t.jsonl:3:"), "{err}");
+        assert!(err.to_string().contains("context_of 99"), "{err}");
     }
 
     #[test]

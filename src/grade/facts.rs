@@ -49,26 +49,36 @@ impl TraceFacts {
             if line.trim().is_empty() {
                 continue;
             }
-            facts.add(line, &mut refs).map_err(|e| Error::Trace {
+            facts.add(line, &mut refs).map_err(|message| Error::Trace {
                 path: path.to_owned(),
                 line: i + 1,
-                message: e.to_string(),
+                message,
             })?;
         }
         Ok(facts)
     }
 
-    fn add(&mut self, line: &str, refs: &mut ContextRefs) -> serde_json::Result<()> {
-        let value: serde_json::Value = serde_json::from_str(line)?;
+    /// Adds one line. A context reference that names no earlier line is
+    /// an error, as bad JSON is.
+    fn add(&mut self, line: &str, refs: &mut ContextRefs) -> std::result::Result<(), String> {
+        let json = |e: serde_json::Error| e.to_string();
+        let value: serde_json::Value = serde_json::from_str(line).map_err(json)?;
         match value.get("type").and_then(|t| t.as_str()) {
             None | Some("decision") => {
-                let mut d: Decision = serde_json::from_value(value)?;
-                refs.resolve(&mut d);
+                let mut d: Decision = serde_json::from_value(value).map_err(json)?;
+                let resolved = refs.resolve(&mut d);
                 self.decisions.push(d);
+                resolved?;
             }
-            Some("proxy") => self.proxy.push(serde_json::from_value(value)?),
-            Some("login_flow") => self.login_flows.push(serde_json::from_value(value)?),
-            Some("timeline") => self.timeline.push(serde_json::from_value(value)?),
+            Some("proxy") => self
+                .proxy
+                .push(serde_json::from_value(value).map_err(json)?),
+            Some("login_flow") => self
+                .login_flows
+                .push(serde_json::from_value(value).map_err(json)?),
+            Some("timeline") => self
+                .timeline
+                .push(serde_json::from_value(value).map_err(json)?),
             Some(_) => {}
         }
         Ok(())

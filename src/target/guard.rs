@@ -83,6 +83,18 @@ pub fn context(
     }
 }
 
+/// How far back, in decisions, a trace line may name the line that holds
+/// its context. Past it the context is written in full again, so a reader
+/// of the recent trace (64 MiB, far more than this many lines) always
+/// finds the line named.
+const MAX_REFERENCE_DISTANCE: u64 = 10_000;
+
+/// `context_of` when the line it names is at most
+/// [`MAX_REFERENCE_DISTANCE`] decisions before `seq`.
+fn near(context_of: Option<u64>, seq: u64) -> Option<u64> {
+    context_of.filter(|of| seq.saturating_sub(*of) <= MAX_REFERENCE_DISTANCE)
+}
+
 /// The request's context: the connection's last one when the headers
 /// repeat it, with the `seq` of the decision that traced it; otherwise a
 /// fresh one.
@@ -102,9 +114,12 @@ fn memo_context(
 /// The value of the cookie `name` in the request.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let name = name.as_bytes();
+    // A `Cookie` line that is not visible ASCII is garbage as a whole, as
+    // it is to the request context.
     let pairs = headers
         .get_all(header::COOKIE)
         .iter()
+        .filter(|v| v.to_str().is_ok())
         .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
         .filter_map(|p| memchr::memchr(b'=', p).map(|eq| p.split_at(eq)));
     let (_, value) = pairs.into_iter().find(|(n, _)| n.trim_ascii() == name)?;
@@ -130,18 +145,16 @@ pub fn authorize(
     };
     let (ctx, context_of) = memo_context(st, peer, headers);
     let mut d = st.engine.decide(sid, Arc::clone(&ctx), now);
-    match (context_of, &peer.memo) {
-        (Some(of), _) => {
-            d.context = None;
-            d.context_of = Some(of);
-            st.record(&d);
-        }
-        (None, Some(memo)) => {
-            // Traced in full first, so the line a later reference names exists.
-            st.record(&d);
-            memo.put(headers, ctx, d.seq);
-        }
-        (None, None) => st.record(&d),
+    let reference = near(context_of, d.seq);
+    if let Some(of) = reference {
+        d.context = None;
+        d.context_of = Some(of);
+    }
+    // Traced in full first, so the line a later reference names exists;
+    // a line that did not reach the file is never named.
+    let written = st.record(&d);
+    if let (None, Some(memo), true) = (reference, &peer.memo, written) {
+        memo.put(headers, ctx, d.seq);
     }
     let retry = retry_after(&d.fired);
     match (d.verdict, d.account) {
@@ -292,5 +305,37 @@ pub fn add_csrf_cookie(r: &mut Response, token: &str) {
     let value = format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
     if let Ok(v) = value.parse() {
         r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn a_cookie_line_that_is_not_visible_ascii_counts_for_nothing() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1;  sr_session = abc ; b=2"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "b"), Some("2"));
+        assert_eq!(cookie(&h, "sr"), None);
+        let mut h = HeaderMap::new();
+        let garbage = HeaderValue::from_bytes(b"pref=\xc3\xa9; sr_session=abc").expect("obs-text");
+        h.append(header::COOKIE, garbage);
+        assert_eq!(cookie(&h, SESSION_COOKIE), None);
+        h.append(header::COOKIE, HeaderValue::from_static("sr_session=def"));
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("def"));
+    }
+
+    #[test]
+    fn a_context_is_named_only_within_the_reference_distance() {
+        assert_eq!(near(Some(5), 5 + MAX_REFERENCE_DISTANCE), Some(5));
+        assert_eq!(near(Some(5), 6 + MAX_REFERENCE_DISTANCE), None);
+        assert_eq!(near(None, 7), None);
     }
 }

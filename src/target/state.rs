@@ -122,10 +122,11 @@ impl TargetState {
         })
     }
 
-    /// Records a decision in the trace and the counters.
-    pub fn record(&self, d: &Decision) {
-        self.trace.record(d);
+    /// Records a decision in the trace and the counters. Returns whether
+    /// its line reached the trace file (see [`TraceLog::record`]).
+    pub fn record(&self, d: &Decision) -> bool {
         self.metrics.decided(d.verdict);
+        self.trace.record(d)
     }
 
     /// Notes that `ip` is in a login flow from `now` on, unless it already was.

@@ -104,9 +104,11 @@ impl TraceLog {
         self.path.as_deref()
     }
 
-    /// Appends a decision.
-    pub fn record(&self, d: &Decision) {
-        self.record_value(&TraceEvent::Decision(d));
+    /// Appends a decision. Returns whether the line reached the file (or
+    /// whether there is no file): a write that failed, for a full disk,
+    /// does not fail the request.
+    pub fn record(&self, d: &Decision) -> bool {
+        self.record_value(&TraceEvent::Decision(d))
     }
 
     /// Appends a reset or sweep of the engine.
@@ -119,29 +121,40 @@ impl TraceLog {
     /// The line is serialized outside any lock and written to the file
     /// with one `write` on an `O_APPEND` descriptor, which the kernel
     /// applies atomically, before this returns.
-    pub fn record_value(&self, event: &impl Serialize) {
-        LINE.with_borrow_mut(|line| {
+    ///
+    /// Returns whether the event itself (not an error in its place)
+    /// reached the file, or whether there is no file.
+    pub fn record_value(&self, event: &impl Serialize) -> bool {
+        let write = |line: &mut Vec<u8>| {
             line.clear();
-            if let Err(e) = serde_json::to_writer(&mut *line, event) {
+            let serialized = serde_json::to_writer(&mut *line, event);
+            if let Err(e) = &serialized {
                 line.clear();
                 let msg = serde_json::json!({ "type": "trace_error", "error": e.to_string() });
                 line.extend_from_slice(msg.to_string().as_bytes());
             }
             line.push(b'\n');
-            self.append(line);
+            let written = self.append(line);
             if line.capacity() > MAX_KEPT_LINE {
                 *line = Vec::with_capacity(LINE_CAPACITY);
             }
-        });
+            written && serialized.is_ok()
+        };
+        // While a thread is being torn down its buffer may be gone already:
+        // a line written then (a request dropped late) gets a buffer of its own.
+        LINE.try_with(|line| write(&mut line.borrow_mut()))
+            .unwrap_or_else(|_| write(&mut Vec::new()))
     }
 
-    /// Writes one serialized, newline-terminated line everywhere it goes.
-    fn append(&self, line: &[u8]) {
-        if let Some(mut file) = self.file.as_ref() {
-            // A failed write (disk full) must not fail the request; the
-            // line still reaches the in-memory trace and live followers.
-            let _ = file.write_all(line);
-        }
+    /// Writes one serialized, newline-terminated line everywhere it goes;
+    /// returns whether it reached the file, or whether there is none.
+    fn append(&self, line: &[u8]) -> bool {
+        // A failed write (disk full) must not fail the request; the line
+        // still reaches the in-memory trace and live followers.
+        let written = self
+            .file
+            .as_ref()
+            .is_none_or(|mut file| file.write_all(line).is_ok());
         if self.live.receiver_count() > 0 {
             let text = String::from_utf8_lossy(&line[..line.len() - 1]);
             let _ = self.live.send(text.into());
@@ -150,6 +163,7 @@ impl TraceLog {
         recent.tail().extend_from_slice(line);
         recent.bytes += line.len();
         recent.trim();
+        written
     }
 
     /// The most recent lines, oldest first.
@@ -163,7 +177,8 @@ impl TraceLog {
     }
 
     /// The recent decisions, parsed back, with contexts given by
-    /// reference put back.
+    /// reference put back. A reference to a line already dropped from
+    /// memory leaves that decision without its context.
     pub fn decisions(&self) -> Vec<Decision> {
         let mut refs = trace::ContextRefs::default();
         let recent = self.recent();
@@ -172,7 +187,7 @@ impl TraceLog {
             .filter_map(|l| trace::parse_line(l).ok().flatten());
         parsed
             .map(|mut d| {
-                refs.resolve(&mut d);
+                let _ = refs.resolve(&mut d);
                 d
             })
             .collect()
