@@ -80,11 +80,7 @@ async fn log_in(app: &axum::Router) -> String {
         if path == "/login" {
             let html = r.into_body().collect().await.expect("html").to_bytes();
             let html = String::from_utf8_lossy(&html).into_owned();
-            let csrf = html
-                .split("name=\"csrf\" value=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .expect("csrf token in the form");
+            let csrf = common::csrf_token(&html);
             let form = format!("csrf={csrf}&username=alice&password=wonderland");
             let r = app
                 .clone()

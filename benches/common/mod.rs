@@ -36,6 +36,14 @@ fn builder(proxy: Option<&str>) -> reqwest::ClientBuilder {
     }
 }
 
+/// The CSRF token of the login form.
+pub(crate) fn csrf_token(html: &str) -> &str {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("csrf token in the form")
+}
+
 /// Logs in through the form and returns the `Cookie` header the session needs.
 async fn log_in(target: &TargetServer, proxy: Option<&str>, user: &str, password: &str) -> String {
     let jar = Arc::new(reqwest::cookie::Jar::default());
@@ -50,17 +58,8 @@ async fn log_in(target: &TargetServer, proxy: Option<&str>, user: &str, password
         .await
         .expect("login page");
     let html = form.text().await.expect("login html");
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("csrf token in the form")
-        .to_owned();
-    let params = [
-        ("csrf", csrf.as_str()),
-        ("username", user),
-        ("password", password),
-    ];
+    let csrf = csrf_token(&html);
+    let params = [("csrf", csrf), ("username", user), ("password", password)];
     let r = client
         .post(target.url("/login"))
         .form(&params)
