@@ -6,6 +6,11 @@
 //! crate versions. A grader regenerates the same [`Dataset`] and compares
 //! what a client scraped with [`Dataset::record`].
 //!
+//! A run mixes a random *salt* into the seed ([`DatasetConfig::salt`]),
+//! so that no record can be computed before the run: only this run's
+//! target knows them, and only what it served counts (see [`ServedIds`]).
+//! Salt 0 leaves the seed's values unchanged.
+//!
 //! [`Dataset::decoy`] makes plausible records that are *not* ground truth,
 //! for soft-logout and honeypot answers: a client that stores them has
 //! been fooled, and [`Dataset::is_genuine`] says so.
@@ -37,6 +42,11 @@ pub struct DatasetConfig {
     pub page_size: u32,
     /// The seed every value is derived from.
     pub seed: u64,
+    /// Mixed into the seed by whoever runs the target (`run` and `serve`
+    /// draw one per run unless `--seed` gives it): never read from a
+    /// scenario file, so a client cannot know the records in advance.
+    #[serde(skip)]
+    pub salt: u64,
 }
 
 impl Default for DatasetConfig {
@@ -45,6 +55,7 @@ impl Default for DatasetConfig {
             size: 500,
             page_size: 25,
             seed: 7,
+            salt: 0,
         }
     }
 }
@@ -88,6 +99,20 @@ pub struct Record {
     pub stock: u32,
     /// Last update, RFC 3339 in UTC, within the year before 2025-01-01.
     pub updated_at: String,
+}
+
+impl Record {
+    /// The field names, in the order the API writes them.
+    pub const FIELDS: [&'static str; 8] = [
+        "id",
+        "sku",
+        "name",
+        "category",
+        "price",
+        "currency",
+        "stock",
+        "updated_at",
+    ];
 }
 
 /// One page of the catalog listing.
@@ -168,7 +193,7 @@ impl Dataset {
         Self {
             size: config.size,
             page_size: config.page_size.max(1),
-            seed: config.seed,
+            seed: config.seed ^ config.salt,
         }
     }
 
@@ -231,7 +256,8 @@ impl Dataset {
         self.record(record.id).is_some_and(|g| g == *record)
     }
 
-    fn page_ids(&self, n: u32) -> Option<std::ops::RangeInclusive<u64>> {
+    /// The ids on page `n`, or `None` outside `1..=pages()`.
+    pub fn page_ids(&self, n: u32) -> Option<std::ops::RangeInclusive<u64>> {
         if n == 0 || n > self.pages() {
             return None;
         }
@@ -249,6 +275,48 @@ impl Dataset {
             total: self.size,
             next: (n >= 1 && n < pages).then(|| n + 1),
         }
+    }
+}
+
+/// The ids of the records a target served, as a bit set: what a run's
+/// grade counts, so that a record the client did not get from this run's
+/// target never counts, however it was obtained.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServedIds {
+    words: Vec<u64>,
+    count: u64,
+}
+
+impl ServedIds {
+    /// Marks every id in `ids` as served.
+    pub fn insert(&mut self, ids: std::ops::RangeInclusive<u64>) {
+        for id in ids {
+            let (word, bit) = ((id / 64) as usize, id % 64);
+            if self.words.len() <= word {
+                self.words.resize(word + 1, 0);
+            }
+            if self.words[word] & (1 << bit) == 0 {
+                self.words[word] |= 1 << bit;
+                self.count += 1;
+            }
+        }
+    }
+
+    /// Whether `id` was served.
+    pub fn contains(&self, id: u64) -> bool {
+        let word = usize::try_from(id / 64).ok();
+        word.and_then(|w| self.words.get(w))
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+
+    /// How many distinct ids were served.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether nothing was served.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
     }
 }
 
@@ -345,16 +413,17 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The catalog page as HTML: one `<tr data-id="…">` per record with cells
-/// classed `sku`, `name`, `category`, `price` (with `data-currency`),
-/// `stock` and `updated`, and `<a rel="next" href="/catalog?page=N">`
+/// The catalog page as HTML: one `<tr data-id="…">` per record with one
+/// cell per field, classed with the JSON API's field names (`sku`, `name`,
+/// `category`, `price`, `currency`, `stock`, `updated_at`), so an HTML
+/// scraper and an API scraper write the same record; and `<a rel="next" href="/catalog?page=N">`
 /// when there is a next page. All text is HTML-escaped.
 pub fn render_catalog_html(page: &Page) -> String {
     let mut html = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
          <title>Catalog: page {} of {}</title></head>\n<body>\n<h1>Catalog</h1>\n\
          <table id=\"catalog\">\n<thead><tr><th>SKU</th><th>Name</th><th>Category</th>\
-         <th>Price</th><th>Stock</th><th>Updated</th></tr></thead>\n<tbody>\n",
+         <th>Price</th><th>Currency</th><th>Stock</th><th>Updated</th></tr></thead>\n<tbody>\n",
         page.page, page.pages
     );
     for r in &page.items {
@@ -375,14 +444,14 @@ fn push_row(html: &mut String, r: &Record) {
     let _ = writeln!(
         html,
         "<tr data-id=\"{}\"><td class=\"sku\">{}</td><td class=\"name\">{}</td>\
-         <td class=\"category\">{}</td><td class=\"price\" data-currency=\"{}\">{}</td>\
-         <td class=\"stock\">{}</td><td class=\"updated\">{}</td></tr>",
+         <td class=\"category\">{}</td><td class=\"price\">{}</td><td class=\"currency\">{}</td>\
+         <td class=\"stock\">{}</td><td class=\"updated_at\">{}</td></tr>",
         r.id,
         escape_html(&r.sku),
         escape_html(&r.name),
         escape_html(&r.category),
-        escape_html(&r.currency),
         escape_html(&r.price),
+        escape_html(&r.currency),
         r.stock,
         escape_html(&r.updated_at),
     );
@@ -413,6 +482,7 @@ mod tests {
             size,
             page_size,
             seed,
+            salt: 0,
         })
     }
 
@@ -525,11 +595,47 @@ mod tests {
         assert_eq!(html.matches("<tr data-id=").count(), 10);
         assert!(html.contains("<tr data-id=\"1\">"));
         assert!(html.contains("<a rel=\"next\" href=\"/catalog?page=2\">"));
-        for class in ["sku", "name", "price", "stock", "updated"] {
+        for class in &Record::FIELDS[1..] {
             assert!(html.contains(&format!("<td class=\"{class}\"")), "{class}");
         }
         let last = render_catalog_html(&d.page(3).expect("page"));
         assert!(!last.contains("rel=\"next\""));
+    }
+
+    #[test]
+    fn salt_changes_every_record_and_zero_changes_none() {
+        let config = DatasetConfig::default();
+        let plain: Vec<_> = Dataset::new(&config).iter().collect();
+        let salted = DatasetConfig {
+            salt: 0x5A17,
+            ..config.clone()
+        };
+        let same = Dataset::new(&salted)
+            .iter()
+            .zip(&plain)
+            .filter(|(a, b)| a == *b)
+            .count();
+        assert_eq!(same, 0);
+        let unsalted = DatasetConfig { salt: 0, ..config };
+        assert_eq!(Dataset::new(&unsalted).iter().collect::<Vec<_>>(), plain);
+    }
+
+    #[test]
+    fn a_scenario_file_cannot_set_the_salt() {
+        let err = serde_json::from_str::<DatasetConfig>(r#"{"salt":1}"#).expect_err("refused");
+        assert!(err.to_string().contains("salt"), "{err}");
+    }
+
+    #[test]
+    fn served_ids_count_each_id_once() {
+        let mut s = ServedIds::default();
+        assert!(s.is_empty() && !s.contains(0) && !s.contains(u64::MAX));
+        s.insert(3..=5);
+        s.insert(5..=70);
+        s.insert(70..=70);
+        assert_eq!(s.len(), 68);
+        assert!(s.contains(3) && s.contains(64) && s.contains(70));
+        assert!(!s.contains(2) && !s.contains(71) && !s.contains(10_000));
     }
 
     #[test]
@@ -556,6 +662,7 @@ mod tests {
             size,
             page_size,
             seed: 1,
+            salt: 0,
         };
         let field = |c: DatasetConfig| match c.validate("dataset") {
             Err(Error::Config { field, .. }) => field,

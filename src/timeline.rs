@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 
 /// What a scripted event does to the target.
@@ -32,12 +33,14 @@ impl TimelineAction {
     }
 }
 
-/// One scripted event: `at` a time since the client started, or
-/// `at_request` once the target has decided that many requests.
+/// One scripted event: `at` a time since the client's first request to
+/// the target, or `at_request` once the target has decided that many
+/// requests. Timing from the first request, not from the client's start,
+/// means a client that takes long to start still meets the event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineEvent {
-    /// When, after the client started.
+    /// When, after the first request the target decided.
     #[serde(default, with = "humantime_serde")]
     pub at: Option<Duration>,
     /// When, in requests decided by the engine.
@@ -85,9 +88,71 @@ impl TimelineEvent {
     }
 }
 
+/// A scenario's events and which have fired: pure bookkeeping, fed with
+/// the time and the count of requests decided so far.
+#[derive(Clone, Debug, Default)]
+pub struct Script {
+    events: Vec<(TimelineEvent, bool)>,
+    origin: Option<Timestamp>,
+}
+
+impl Script {
+    /// A script of `events`, none fired yet.
+    pub fn new(events: &[TimelineEvent]) -> Self {
+        Self {
+            events: events.iter().map(|e| (e.clone(), false)).collect(),
+            origin: None,
+        }
+    }
+
+    /// Whether any event is still to fire.
+    pub fn pending(&self) -> bool {
+        self.events.iter().any(|(_, fired)| !fired)
+    }
+
+    /// The events due at `now` with `requests` decided, each returned
+    /// once. The first call with `requests > 0` sets the time origin.
+    pub fn due(&mut self, now: Timestamp, requests: u64) -> Vec<TimelineEvent> {
+        if self.origin.is_none() && requests > 0 {
+            self.origin = Some(now);
+        }
+        let Some(origin) = self.origin else {
+            return Vec::new();
+        };
+        let elapsed = now.since(origin);
+        let mut out = Vec::new();
+        for (event, fired) in &mut self.events {
+            if !*fired && event.due(elapsed, requests) {
+                *fired = true;
+                out.push(event.clone());
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_script_counts_time_from_the_first_request_and_fires_once() {
+        let events = [
+            event("at = \"1500ms\"\naction = \"revoke-all\""),
+            event("at_request = 5\naction = \"restart\""),
+        ];
+        let mut script = Script::new(&events);
+        let t = Timestamp::from_millis;
+        assert!(
+            script.due(t(10_000), 0).is_empty(),
+            "no request yet: no origin"
+        );
+        assert!(script.due(t(20_000), 1).is_empty());
+        assert!(script.due(t(21_499), 4).is_empty());
+        let fired = script.due(t(21_500), 5);
+        assert_eq!(fired.len(), 2);
+        assert!(script.due(t(30_000), 50).is_empty() && !script.pending());
+    }
 
     fn event(text: &str) -> TimelineEvent {
         toml::from_str(text).expect("an event")

@@ -248,9 +248,10 @@ pub async fn items(
         Ok(a) => a,
         Err(r) => return r,
     };
-    match st.dataset.page(q.page.unwrap_or(1)) {
-        Some(page) => {
-            st.served(auth.sid, page.items.len());
+    let n = q.page.unwrap_or(1);
+    match st.dataset.page(n).zip(st.dataset.page_ids(n)) {
+        Some((page, ids)) => {
+            st.served(auth.sid, ids);
             Json(page).into_response()
         }
         None => error(StatusCode::NOT_FOUND, "not_found", Some("no such page")),
@@ -270,7 +271,7 @@ pub async fn item(
     };
     match id.parse::<u64>().ok().and_then(|id| st.dataset.record(id)) {
         Some(record) => {
-            st.served(auth.sid, 1);
+            st.served(auth.sid, record.id..=record.id);
             Json(record).into_response()
         }
         None => error(StatusCode::NOT_FOUND, "not_found", Some("no such item")),

@@ -138,9 +138,10 @@ pub async fn catalog(
         Ok(a) => a,
         Err(r) => return r,
     };
-    match st.dataset.page(q.page.unwrap_or(1)) {
-        Some(page) => {
-            st.served(auth.sid, page.items.len());
+    let n = q.page.unwrap_or(1);
+    match st.dataset.page(n).zip(st.dataset.page_ids(n)) {
+        Some((page, ids)) => {
+            st.served(auth.sid, ids);
             Html(dataset::render_catalog_html(&page)).into_response()
         }
         None => (StatusCode::NOT_FOUND, Html("<h1>No such page</h1>")).into_response(),

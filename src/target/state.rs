@@ -12,7 +12,7 @@ use crate::auth::csrf::CsrfKey;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::refresh::RefreshTokens;
 use crate::clock::{Clock, Timestamp};
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, ServedIds};
 use crate::engine::{Decision, Engine};
 use crate::error::Result;
 use crate::geo::GeoDb;
@@ -23,7 +23,7 @@ use crate::target::conn::DEFAULT_HEAD_TIMEOUT;
 use crate::target::exit_bans::ExitBans;
 use crate::target::metrics::Metrics;
 use crate::target::trace_log::TraceLog;
-use crate::timeline::TimelineAction;
+use crate::timeline::{Script, TimelineAction, TimelineEvent};
 use crate::tls::TlsMaterial;
 use crate::verdict::Reason;
 
@@ -71,7 +71,16 @@ pub struct TargetState {
     pow_challenges: Mutex<PowChallenges>,
     revoked_jti: Mutex<HashMap<String, Timestamp>>,
     login_flows: Mutex<HashMap<IpAddr, Timestamp>>,
-    served: Mutex<HashMap<SessionId, u64>>,
+    served: Mutex<Served>,
+    script: Mutex<Script>,
+    script_pending: std::sync::atomic::AtomicBool,
+}
+
+/// What the target served: counts per session, and which records.
+#[derive(Debug, Default)]
+struct Served {
+    by_session: HashMap<SessionId, u64>,
+    ids: ServedIds,
 }
 
 /// Most clients with a login flow in progress that are remembered.
@@ -115,7 +124,9 @@ impl TargetState {
             pow_challenges: Mutex::new(PowChallenges::default()),
             revoked_jti: Mutex::new(HashMap::new()),
             login_flows: Mutex::new(HashMap::new()),
-            served: Mutex::new(HashMap::new()),
+            served: Mutex::new(Served::default()),
+            script: Mutex::new(Script::default()),
+            script_pending: std::sync::atomic::AtomicBool::new(false),
             clock,
             config,
             trace,
@@ -126,7 +137,37 @@ impl TargetState {
     /// its line reached the trace file (see [`TraceLog::record`]).
     pub fn record(&self, d: &Decision) -> bool {
         self.metrics.decided(d.verdict);
-        self.trace.record(d)
+        let written = self.trace.record(d);
+        self.run_script(d.at);
+        written
+    }
+
+    /// Gives the target a scenario's timeline: each event fires once, at
+    /// its time after the first decided request or at its request count,
+    /// checked on every decision and on every [`TargetState::run_script`].
+    pub fn set_timeline(&self, events: &[TimelineEvent]) {
+        *self.script.lock().unwrap_or_else(|e| e.into_inner()) = Script::new(events);
+        self.script_pending
+            .store(!events.is_empty(), std::sync::atomic::Ordering::Release);
+    }
+
+    /// Fires the timeline events due at `now`. Cheap when none is left.
+    pub fn run_script(&self, now: Timestamp) {
+        use std::sync::atomic::Ordering;
+        if !self.script_pending.load(Ordering::Acquire) {
+            return;
+        }
+        // Another thread firing already: it sees this request's count too.
+        let Ok(mut script) = self.script.try_lock() else {
+            return;
+        };
+        let due = script.due(now, self.metrics.requests());
+        self.script_pending
+            .store(script.pending(), Ordering::Release);
+        drop(script);
+        for event in due {
+            self.apply(event.action, event.account.as_deref(), now);
+        }
     }
 
     /// Notes that `ip` is in a login flow from `now` on, unless it already was.
@@ -154,18 +195,24 @@ impl TargetState {
         });
     }
 
-    /// Counts `n` genuine records served to `sid`.
-    pub fn served(&self, sid: SessionId, n: usize) {
+    /// Notes that the genuine records `ids` were served to `sid`.
+    pub fn served(&self, sid: SessionId, ids: std::ops::RangeInclusive<u64>) {
+        let n = ids.end().saturating_sub(*ids.start()).saturating_add(1);
         let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
-        *served.entry(sid).or_default() += n as u64;
+        *served.by_session.entry(sid).or_default() += n;
+        served.ids.insert(ids);
     }
 
     /// Genuine records served so far, by session.
     pub fn served_by_session(&self) -> HashMap<SessionId, u64> {
-        self.served
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        served.by_session.clone()
+    }
+
+    /// The ids of every genuine record served so far, to any session.
+    pub fn served_ids(&self) -> ServedIds {
+        let served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        served.ids.clone()
     }
 
     /// Applies a scripted event at `now`, traces it, and says what it did.
