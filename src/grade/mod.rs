@@ -36,8 +36,9 @@ pub struct GradeConfig {
     pub min_completeness: f64,
     /// Most duplicate lines.
     pub max_duplicates: u64,
-    /// Most decoy, corrupted or garbage lines.
-    pub max_decoys: u64,
+    /// Most wrong lines: mismatched, unserved or garbage.
+    #[serde(alias = "max_decoys")]
+    pub max_wrong_lines: u64,
     /// Most invalidated sessions over sessions created.
     pub max_mortality: f64,
     /// Most time in login flows over the crawl's duration.
@@ -60,7 +61,7 @@ impl Default for GradeConfig {
         Self {
             min_completeness: 1.0,
             max_duplicates: 0,
-            max_decoys: 0,
+            max_wrong_lines: 0,
             max_mortality: 0.0,
             max_reauth_overhead: 0.5,
             min_yield: None,
@@ -127,8 +128,10 @@ pub struct Metrics {
     pub crawl_seconds: f64,
     /// Login time over crawl time.
     pub reauth_overhead: f64,
-    /// Genuine records the target served.
+    /// Genuine records the target served, counting repeats.
     pub records_served: u64,
+    /// Distinct genuine records the target served.
+    pub records_unique: u64,
     /// Records served per session created.
     pub session_yield: f64,
     /// Requests on sessions after they were shown to be dead.
@@ -169,6 +172,8 @@ pub struct RunFacts<'a> {
     pub dataset_size: u64,
     /// Genuine records served, by session.
     pub served: &'a HashMap<SessionId, u64>,
+    /// Distinct genuine records served to any session.
+    pub served_unique: u64,
     /// When the client started.
     pub started: Timestamp,
     /// When the client ended.
@@ -204,9 +209,10 @@ pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterio
         format!("≥ {:.3}", config.min_completeness),
         [
             vec![format!(
-                "{} of {} records extracted correctly ({} lines written)",
-                o.unique_correct, m.dataset_size, o.lines
+                "{} of {} records extracted correctly ({} lines written; {} records served by this run's target)",
+                o.unique_correct, m.dataset_size, o.lines, m.records_unique
             )],
+            silence(&m),
             deaths(&lives, run.started, &exits),
         ]
         .concat(),
@@ -219,11 +225,20 @@ pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterio
         examples(o, "duplicate"),
     );
     push(
-        "decoys",
-        o.decoys + o.garbage <= config.max_decoys,
-        (o.decoys + o.garbage).to_string(),
-        format!("≤ {}", config.max_decoys),
-        [examples(o, "decoy"), examples(o, "garbage")].concat(),
+        "wrong_lines",
+        o.wrong() <= config.max_wrong_lines,
+        o.wrong().to_string(),
+        format!("≤ {}", config.max_wrong_lines),
+        [
+            vec![format!(
+                "{} mismatched, {} unserved, {} garbage",
+                o.mismatched, o.unserved, o.garbage
+            )],
+            examples(o, "mismatched"),
+            examples(o, "unserved"),
+            examples(o, "garbage"),
+        ]
+        .concat(),
     );
     push(
         "mortality",
@@ -266,8 +281,8 @@ pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterio
     push(
         "time_to_detect",
         m.time_to_detect_seconds <= config.max_time_to_detect.as_secs_f64() + 1e-9,
-        format!("{:.1}s", m.time_to_detect_seconds),
-        format!("≤ {:.1}s", config.max_time_to_detect.as_secs_f64()),
+        seconds(m.time_to_detect_seconds),
+        format!("≤ {}", seconds(config.max_time_to_detect.as_secs_f64())),
         zombies(&lives, run.started),
     );
     push(
@@ -337,8 +352,15 @@ fn measure(run: &RunFacts<'_>, lives: &[SessionLife<'_>]) -> Metrics {
     m.crawl_seconds = run.ended.since(run.started).as_secs_f64();
     m.reauth_overhead = ratio(m.login_seconds, m.crawl_seconds);
     m.records_served = run.served.values().sum();
+    m.records_unique = run.served_unique;
     m.session_yield = ratio(m.records_served as f64, m.sessions_created as f64);
     m
+}
+
+/// Seconds to the millisecond, so a failing value never reads as its
+/// threshold (`0.023s`, not `0.0s`).
+fn seconds(s: f64) -> String {
+    format!("{s:.3}s")
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -376,6 +398,18 @@ fn deaths(lives: &[SessionLife<'_>], start: Timestamp, exits: &ExitNames) -> Vec
                 explain::death(l.death?, l.birth, start, exits)
             ))
         })
+        .collect()
+}
+
+/// A sentence for a client that never reached the target at all.
+fn silence(m: &Metrics) -> Vec<String> {
+    (m.sessions_created == 0 && m.requests == 0)
+        .then(|| {
+            "the client never logged in and asked the target for nothing: \
+             only records served by this run's target count"
+                .to_owned()
+        })
+        .into_iter()
         .collect()
 }
 

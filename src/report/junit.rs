@@ -44,10 +44,7 @@ fn properties(s: &ScenarioReport) -> Vec<(String, String)> {
         ("records".to_owned(), m.output.unique_correct.to_string()),
         ("dataset_size".to_owned(), m.dataset_size.to_string()),
         ("duplicates".to_owned(), m.output.duplicates.to_string()),
-        (
-            "decoys".to_owned(),
-            (m.output.decoys + m.output.garbage).to_string(),
-        ),
+        ("wrong_lines".to_owned(), m.output.wrong().to_string()),
         (
             "sessions_created".to_owned(),
             m.sessions_created.to_string(),
