@@ -40,6 +40,10 @@ enum Command {
         /// Where to append the decision trace; `runs/<time>/trace.jsonl` by default.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// The dataset salt; a fresh random one when left out, so the
+        /// records differ from every other run's.
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Grade a client on scenarios: start the target and the pool, run the
     /// client, print the report card. Exit codes follow pytest: 0 all
@@ -63,6 +67,10 @@ enum Command {
         /// No live status line.
         #[arg(long)]
         quiet: bool,
+        /// The dataset salt, to serve the same records as an earlier run
+        /// (its report's `seed`); a fresh random one per scenario otherwise.
+        #[arg(long)]
+        seed: Option<u64>,
         /// The client command, after `--`; the built-in reference client when left out.
         #[arg(last = true)]
         command: Vec<String>,
@@ -139,7 +147,8 @@ fn main() -> anyhow::Result<()> {
             addr,
             admin_addr,
             trace,
-        } => serve(scenario.as_deref(), addr, admin_addr, trace)?,
+            seed,
+        } => serve(scenario.as_deref(), addr, admin_addr, trace, seed)?,
         Command::Run {
             scenarios,
             json,
@@ -147,14 +156,17 @@ fn main() -> anyhow::Result<()> {
             summary,
             out,
             quiet,
+            seed,
             command,
         } => {
             let outputs = Outputs {
                 json,
                 junit,
                 summary,
+                quiet,
+                seed,
             };
-            std::process::exit(run(&scenarios, out, quiet, command, &outputs));
+            std::process::exit(run(&scenarios, out, command, &outputs));
         }
         Command::Client(args) => {
             let env = sessionrange::client::ClientEnv::from_env()?;
@@ -186,16 +198,14 @@ struct Outputs {
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
     summary: Option<PathBuf>,
+    /// No live status line.
+    quiet: bool,
+    /// The dataset salt, when a run is reproduced.
+    seed: Option<u64>,
 }
 
 /// `sessionrange run`; returns the exit code.
-fn run(
-    paths: &[PathBuf],
-    out: PathBuf,
-    quiet: bool,
-    command: Vec<String>,
-    outputs: &Outputs,
-) -> i32 {
+fn run(paths: &[PathBuf], out: PathBuf, command: Vec<String>, outputs: &Outputs) -> i32 {
     let scenarios = match runner::select::load(paths) {
         Ok(s) => s,
         Err(e) => {
@@ -222,7 +232,12 @@ fn run(
     let opts = RunOptions {
         command,
         out_dir: out.join(format!("run-{stamp}")),
-        status: if quiet { Status::Off } else { Status::auto() },
+        status: if outputs.quiet {
+            Status::Off
+        } else {
+            Status::auto()
+        },
+        seed: outputs.seed,
     };
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
         eprintln!("sessionrange: cannot start the async runtime");
@@ -295,6 +310,7 @@ fn serve(
     addr: SocketAddr,
     admin_addr: SocketAddr,
     trace: Option<PathBuf>,
+    seed: Option<u64>,
 ) -> anyhow::Result<()> {
     // Refuse a non-loopback address before creating the trace file.
     target::check_loopback(addr)?;
@@ -307,12 +323,10 @@ fn serve(
     let trace_path = trace
         .unwrap_or_else(|| PathBuf::from(format!("runs/{}/trace.jsonl", clock.now().as_secs())));
     let log = TraceLog::open(&trace_path)?;
-    let state = Arc::new(TargetState::new(
-        scenario.target.clone(),
-        clock,
-        GeoDb::embedded(),
-        log,
-    )?);
+    let mut config = scenario.target.clone();
+    config.dataset.salt = seed.unwrap_or_else(rand::random);
+    let state = Arc::new(TargetState::new(config, clock, GeoDb::embedded(), log)?);
+    state.set_timeline(&scenario.timeline);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let listeners = target::Listeners::bind(addr, admin_addr).await?;
@@ -323,6 +337,10 @@ fn serve(
         let upstream = Upstream::new(state.clone(), public, pool_addr).with_https(https);
         let pool = ProxyPool::start(&scenario.pool, upstream).await?;
         print_banner(&scenario, &state, public, admin, &trace_path);
+        println!(
+            "  data:   salted with seed {} (serve --seed {0} serves the same records)",
+            state.config.dataset.salt
+        );
         println!(
             "  https:  https://{https}/  (trust {}: curl --cacert {0})",
             ca.display()

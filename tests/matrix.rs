@@ -107,6 +107,7 @@ async fn run_all(
             command,
             out_dir: out_dir(bug.unwrap_or("good")),
             status: Status::Off,
+            seed: None,
         };
         let (permits, rx) = (permits.clone(), rx.clone());
         tasks.push(tokio::spawn(async move {

@@ -44,6 +44,7 @@ async fn run(scenario: &Scenario, command: &[&str], dir: &Path) -> ScenarioRepor
         command: command.iter().map(|s| (*s).to_owned()).collect(),
         out_dir: dir.to_owned(),
         status: Status::Off,
+        seed: None,
     };
     let (_tx, rx) = watch::channel(false);
     runner::run_scenario(scenario, &opts, rx)
@@ -103,8 +104,8 @@ async fn garbage_or_no_output_is_graded_not_fatal() {
     .await;
     assert!(criterion(&r, "client").passed);
     assert_eq!(r.metrics.output.garbage, 1);
-    assert_eq!(r.metrics.output.decoys, 1, "an id with the wrong fields");
-    assert!(!criterion(&r, "decoys").passed);
+    assert_eq!(r.metrics.output.unserved, 1, "an id it was never served");
+    assert!(!criterion(&r, "wrong_lines").passed);
     let r = run(&quick("5s"), &["true"], &dir.0).await;
     assert_eq!(r.metrics.output.lines, 0);
     assert!(
@@ -178,6 +179,23 @@ async fn the_client_sees_the_contract_environment() {
     .expect("JSON");
     assert_eq!(accounts[0]["username"], "alice");
     assert!(accounts[0]["totp_secret"].is_null());
+    let output = env
+        .lines()
+        .find_map(|l| l.strip_prefix("SESSIONRANGE_OUTPUT="))
+        .map(PathBuf::from)
+        .expect("output");
+    assert!(output.is_absolute(), "{}", output.display());
+    let folder = output.parent().expect("a folder");
+    assert!(
+        folder.ends_with("client"),
+        "the client's own folder: {}",
+        folder.display()
+    );
+    assert!(folder.join("accounts.json").exists());
+    assert!(
+        !folder.join("trace.jsonl").exists(),
+        "the trace is not in the client's folder"
+    );
 }
 
 /// Runs the binary; returns its exit code and stdout.
@@ -404,5 +422,107 @@ async fn the_reference_client_passes_the_baseline_over_https() {
     assert!(
         ja4.is_some_and(|j| j.starts_with("t1")),
         "requests carry the client's JA4"
+    );
+}
+
+/// The records a client could make up without asking the target: the
+/// scenario's own dataset, with the salt it knows (none, or a `--seed`).
+fn made_up_records(scenario: &Scenario, salt: u64, dir: &Path) -> PathBuf {
+    let mut config = scenario.target.dataset.clone();
+    config.salt = salt;
+    let lines: Vec<String> = sessionrange::dataset::Dataset::new(&config)
+        .iter()
+        .map(|r| serde_json::to_string(&r).expect("json"))
+        .collect();
+    let path = dir.join(format!("made-up-{salt}.jsonl"));
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    path
+}
+
+#[tokio::test]
+async fn records_the_target_never_served_count_for_nothing_even_with_the_seed_known() {
+    let dir = TempDir::new("made-up");
+    let scenario = quick("5s");
+    for salt in [0, 42] {
+        let records = made_up_records(&scenario, salt, &dir.0);
+        let script = format!("cp {} \"$SESSIONRANGE_OUTPUT\"", records.display());
+        let opts = RunOptions {
+            command: vec!["sh".into(), "-c".into(), script],
+            out_dir: dir.0.clone(),
+            status: Status::Off,
+            seed: Some(42),
+        };
+        let (_tx, rx) = watch::channel(false);
+        let r = runner::run_scenario(&scenario, &opts, rx)
+            .await
+            .expect("a run");
+        let out = &r.metrics.output;
+        assert_eq!(out.unique_correct, 0, "{}", card(&r));
+        assert_eq!(out.unserved, 20, "salt {salt}: {}", card(&r));
+        let c = criterion(&r, "completeness");
+        assert!(!c.passed);
+        assert!(
+            c.details.iter().any(|d| d.contains("never logged in")),
+            "{c:?}"
+        );
+        assert!(!criterion(&r, "wrong_lines").passed);
+    }
+}
+
+#[tokio::test]
+async fn each_run_serves_records_no_other_run_serves() {
+    let dir = TempDir::new("salted");
+    let scenario = quick("10s");
+    let a = run(&scenario, &[BIN, "client"], &dir.0.join("a")).await;
+    let b = run(&scenario, &[BIN, "client"], &dir.0.join("b")).await;
+    assert!(a.passed && b.passed, "{}\n{}", card(&a), card(&b));
+    assert_ne!(a.seed, b.seed);
+    let read = |r: &ScenarioReport| {
+        std::fs::read_to_string(r.run_dir.join("client/output.jsonl")).expect("output")
+    };
+    let first = |text: &str| text.lines().next().map(str::to_owned);
+    let (out_a, out_b) = (read(&a), read(&b));
+    assert_ne!(first(&out_a), first(&out_b), "the same records in two runs");
+    let mut config = scenario.target.dataset.clone();
+    config.salt = a.seed;
+    let replayed = sessionrange::dataset::Dataset::new(&config);
+    let line: serde_json::Value =
+        serde_json::from_str(&first(&out_a).expect("a line")).expect("json");
+    let id = line["id"].as_u64().expect("an id");
+    let truth = serde_json::to_value(replayed.record(id).expect("a record")).expect("json");
+    assert_eq!(
+        line, truth,
+        "the report's seed gives the run's records back"
+    );
+}
+
+#[tokio::test]
+async fn editing_the_trace_file_changes_nothing_in_the_grade() {
+    let dir = TempDir::new("tamper");
+    // The client finds the trace beside its own folder, then cuts it short
+    // and appends a line that is not JSON.
+    let tamper = "d=$(dirname \"$(dirname \"$SESSIONRANGE_OUTPUT\")\"); \
+                  : > \"$d/trace.jsonl\"; echo '{not json' >> \"$d/trace.jsonl\"";
+    let velocity = Scenario::bundled()
+        .expect("bundled")
+        .into_iter()
+        .find(|s| s.name == "velocity")
+        .expect("velocity");
+    let failing = format!("{BIN} client --bug no-pacing; {tamper}");
+    let r = run(&velocity, &["sh", "-c", &failing], &dir.0.join("f")).await;
+    let c = criterion(&r, "mortality");
+    assert!(!c.passed, "{}", card(&r));
+    assert!(
+        c.details.iter().any(|d| d.contains("VELOCITY_EXCEEDED")),
+        "{}",
+        card(&r)
+    );
+    let passing = format!("{BIN} client; {tamper}");
+    let r = run(&quick("10s"), &["sh", "-c", &passing], &dir.0.join("p")).await;
+    assert!(r.passed, "{}", card(&r));
+    let trace = std::fs::read_to_string(r.run_dir.join("trace.jsonl")).expect("the file stays");
+    assert_eq!(
+        trace, "{not json\n",
+        "the file is the client's to spoil, not the grade's"
     );
 }

@@ -21,7 +21,6 @@ use serde::Serialize;
 use tokio::sync::{oneshot, watch};
 
 use crate::clock::{Clock, Timestamp};
-use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::geo::GeoDb;
 use crate::grade::{self, Criterion, Metrics, OutputCheck, RunFacts, TraceFacts};
@@ -49,6 +48,9 @@ pub struct ScenarioReport {
     pub criteria: Vec<Criterion>,
     /// Proxy moves that happened, as sentences (sticky rotations, faults).
     pub proxy_notes: Vec<String>,
+    /// The salt this run mixed into the dataset; `run --seed` with it
+    /// serves the same records again.
+    pub seed: u64,
     /// Where the trace, the output and the client's log are.
     pub run_dir: PathBuf,
 }
@@ -92,6 +94,9 @@ pub struct RunOptions {
     pub out_dir: PathBuf,
     /// Live one-line status on stderr.
     pub status: Status,
+    /// The dataset salt, to reproduce a run; a fresh random one per
+    /// scenario when `None`, so that no record can be known in advance.
+    pub seed: Option<u64>,
 }
 
 /// Runs every scenario in order; stops early when `stop` turns true.
@@ -125,18 +130,19 @@ pub async fn run_scenario(
     opts: &RunOptions,
     mut stop: watch::Receiver<bool>,
 ) -> Result<ScenarioReport> {
-    let dir = opts.out_dir.join(&scenario.name);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let paths = RunPaths::new(&dir);
-    paths.clear()?;
+    let paths = RunPaths::create(&opts.out_dir.join(&scenario.name))?;
     let clock = Clock::system();
-    let trace = TraceLog::open(&paths.trace)?;
+    let seed = opts.seed.unwrap_or_else(rand::random);
+    let mut target = scenario.target.clone();
+    target.dataset.salt = seed;
+    let trace = TraceLog::open(&paths.trace)?.keeping_all();
     let state = Arc::new(TargetState::new(
-        scenario.target.clone(),
+        target,
         clock.clone(),
         GeoDb::embedded(),
         trace,
     )?);
+    state.set_timeline(&scenario.timeline);
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let listeners = Listeners::bind(loopback, loopback).await?;
     let (public, _, pool_addr) = listeners.addrs()?;
@@ -158,7 +164,6 @@ pub async fn run_scenario(
     };
     let env = environment(scenario, &base, &pool, &paths, deadline);
     let mut child = process::spawn(&opts.command, &env, &paths.log)?;
-    let mut fired = vec![false; scenario.timeline.len()];
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let timeout = tokio::time::sleep(scenario.run.timeout);
     tokio::pin!(timeout);
@@ -185,7 +190,7 @@ pub async fn run_scenario(
                 break;
             }
             _ = tick.tick() => {
-                fire_timeline(scenario, &state, started, &mut fired);
+                state.run_script(clock.now());
                 opts.status.show(scenario, &state, &paths.output, started);
             }
         }
@@ -197,16 +202,21 @@ pub async fn run_scenario(
     drop(pool);
     let _ = shutdown.send(());
     let _ = server.await;
-    let report = grade_run(scenario, &state, &paths, &exit, started, ended)?;
+    let mut report = grade_run(scenario, &state, &paths, &exit, started, ended)?;
+    report.seed = seed;
+    let path = paths.dir.join("report.json");
     std::fs::write(
-        dir.join("report.json"),
+        &path,
         serde_json::to_vec_pretty(&report).unwrap_or_default(),
     )
-    .map_err(|e| Error::io(dir.join("report.json"), e))?;
+    .map_err(|e| Error::io(path, e))?;
     Ok(report)
 }
 
-/// The files of one scenario's run.
+/// The files of one scenario's run. The client's files are in `client/`:
+/// only what it is given (accounts, the CA) and what it writes (its
+/// output). The trace, its log and the reports are beside that folder,
+/// and the grade reads none of them back.
 struct RunPaths {
     dir: PathBuf,
     trace: PathBuf,
@@ -217,33 +227,34 @@ struct RunPaths {
 }
 
 impl RunPaths {
-    /// Removes what an earlier run in the same directory left, so that
-    /// nothing stale is graded.
-    fn clear(&self) -> Result<()> {
+    /// Makes the run's folders, as absolute paths, and removes what an
+    /// earlier run in the same place left, so that nothing stale is graded.
+    fn create(dir: &Path) -> Result<Self> {
+        let client = dir.join("client");
+        std::fs::create_dir_all(&client).map_err(|e| Error::io(&client, e))?;
+        let dir = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+        let client = dir.join("client");
+        let paths = Self {
+            trace: dir.join("trace.jsonl"),
+            log: dir.join("client.log"),
+            output: client.join("output.jsonl"),
+            accounts: client.join("accounts.json"),
+            ca: client.join("ca.pem"),
+            dir,
+        };
         for f in [
-            &self.trace,
-            &self.output,
-            &self.accounts,
-            &self.log,
-            &self.ca,
+            &paths.trace,
+            &paths.output,
+            &paths.accounts,
+            &paths.log,
+            &paths.ca,
         ] {
             match std::fs::remove_file(f) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(f, e)),
                 _ => {}
             }
         }
-        Ok(())
-    }
-
-    fn new(dir: &Path) -> Self {
-        Self {
-            dir: dir.to_owned(),
-            trace: dir.join("trace.jsonl"),
-            output: dir.join("output.jsonl"),
-            accounts: dir.join("accounts.json"),
-            log: dir.join("client.log"),
-            ca: dir.join("ca.pem"),
-        }
+        Ok(paths)
     }
 }
 
@@ -290,18 +301,6 @@ fn environment(
     .collect()
 }
 
-/// Fires every timeline event that is due and has not fired.
-fn fire_timeline(scenario: &Scenario, state: &TargetState, started: Timestamp, fired: &mut [bool]) {
-    let now = state.clock.now();
-    let requests = state.metrics.requests();
-    for (event, done) in scenario.timeline.iter().zip(fired.iter_mut()) {
-        if !*done && event.due(now.since(started), requests) {
-            *done = true;
-            state.apply(event.action, event.account.as_deref(), now);
-        }
-    }
-}
-
 fn grade_run(
     scenario: &Scenario,
     state: &TargetState,
@@ -310,15 +309,25 @@ fn grade_run(
     started: Timestamp,
     ended: Timestamp,
 ) -> Result<ScenarioReport> {
-    let facts = TraceFacts::read(&paths.trace)?;
+    // The runner's own copy of the trace: the file is for people, and a
+    // client could have edited it.
+    let kept = state.trace.take_kept();
+    let facts = TraceFacts::parse(&String::from_utf8_lossy(&kept), &paths.trace)?;
+    drop(kept);
     let output = std::fs::read(&paths.output).unwrap_or_default();
-    let dataset = Dataset::new(&scenario.target.dataset);
     let served: HashMap<_, _> = state.served_by_session();
+    let served_ids = state.served_ids();
+    let output = OutputCheck::check(
+        &String::from_utf8_lossy(&output),
+        &state.dataset,
+        &served_ids,
+    );
     let run = RunFacts {
         trace: &facts,
-        output: OutputCheck::check(&String::from_utf8_lossy(&output), &dataset),
-        dataset_size: u64::from(dataset.len()),
+        output,
+        dataset_size: u64::from(state.dataset.len()),
         served: &served,
+        served_unique: served_ids.len(),
         started,
         ended,
     };
@@ -340,6 +349,7 @@ fn grade_run(
         metrics,
         criteria,
         proxy_notes: proxy_notes(&facts.proxy),
+        seed: 0,
         run_dir: paths.dir.clone(),
     })
 }

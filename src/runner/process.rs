@@ -55,7 +55,9 @@ impl ClientExit {
 }
 
 /// Starts `command` in a process group of its own, with `env`, its stdin
-/// closed and its output appended to `log`.
+/// closed and its output appended to `log`. It runs in the runner's own
+/// folder, so that a command such as `python3 my_scraper.py` finds its
+/// files; its own files are in the folder the environment points at.
 pub fn spawn(command: &[String], env: &[(String, String)], log: &Path) -> Result<Child> {
     let (program, args) = command
         .split_first()

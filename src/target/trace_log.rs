@@ -41,6 +41,8 @@ pub struct TraceLog {
     path: Option<PathBuf>,
     recent: Mutex<Recent>,
     live: broadcast::Sender<Arc<str>>,
+    /// Every line, when the run keeps its own copy to grade from.
+    kept: Option<Mutex<Vec<u8>>>,
 }
 
 /// Recent lines, newline-terminated, in large chunks: appending a line
@@ -79,7 +81,25 @@ impl TraceLog {
             path: None,
             recent: Mutex::new(Recent::default()),
             live: broadcast::channel(4096).0,
+            kept: None,
         }
+    }
+
+    /// Also keeps every line in memory, for [`TraceLog::take_kept`]: the
+    /// runner grades from this copy, which no client can reach, and never
+    /// from the file, which a client on the same machine could edit.
+    #[must_use]
+    pub fn keeping_all(mut self) -> Self {
+        self.kept = Some(Mutex::new(Vec::new()));
+        self
+    }
+
+    /// Every line kept since the start (see [`TraceLog::keeping_all`]),
+    /// leaving the copy empty; empty when nothing is kept.
+    pub fn take_kept(&self) -> Vec<u8> {
+        self.kept.as_ref().map_or_else(Vec::new, |kept| {
+            std::mem::take(&mut *kept.lock().unwrap_or_else(|e| e.into_inner()))
+        })
     }
 
     /// A trace appended to `path`, creating its directory.
@@ -158,6 +178,10 @@ impl TraceLog {
         if self.live.receiver_count() > 0 {
             let text = String::from_utf8_lossy(&line[..line.len() - 1]);
             let _ = self.live.send(text.into());
+        }
+        if let Some(kept) = &self.kept {
+            let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+            kept.extend_from_slice(line);
         }
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent.tail().extend_from_slice(line);
