@@ -526,3 +526,61 @@ async fn editing_the_trace_file_changes_nothing_in_the_grade() {
         "the file is the client's to spoil, not the grade's"
     );
 }
+
+/// Whether Python with `requests` can run here; CI sets
+/// SESSIONRANGE_REQUIRE_PYTHON=1 so a missing one fails instead.
+fn python_requests() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import requests"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let required = std::env::var("SESSIONRANGE_REQUIRE_PYTHON").is_ok_and(|v| v == "1");
+    assert!(ok || !required, "python3 with requests is required here");
+    ok
+}
+
+/// A requests client that trusts the run's CA the way users write it
+/// (`session.verify`), and one that trusts whatever the environment says.
+const TRUSTING_CLIENT: &str = r#"
+import os, requests
+url = os.environ["SESSIONRANGE_TARGET"] + "/__range/fingerprint"
+s = requests.Session()
+s.verify = os.environ["SESSIONRANGE_CA_CERT"]
+s.get(url).raise_for_status()
+requests.get(url).raise_for_status()
+bundle = open(os.environ["SSL_CERT_FILE"]).read()
+print("certificates in the bundle:", bundle.count("BEGIN CERTIFICATE"))
+"#;
+
+#[test]
+fn https_clients_trust_the_run_even_with_a_users_own_ca_bundle_set() {
+    if !python_requests() {
+        return;
+    }
+    let dir = TempDir::new("trust");
+    let scenario = dir.0.join("tls.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"tls\"\n[target.dataset]\nsize = 10\n[run]\nhttps = true\ntimeout = \"10s\"\n",
+    )
+    .expect("write");
+    let json = dir.0.join("r.json");
+    let out = Command::new(BIN)
+        .args(["run", "--quiet", "--json"])
+        .arg(&json)
+        .arg(&scenario)
+        .args(["--", "python3", "-c", TRUSTING_CLIENT])
+        .env("REQUESTS_CA_BUNDLE", "/nonexistent/corporate-ca.pem")
+        .env("SSL_CERT_FILE", "/nonexistent/corporate-ca.pem")
+        .current_dir(&dir.0)
+        .output()
+        .expect("the binary runs");
+    let card = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let client = &report["scenarios"][0]["client"];
+    assert_eq!(client["code"], 0, "{card}");
+    let run_dir = PathBuf::from(report["scenarios"][0]["run_dir"].as_str().expect("dir"));
+    let log = std::fs::read_to_string(run_dir.join("client.log")).expect("log");
+    assert!(log.contains("certificates in the bundle:"), "{log}");
+}

@@ -154,6 +154,7 @@ pub async fn run_scenario(
     let upstream = Upstream::new(state.clone(), public, pool_addr).with_https(https);
     let pool = ProxyPool::start(&scenario.pool, upstream).await?;
     state.tls.write_ca(&paths.ca)?;
+    state.tls.write_bundle(&paths.ca_bundle)?;
     write_accounts(scenario, &paths.accounts)?;
     let started = clock.now();
     let deadline = started.plus(scenario.run.timeout);
@@ -224,6 +225,7 @@ struct RunPaths {
     accounts: PathBuf,
     log: PathBuf,
     ca: PathBuf,
+    ca_bundle: PathBuf,
 }
 
 impl RunPaths {
@@ -240,6 +242,7 @@ impl RunPaths {
             output: client.join("output.jsonl"),
             accounts: client.join("accounts.json"),
             ca: client.join("ca.pem"),
+            ca_bundle: client.join("ca-bundle.pem"),
             dir,
         };
         for f in [
@@ -248,6 +251,7 @@ impl RunPaths {
             &paths.accounts,
             &paths.log,
             &paths.ca,
+            &paths.ca_bundle,
         ] {
             match std::fs::remove_file(f) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(f, e)),
@@ -275,7 +279,10 @@ fn write_accounts(scenario: &Scenario, path: &Path) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io(path, e))
 }
 
-/// The client contract: `SESSIONRANGE_*` variables.
+/// The client contract: `SESSIONRANGE_*` variables, and for an HTTPS
+/// target the conventional trust variables, pointed at the system roots
+/// plus the run's CA: a user's own `REQUESTS_CA_BUNDLE` would otherwise
+/// silently override what a client passes as `verify=`.
 fn environment(
     scenario: &Scenario,
     base: &str,
@@ -286,7 +293,7 @@ fn environment(
     let proxies: Vec<&str> = pool.exits().iter().map(|e| e.url.as_str()).collect();
     let gateway = pool.gateway().map(|g| g.url.clone()).unwrap_or_default();
     let path = |p: &Path| p.to_string_lossy().into_owned();
-    [
+    let mut env = vec![
         ("SESSIONRANGE_TARGET", base.to_owned()),
         ("SESSIONRANGE_CA_CERT", path(&paths.ca)),
         ("SESSIONRANGE_PROXIES", proxies.join(",")),
@@ -295,11 +302,23 @@ fn environment(
         ("SESSIONRANGE_OUTPUT", path(&paths.output)),
         ("SESSIONRANGE_SCENARIO", scenario.name.clone()),
         ("SESSIONRANGE_DEADLINE", deadline.as_secs().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    ];
+    if scenario.run.https {
+        for var in TRUST_VARIABLES {
+            env.push((var, path(&paths.ca_bundle)));
+        }
+    }
+    env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
+
+/// Variables that name the trust store of OpenSSL, Python requests, curl
+/// and Node.
+const TRUST_VARIABLES: [&str; 4] = [
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+];
 
 fn grade_run(
     scenario: &Scenario,

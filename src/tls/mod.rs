@@ -78,6 +78,22 @@ impl TlsMaterial {
     pub fn write_ca(&self, path: &Path) -> Result<()> {
         std::fs::write(path, &self.ca_pem).map_err(|e| Error::io(path, e))
     }
+
+    /// Writes a bundle of the system's root certificates followed by this
+    /// run's CA to `path`, for the variables (`SSL_CERT_FILE`,
+    /// `REQUESTS_CA_BUNDLE`, ...) that replace a client's trust store
+    /// rather than add to it. Returns how many system roots it holds; a
+    /// machine without a readable store gets a bundle of the CA alone.
+    pub fn write_bundle(&self, path: &Path) -> Result<usize> {
+        let roots = rustls_native_certs::load_native_certs().certs;
+        let mut text: String = roots
+            .iter()
+            .map(|der| pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec())))
+            .collect();
+        text.push_str(&self.ca_pem);
+        std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
+        Ok(roots.len())
+    }
 }
 
 /// A ticketer that issues no tickets: TLS 1.2 resumption stays off too.
