@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
+use crate::fingerprint::TlsFingerprint;
 use crate::intern::Interner;
 use crate::network::NetworkInfo;
 
@@ -36,6 +37,11 @@ pub struct RequestContext {
     pub ja3: Option<String>,
     /// JA4 of the connection's first ClientHello, when TLS is on.
     pub ja4: Option<String>,
+    /// The stable JA4 of that hello (see [`crate::fingerprint::ja4::ja4_stable`]):
+    /// what the `fingerprint.ja4` rule compares. Traces written before it
+    /// existed have none; the rule then compares `ja4`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ja4_stable: Option<String>,
 }
 
 impl RequestContext {
@@ -89,11 +95,23 @@ impl RequestContext {
         self.header_order.push(lower);
     }
 
-    /// Adds TLS fingerprints of the connection.
+    /// Adds TLS fingerprints of the connection, without a stable JA4: the
+    /// `fingerprint.ja4` rule then compares the plain JA4.
     #[must_use]
     pub fn with_tls(mut self, ja3: Option<String>, ja4: Option<String>) -> Self {
         self.ja3 = ja3;
         self.ja4 = ja4;
+        self.ja4_stable = None;
+        self
+    }
+
+    /// Adds every TLS fingerprint of the connection's first ClientHello:
+    /// the JA3 hash, the plain JA4 and the stable JA4.
+    #[must_use]
+    pub fn with_tls_fingerprint(mut self, tls: &TlsFingerprint) -> Self {
+        self.ja3 = Some(tls.ja3_hash.clone());
+        self.ja4 = Some(tls.ja4.clone());
+        self.ja4_stable = Some(tls.ja4_stable.clone());
         self
     }
 
@@ -237,6 +255,9 @@ pub struct BirthContext {
     pub ja3: Option<Arc<str>>,
     /// JA4 at login.
     pub ja4: Option<Arc<str>>,
+    /// Stable JA4 at login, when the login's context had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ja4_stable: Option<Arc<str>>,
     /// The companion cookies the target set for this client.
     pub companions: Companions,
 }
@@ -260,6 +281,7 @@ impl BirthContext {
             http_fingerprint: interner.intern(&ctx.http_fingerprint),
             ja3: opt(&ctx.ja3),
             ja4: opt(&ctx.ja4),
+            ja4_stable: opt(&ctx.ja4_stable),
             companions: Companions::with_names(companions, |n| interner.intern(n)),
         }
     }

@@ -2,15 +2,19 @@
 //!
 //! Every line of both files is checked, and all mismatches are reported
 //! together. Also: hellos split across records, every proper prefix of a
-//! hello, and the HelloRetryRequest pair under the stable JA4.
+//! hello, and the HelloRetryRequest pair under the stable JA4. The live
+//! hellos of real client stacks (`live-clienthellos.jsonl`) check JA4 and
+//! JA3 against independently computed values, and that the stable JA4 is
+//! one value per client where the plain JA4 is not.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use sessionrange::fingerprint::{self, ClientHello, HelloError, TlsFingerprint, decode_hex};
 
 const HELLOS: &str = include_str!("data/fingerprint/ja4-clienthello.jsonl");
 const HEADS: &str = include_str!("data/fingerprint/ja4h-http1.jsonl");
+const LIVE: &str = include_str!("data/fingerprint/live-clienthellos.jsonl");
 
 fn lines(text: &str) -> Vec<Value> {
     text.lines()
@@ -74,10 +78,27 @@ impl Tally {
 fn every_client_hello_vector_matches_all_forms() {
     let vectors = lines(HELLOS);
     assert_eq!(vectors.len(), 160);
+    let keys = HelloKeys {
+        hex: "client_hello_hex",
+        ja3_full: "ja3_full",
+        ja3: "ja3",
+    };
+    check_hellos(&vectors, &keys, label).finish();
+}
+
+/// The field names of one vector file: the hello's bytes and JA3's two forms.
+struct HelloKeys {
+    hex: &'static str,
+    ja3_full: &'static str,
+    ja3: &'static str,
+}
+
+/// Checks the four JA4 forms and JA3 of every hello in `vectors`.
+fn check_hellos(vectors: &[Value], keys: &HelloKeys, label: impl Fn(&Value) -> String) -> Tally {
     let mut tally = Tally::default();
-    for line in &vectors {
+    for line in vectors {
         let at = label(line);
-        let fp = match fingerprint::tls(&bytes(line, "client_hello_hex")) {
+        let fp = match fingerprint::tls(&bytes(line, keys.hex)) {
             Ok(fp) => fp,
             Err(e) => {
                 tally.mismatches.push(format!("{at}: {e}"));
@@ -88,10 +109,10 @@ fn every_client_hello_vector_matches_all_forms() {
         tally.check("ja4_r", &at, &fp.ja4_r, field(line, "ja4_r"));
         tally.check("ja4_o", &at, &fp.ja4_o, field(line, "ja4_o"));
         tally.check("ja4_ro", &at, &fp.ja4_ro, field(line, "ja4_ro"));
-        tally.check("ja3_full", &at, &fp.ja3, field(line, "ja3_full"));
-        tally.check("ja3", &at, &fp.ja3_hash, field(line, "ja3"));
+        tally.check("ja3_full", &at, &fp.ja3, field(line, keys.ja3_full));
+        tally.check("ja3", &at, &fp.ja3_hash, field(line, keys.ja3));
     }
-    tally.finish();
+    tally
 }
 
 /// Drops the trailing `_` and `,` on which Wireshark and Python raw forms differ.
@@ -311,4 +332,63 @@ fn the_retry_cookie_is_left_out_of_the_stable_ja4() {
     assert_ne!(first.ja4, second.ja4, "the cookie counts in plain JA4");
     assert_eq!(first.ja4_stable, second.ja4_stable);
     assert!(first.ja4.starts_with("t13i0102"), "{}", first.ja4);
+}
+
+fn live_group(line: &Value) -> String {
+    format!("{} ({})", field(line, "client"), field(line, "sni"))
+}
+
+#[test]
+fn every_live_client_hello_matches_the_independent_ja4_and_ja3() {
+    let vectors = lines(LIVE);
+    assert_eq!(vectors.len(), 208);
+    let keys = HelloKeys {
+        hex: "hello_hex",
+        ja3_full: "ja3",
+        ja3: "ja3_hash",
+    };
+    check_hellos(&vectors, &keys, |line| format!("{} ", live_group(line))).finish();
+}
+
+#[test]
+fn each_live_client_has_one_stable_ja4_where_plain_ja4_may_vary() {
+    // Per client/SNI group: (plain JA4 values, stable JA4 values).
+    let mut groups: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    for line in &lines(LIVE) {
+        let fp = fingerprint::tls(&bytes(line, "hello_hex")).expect("live hello parses");
+        let group = groups.entry(live_group(line)).or_default();
+        group.0.insert(fp.ja4);
+        group.1.insert(fp.ja4_stable);
+    }
+    assert_eq!(groups.len(), 52);
+    let unstable: Vec<&String> = groups
+        .iter()
+        .filter(|(_, (_, stable))| stable.len() != 1)
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        unstable.is_empty(),
+        "more than one stable JA4: {unstable:?}"
+    );
+    let varying: Vec<&str> = groups
+        .iter()
+        .filter(|(_, (plain, _))| plain.len() > 1)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(
+        varying,
+        [
+            "curl_cffi chrome120 (ip)",
+            "curl_cffi chrome131_android (host)"
+        ],
+        "the groups whose plain JA4 alternates with padding"
+    );
+    // Leaving padding out merges the padding variants of those two groups
+    // into the value other Chrome profiles have without padding, and
+    // curl_cffi's Safari 18.0 profiles (padded) with its newest Safari
+    // (unpadded), whose hellos differ in nothing else; the other plain
+    // values stay apart.
+    let plain: BTreeSet<&String> = groups.values().flat_map(|(plain, _)| plain).collect();
+    let stable: BTreeSet<&String> = groups.values().flat_map(|(_, stable)| stable).collect();
+    assert_eq!((plain.len(), stable.len()), (38, 34));
 }

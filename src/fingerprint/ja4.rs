@@ -72,11 +72,20 @@ pub fn ja4_hash(hello: &ClientHello) -> String {
 /// `early_data` (0x002a) and `cookie` (0x002c) in the extension count and
 /// list: the form to compare across reconnections of one client.
 ///
+/// Exactly: part a's extension count (characters 7–8) counts the
+/// extensions JA4 counts minus those four; part b (the cipher hash) is
+/// JA4's, since no extension is in it; part c hashes the sorted extension
+/// list without SNI, ALPN and those four, then `_` and the signature
+/// algorithms, as JA4 does (`000000000000` when nothing but SNI and ALPN
+/// is left). Version, SNI flag, cipher count and ALPN characters are
+/// JA4's. A hello with none of the four has a stable JA4 equal to its JA4.
+///
 /// Those come and go with the hello's size, session resumption, 0-RTT
-/// and HelloRetryRequest: the second ClientHello after an HRR drops
-/// padding and early_data and echoes the server's cookie. None of that is
-/// a different client, so the stable form keeps it from looking like
-/// drift. Everything else, including the ALPN field, is as in `ja4`.
+/// and HelloRetryRequest: Chrome stacks add padding only when a GREASE ECH
+/// payload of random size leaves the hello under 512 bytes, and the second
+/// ClientHello after an HRR drops padding and early_data and echoes the
+/// server's cookie. None of that is a different client, so the stable form
+/// keeps it from looking like drift.
 pub fn ja4_stable(hello: &ClientHello) -> String {
     let skip = [EXT_PADDING, EXT_PRE_SHARED_KEY, EXT_EARLY_DATA, EXT_COOKIE];
     Fields::new(hello, &skip).sorted_hash()

@@ -5,7 +5,8 @@
 //!   `c`/`n` for a Cookie header, `r`/`n` for a Referer header, the header
 //!   count without Cookie and Referer (capped at 99), and the first
 //!   Accept-Language value (up to `,` or `;`) reduced to ASCII letters and
-//!   digits, lowercased, cut to 4 and padded with `0` (`0000` if absent).
+//!   digits (and the wildcard `*`), lowercased, cut to 4 and padded with
+//!   `0` (`0000` if absent, `*000` for `*`).
 //! * b: the header names in wire order and sent case, Cookie and Referer
 //!   left out, comma-joined, SHA-256, first 12 hex (an empty list hashes
 //!   the empty string, as FoxIO does).
@@ -118,7 +119,13 @@ fn method_code(method: &[u8]) -> &'static str {
         .map_or("00", |(_, code)| code)
 }
 
-/// `en-US,en;q=0.9` → `enus`, `da, en-GB` → `da00`, absent → `0000`.
+/// `en-US,en;q=0.9` → `enus`, `da, en-GB` → `da00`, `*` → `*000`,
+/// absent → `0000`.
+///
+/// A language range is ASCII letters and digits joined by `-`, or the
+/// wildcard `*` (RFC 9110, 12.5.4). FoxIO's Python and Rust code drop the
+/// `-` and keep the rest, so `*` stays; any other byte (only a malformed
+/// header has one) is dropped, which keeps the field four ASCII characters.
 fn language(value: Option<&[u8]>) -> String {
     let first = value
         .unwrap_or_default()
@@ -127,7 +134,7 @@ fn language(value: Option<&[u8]>) -> String {
         .unwrap_or_default();
     let mut out: String = first
         .iter()
-        .filter(|b| b.is_ascii_alphanumeric())
+        .filter(|b| b.is_ascii_alphanumeric() || **b == b'*')
         .take(4)
         .map(|b| char::from(b.to_ascii_lowercase()))
         .collect();
@@ -190,5 +197,13 @@ mod tests {
         );
         assert_eq!(fp.ja4h_r, "0010nn000000___");
         assert_eq!(language(Some(b"es-419")), "es41");
+    }
+
+    #[test]
+    fn accept_language_wildcard_is_kept() {
+        assert_eq!(language(Some(b"*")), "*000");
+        assert_eq!(language(Some(b"*;q=0.5, en")), "*000");
+        let fp = fingerprint(b"GET / HTTP/1.1\r\nHost: a\r\nAccept-Language: *\r\n\r\n");
+        assert!(fp.ja4h.starts_with("ge11nn02*000_"), "{}", fp.ja4h);
     }
 }

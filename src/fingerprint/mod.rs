@@ -40,8 +40,9 @@ pub struct TlsFingerprint {
     pub ja4_o: String,
     /// JA4 original order, raw.
     pub ja4_ro: String,
-    /// JA4 without padding, pre_shared_key and early_data: compare this
-    /// one across reconnections (see [`ja4::ja4_stable`]).
+    /// JA4 without padding, pre_shared_key, early_data and the retry
+    /// cookie: compare this one across reconnections (see
+    /// [`ja4::ja4_stable`]); the session pin does.
     pub ja4_stable: String,
 }
 

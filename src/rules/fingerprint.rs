@@ -45,7 +45,8 @@ pub(crate) fn check_all(
         &b.user_agent,
         &ctx.user_agent,
     ));
-    fired.extend(text(RuleName::Ja4, tls, cfg.ja4, &b.ja4, &ctx.ja4));
+    let (birth_ja4, live_ja4) = ja4_pair(s, ctx);
+    fired.extend(text(RuleName::Ja4, tls, cfg.ja4, birth_ja4, live_ja4));
     fired.extend(text(RuleName::Ja3, tls, cfg.ja3, &b.ja3, &ctx.ja3));
     fired.extend(http(cfg.http, s, ctx));
     fired.extend(header_order(cfg.header_order, s, ctx));
@@ -57,6 +58,22 @@ pub(crate) fn check_all(
         &b.accept_language,
         &ctx.accept_language,
     ));
+}
+
+/// The JA4 values the `ja4` rule compares: the stable JA4 at birth and
+/// now when both contexts have one, else the plain JA4 (traces written
+/// before contexts carried a stable JA4, and contexts built without it).
+/// Comparing a stable JA4 with a plain one would be drift by construction.
+fn ja4_pair<'a>(
+    s: &'a Session,
+    ctx: &'a RequestContext,
+) -> (&'a Option<Arc<str>>, &'a Option<String>) {
+    let b = &s.birth;
+    if b.ja4_stable.is_some() && ctx.ja4_stable.is_some() {
+        (&b.ja4_stable, &ctx.ja4_stable)
+    } else {
+        (&b.ja4, &ctx.ja4)
+    }
 }
 
 fn http(action: Action, s: &Session, ctx: &RequestContext) -> Option<Firing> {

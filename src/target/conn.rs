@@ -16,7 +16,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::Version;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -26,14 +26,30 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::fingerprint;
+use crate::target::head_clock::HeadClock;
 use crate::target::head_tap::{self, HeadTap, Tapped};
 use crate::target::metrics::ListenerStats;
 use crate::target::peer::{ConnTls, ContextMemo, PoolExit, RawHead};
 use crate::tls::{HelloRead, Prefixed, read_client_hello};
 
-/// How long a peer may take, by default, to send a request head, a PROXY
-/// header or its ClientHello, and to finish the TLS handshake.
+/// How long a peer may take, by default, to send a request head (from its
+/// first byte), a PROXY header or its ClientHello, and to finish the TLS
+/// handshake.
 pub(crate) const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long, by default, a keep-alive connection may idle between the end
+/// of a response and the first byte of the next request head: nginx's
+/// `keepalive_timeout`.
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// The two waits a client-facing listener allows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timeouts {
+    /// See [`DEFAULT_HEAD_TIMEOUT`].
+    pub(crate) head: Duration,
+    /// See [`DEFAULT_IDLE_TIMEOUT`].
+    pub(crate) idle: Duration,
+}
 
 /// How long open connections get to finish after shutdown is asked for;
 /// whatever is still open then is dropped.
@@ -68,6 +84,8 @@ pub(crate) struct Listening {
     pub(crate) app: Router,
     /// See [`DEFAULT_HEAD_TIMEOUT`].
     pub(crate) head_timeout: Duration,
+    /// See [`DEFAULT_IDLE_TIMEOUT`].
+    pub(crate) idle_timeout: Duration,
     /// This listener's connection counts.
     pub(crate) stats: Arc<ListenerStats>,
     /// Turns `true` when connections should finish and close.
@@ -90,11 +108,12 @@ impl Listening {
 /// to finish (idle keep-alive ones close at once) and waits for them, at
 /// most [`DRAIN_LIMIT`].
 ///
-/// Connections go to `app`, get `head_timeout` for their opening, and are
+/// Connections go to `app`, get the head timeout for their opening and
+/// each request head and the idle timeout between requests, and are
 /// counted in `stats`.
 pub(crate) async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    (app, head_timeout, stats): (Router, Duration, Arc<ListenerStats>),
+    (app, timeouts, stats): (Router, Timeouts, Arc<ListenerStats>),
     stop: impl Future<Output = ()>,
     mut handle: F,
 ) -> std::io::Result<()>
@@ -105,7 +124,8 @@ where
     let (drain, draining) = watch::channel(false);
     let listening = Listening {
         app,
-        head_timeout,
+        head_timeout: timeouts.head,
+        idle_timeout: timeouts.idle,
         stats,
         drain: draining,
     };
@@ -163,11 +183,8 @@ where
         }
         app.clone().oneshot(req)
     });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(listening.head_timeout);
+    let clock = HeadClock::new(tap.clone(), listening.idle_timeout);
+    let builder = builder(&listening, clock.clone());
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(Tapped::new(io, tap)), service);
     tokio::pin!(conn);
     let result = tokio::select! {
@@ -181,9 +198,24 @@ where
         e.downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_timeout)
     });
-    if timed_out {
+    if clock.idle_expired() {
+        listening.stats.idle_timed_out();
+    } else if timed_out {
         listening.stats.timed_out();
     }
+}
+
+/// HTTP/1.1 and h2. Over HTTP/1 the header-read timeout runs on `clock`,
+/// which allows the idle timeout before a head's first byte. hyper's h2
+/// server has no header or idle timeout: an idle h2 connection stays open
+/// until the client closes it or the listener drains.
+fn builder(listening: &Listening, clock: HeadClock) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(clock)
+        .header_read_timeout(listening.head_timeout);
+    builder
 }
 
 /// Resolves when the listener asks its connections to finish.

@@ -78,7 +78,7 @@ pub fn context(
         .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("")));
     let ctx = RequestContext::from_headers(Some(client.ip), st.geo.lookup(client.ip), pairs);
     match tls {
-        Some(t) => ctx.with_tls(Some(t.ja3_hash.clone()), Some(t.ja4.clone())),
+        Some(t) => ctx.with_tls_fingerprint(t),
         None => ctx,
     }
 }

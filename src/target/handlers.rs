@@ -189,6 +189,7 @@ pub async fn fingerprint(State(st): St, peer: Peer, headers: HeaderMap) -> Respo
         "http_fingerprint": ctx.http_fingerprint,
         "ja3": ctx.ja3,
         "ja4": ctx.ja4,
+        "ja4_stable": ctx.ja4_stable,
         "tls": peer.tls.as_deref(),
         "ja4h": peer.ja4h(),
     });

@@ -23,11 +23,16 @@ struct TapBuf {
     bytes: Vec<u8>,
     /// Body bytes of the last head still to come, to drop as they arrive.
     skip: usize,
+    /// Reads that brought bytes, so far.
+    reads: u64,
 }
 
 impl HeadTap {
     fn push(&self, mut data: &[u8]) {
         let mut tap = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !data.is_empty() {
+            tap.reads = tap.reads.wrapping_add(1);
+        }
         let skipped = tap.skip.min(data.len());
         tap.skip -= skipped;
         data = &data[skipped..];
@@ -36,6 +41,24 @@ impl HeadTap {
         }
         let keep = data.len().min(MAX_TAPPED);
         tap.bytes.extend_from_slice(&data[..keep]);
+    }
+
+    /// How many reads have brought bytes: a change means the client sent something.
+    pub(crate) fn reads(&self) -> u64 {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).reads
+    }
+
+    /// Whether the bytes not yet claimed by a request start a request line
+    /// (a method, perhaps cut short): the next head has begun. Body bytes
+    /// left over from a chunked request do not look like one.
+    pub(crate) fn head_begun(&self) -> bool {
+        let tap = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let rest = tap.bytes.trim_ascii_start();
+        let method = rest
+            .iter()
+            .position(|b| !(b.is_ascii_uppercase() || *b == b'-'))
+            .unwrap_or(rest.len());
+        method > 0 && rest.get(method).is_none_or(|&b| b == b' ')
     }
 
     /// The next request head whose request line starts with `method`;
@@ -153,6 +176,22 @@ mod tests {
         let second = tap.take_head("GET").expect("the GET head");
         assert_eq!(second, b"GET /a HTTP/1.1\r\nX-Case: 1\r\n\r\n");
         assert_eq!(tap.take_head("GET"), None);
+    }
+
+    #[test]
+    fn a_head_has_begun_only_when_a_request_line_starts() {
+        let tap = HeadTap::default();
+        assert!(!tap.head_begun());
+        tap.push(b"GET / HTTP/1.1\r\n\r\n");
+        assert!(tap.head_begun());
+        assert_eq!(tap.reads(), 1);
+        tap.take_head("GET");
+        assert!(!tap.head_begun(), "nothing left");
+        tap.push(b"\r\nGE");
+        assert!(tap.head_begun(), "a method cut short");
+        let chunked = HeadTap::default();
+        chunked.push(b"A\r\n0123456789\r\n0\r\n\r\n");
+        assert!(!chunked.head_begun(), "a chunk size is not a method");
     }
 
     #[test]

@@ -30,7 +30,11 @@ pub(crate) async fn serve_listener(
     stop: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let stats = Arc::clone(state.metrics.listener(which));
-    let settings = (app, state.head_timeout, stats);
+    let timeouts = conn::Timeouts {
+        head: state.head_timeout,
+        idle: state.idle_timeout,
+    };
+    let settings = (app, timeouts, stats);
     conn::accept_loop(listener, settings, stop, move |stream, addr, l| {
         let state = Arc::clone(&state);
         async move {

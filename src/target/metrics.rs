@@ -49,14 +49,16 @@ impl Listener {
     }
 }
 
-/// Connections of one listener: how many are open, and how many were
-/// closed because the peer was too slow to send its first bytes (a PROXY
-/// header, a ClientHello, the TLS handshake or a request head).
+/// Connections of one listener: how many are open, how many were closed
+/// because the peer was too slow to send its first bytes (a PROXY header,
+/// a ClientHello, the TLS handshake or a request head), and how many were
+/// closed idle between requests.
 #[derive(Debug, Default)]
 pub struct ListenerStats {
     accepted: AtomicU64,
     closed: AtomicU64,
     timed_out: AtomicU64,
+    idle_timed_out: AtomicU64,
 }
 
 impl ListenerStats {
@@ -69,6 +71,16 @@ impl ListenerStats {
     /// Counts a connection closed for its peer's slowness.
     pub fn timed_out(&self) {
         self.timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a keep-alive connection closed for idling between requests.
+    pub fn idle_timed_out(&self) {
+        self.idle_timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Keep-alive connections closed for idling between requests so far.
+    pub fn idle_timeouts(&self) -> u64 {
+        self.idle_timed_out.load(Ordering::Relaxed)
     }
 
     /// Connections accepted and not yet closed.
@@ -164,6 +176,31 @@ impl Metrics {
         )
     }
 
+    /// The per-listener lines: open connections, slow-peer and idle timeouts.
+    fn render_listeners(&self, out: &mut String) {
+        type Count = fn(&ListenerStats) -> u64;
+        let per_listener: [(&str, &str, Count); 3] = [
+            ("open_connections", "gauge", ListenerStats::open_now),
+            (
+                "slow_peer_timeouts_total",
+                "counter",
+                ListenerStats::timeouts,
+            ),
+            (
+                "idle_timeouts_total",
+                "counter",
+                ListenerStats::idle_timeouts,
+            ),
+        ];
+        for (name, kind, count) in per_listener {
+            let _ = writeln!(out, "# TYPE sessionrange_{name} {kind}");
+            for l in Listener::ALL {
+                let n = count(self.listener(l));
+                let _ = writeln!(out, "sessionrange_{name}{{listener=\"{}\"}} {n}", l.label());
+            }
+        }
+    }
+
     /// Every count, in the Prometheus text format.
     pub fn render(&self, live_sessions: usize) -> String {
         let mut out = String::new();
@@ -198,25 +235,7 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE sessionrange_ip_banned_total counter");
         let banned = self.ip_banned.load(Ordering::Relaxed);
         let _ = writeln!(out, "sessionrange_ip_banned_total {banned}");
-        let per_listener = [
-            (
-                "open_connections",
-                "gauge",
-                ListenerStats::open_now as fn(&ListenerStats) -> u64,
-            ),
-            (
-                "slow_peer_timeouts_total",
-                "counter",
-                ListenerStats::timeouts,
-            ),
-        ];
-        for (name, kind, count) in per_listener {
-            let _ = writeln!(out, "# TYPE sessionrange_{name} {kind}");
-            for l in Listener::ALL {
-                let n = count(self.listener(l));
-                let _ = writeln!(out, "sessionrange_{name}{{listener=\"{}\"}} {n}", l.label());
-            }
-        }
+        self.render_listeners(&mut out);
         let _ = writeln!(out, "# TYPE sessionrange_sessions gauge");
         let _ = writeln!(out, "sessionrange_sessions {live_sessions}");
         out

@@ -14,6 +14,7 @@ mod conn;
 pub mod exit_bans;
 pub mod guard;
 pub mod handlers;
+mod head_clock;
 mod head_tap;
 mod listeners;
 pub mod login;

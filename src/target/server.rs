@@ -190,6 +190,7 @@ pub struct TargetServerBuilder {
     geo: Option<GeoDb>,
     trace: Option<PathBuf>,
     head_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
 }
 
 impl TargetServerBuilder {
@@ -217,10 +218,19 @@ impl TargetServerBuilder {
         self
     }
 
-    /// Gives peers this long, instead of 5 s, to send a request head, a
-    /// PROXY header or a ClientHello, and to finish the TLS handshake.
+    /// Gives peers this long, instead of 5 s, to send a request head (from
+    /// its first byte), a PROXY header or a ClientHello, and to finish the
+    /// TLS handshake.
     pub fn head_timeout(mut self, timeout: Duration) -> Self {
         self.head_timeout = Some(timeout);
+        self
+    }
+
+    /// Lets a keep-alive HTTP/1 connection idle this long, instead of 75 s,
+    /// between the end of a response and the first byte of the next
+    /// request head; then it is closed and counted as idle, not slow.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
         self
     }
 
@@ -238,6 +248,9 @@ impl TargetServerBuilder {
         )?;
         if let Some(timeout) = self.head_timeout {
             state.head_timeout = timeout;
+        }
+        if let Some(timeout) = self.idle_timeout {
+            state.idle_timeout = timeout;
         }
         TargetServer::serve(Arc::new(state)).await
     }

@@ -19,7 +19,7 @@ use crate::geo::GeoDb;
 use crate::grade::TimelineFired;
 use crate::session::SessionId;
 use crate::target::config::TargetConfig;
-use crate::target::conn::DEFAULT_HEAD_TIMEOUT;
+use crate::target::conn::{DEFAULT_HEAD_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 use crate::target::exit_bans::ExitBans;
 use crate::target::metrics::Metrics;
 use crate::target::trace_log::TraceLog;
@@ -65,9 +65,13 @@ pub struct TargetState {
     pub exit_bans: ExitBans,
     /// This run's CA and the HTTPS listeners' configuration.
     pub tls: TlsMaterial,
-    /// How long a peer may take to send a request head, a PROXY header or
-    /// a ClientHello, and to finish the TLS handshake.
+    /// How long a peer may take to send a request head (from its first
+    /// byte), a PROXY header or a ClientHello, and to finish the TLS
+    /// handshake.
     pub head_timeout: Duration,
+    /// How long a keep-alive HTTP/1 connection may idle between the end of
+    /// a response and the first byte of the next request head.
+    pub idle_timeout: Duration,
     pow_challenges: Mutex<PowChallenges>,
     revoked_jti: Mutex<HashMap<String, Timestamp>>,
     login_flows: Mutex<HashMap<IpAddr, Timestamp>>,
@@ -120,6 +124,7 @@ impl TargetState {
             exit_bans: ExitBans::default(),
             tls: TlsMaterial::generate()?,
             head_timeout: DEFAULT_HEAD_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             metrics: Metrics::default(),
             pow_challenges: Mutex::new(PowChallenges::default()),
             revoked_jti: Mutex::new(HashMap::new()),

@@ -1,6 +1,7 @@
-//! Black-box tests of the risk engine: rules, lifetimes, escalation, replay and properties.
+//! Black-box tests of the risk engine: rules, lifetimes, escalation, replay, properties and the JA4 pin on real hellos.
 
 mod helpers;
 mod lifecycle;
 mod properties;
 mod rules;
+mod tls_pin;

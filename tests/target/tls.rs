@@ -71,6 +71,13 @@ async fn each_client_gets_its_own_ja4_and_keeps_it_across_reconnections() {
                 .is_some_and(|h| h.len() == 32),
             "{seen}"
         );
+        assert!(
+            seen["ja4_stable"]
+                .as_str()
+                .is_some_and(|j| j.starts_with("t13"))
+                && seen["ja4_stable"] == seen["tls"]["ja4_stable"],
+            "the echo shows the stable JA4 the session pin compares: {seen}"
+        );
         reqwest_ja4.push(seen["ja4"].clone());
     }
     assert!(
