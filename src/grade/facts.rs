@@ -90,8 +90,11 @@ impl TraceFacts {
         Self::parse(&text, path)
     }
 
-    /// Each session's life, keyed by id, in order of birth.
-    pub fn sessions(&self) -> Vec<SessionLife<'_>> {
+    /// Each session's life, keyed by id, in order of birth. A request
+    /// decided within `grace` of the one that revealed its session's death
+    /// was in flight when the client could first know; later ones are
+    /// zombies.
+    pub fn sessions(&self, grace: std::time::Duration) -> Vec<SessionLife<'_>> {
         let mut order: Vec<SessionId> = Vec::new();
         let mut lives: HashMap<SessionId, SessionLife<'_>> = HashMap::new();
         for d in &self.decisions {
@@ -102,11 +105,12 @@ impl TraceFacts {
                     birth: None,
                     death: None,
                     revealed: None,
+                    in_flight: Vec::new(),
                     zombies: Vec::new(),
                     requests: Vec::new(),
                 }
             });
-            life.add(d);
+            life.add(d, grace);
         }
         order
             .into_iter()
@@ -127,14 +131,17 @@ pub struct SessionLife<'a> {
     /// The request that showed the client it was dead: the fatal request
     /// itself, or the first request after a death the client did not cause.
     pub revealed: Option<&'a Decision>,
-    /// Requests after the revealing one.
+    /// Requests after the revealing one but within the grace: sent, most
+    /// likely, before its answer reached the client.
+    pub in_flight: Vec<&'a Decision>,
+    /// Requests after the revealing one and its grace.
     pub zombies: Vec<&'a Decision>,
     /// Times of every request decision on it.
     pub requests: Vec<Timestamp>,
 }
 
 impl<'a> SessionLife<'a> {
-    fn add(&mut self, d: &'a Decision) {
+    fn add(&mut self, d: &'a Decision, grace: std::time::Duration) {
         match d.kind {
             DecisionKind::Login { .. } if d.verdict == Verdict::Allow => self.birth = Some(d),
             DecisionKind::Login { .. } | DecisionKind::Release => {}
@@ -143,14 +150,18 @@ impl<'a> SessionLife<'a> {
                     self.death = Some(d);
                 }
             }
-            DecisionKind::Request => self.request(d),
+            DecisionKind::Request => self.request(d, grace),
         }
     }
 
-    fn request(&mut self, d: &'a Decision) {
+    fn request(&mut self, d: &'a Decision, grace: std::time::Duration) {
         self.requests.push(d.at);
-        if self.revealed.is_some() {
-            self.zombies.push(d);
+        if let Some(rev) = self.revealed {
+            if d.at <= rev.at.plus(grace) {
+                self.in_flight.push(d);
+            } else {
+                self.zombies.push(d);
+            }
             return;
         }
         if d.verdict.is_terminal() {
@@ -164,5 +175,14 @@ impl<'a> SessionLife<'a> {
     /// Whether it was born by a login.
     pub fn born(&self) -> bool {
         self.birth.is_some()
+    }
+
+    /// When it was in use, from its birth to its death or its last request,
+    /// whichever is later; `None` for a session not born in this trace.
+    pub fn span(&self) -> Option<(Timestamp, Timestamp)> {
+        let born = self.birth?.at;
+        let last = self.requests.iter().copied().max().unwrap_or(born);
+        let end = self.death.map_or(last, |d| d.at.max(last));
+        Some((born, end.max(born)))
     }
 }

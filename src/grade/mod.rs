@@ -26,6 +26,10 @@ pub use output::OutputCheck;
 
 /// Details kept per failed criterion.
 const MAX_DETAILS: usize = 20;
+/// Requests on a dead session this soon after the revealing answer were
+/// already on their way: a client with 16 requests in flight cannot call
+/// them back.
+pub const DEFAULT_IN_FLIGHT_GRACE: Duration = Duration::from_millis(200);
 
 /// A scenario's pass marks. Each criterion is always measured; these say
 /// what passes.
@@ -45,8 +49,13 @@ pub struct GradeConfig {
     pub max_reauth_overhead: f64,
     /// Least records served per session created, if set.
     pub min_yield: Option<f64>,
-    /// Most requests on sessions after they were shown to be dead.
+    /// Most requests on sessions after they were shown to be dead (past
+    /// the in-flight grace).
     pub max_zombies: u64,
+    /// How long after the request that revealed a death a request on the
+    /// same session still counts as in flight rather than as a zombie.
+    #[serde(with = "humantime_serde")]
+    pub in_flight_grace: Duration,
     /// Longest a client may keep using a session after it was shown dead.
     #[serde(with = "humantime_serde")]
     pub max_time_to_detect: Duration,
@@ -66,6 +75,7 @@ impl Default for GradeConfig {
             max_reauth_overhead: 0.5,
             min_yield: None,
             max_zombies: 0,
+            in_flight_grace: DEFAULT_IN_FLIGHT_GRACE,
             max_time_to_detect: Duration::ZERO,
             max_banned_accounts: 0,
             max_peak_rate: None,
@@ -122,20 +132,32 @@ pub struct Metrics {
     pub sessions_invalidated: BTreeMap<String, u64>,
     /// Invalidated sessions over sessions created.
     pub mortality: f64,
-    /// Seconds spent in login flows.
+    /// Seconds spent in login flows, summed over parallel workers.
     pub login_seconds: f64,
-    /// Seconds the crawl took.
+    /// Seconds sessions were in use (birth to death or last request),
+    /// summed over parallel sessions.
+    pub session_seconds: f64,
+    /// Seconds the client ran.
     pub crawl_seconds: f64,
-    /// Login time over crawl time.
+    /// Login time over login plus session time: the share of each
+    /// worker's working time spent logging in.
     pub reauth_overhead: f64,
     /// Genuine records the target served, counting repeats.
     pub records_served: u64,
     /// Distinct genuine records the target served.
     pub records_unique: u64,
-    /// Records served per session created.
+    /// Most sessions in use at the same time: the client's workers.
+    pub workers: u64,
+    /// Sessions created beyond the workers' first ones.
+    pub relogins: u64,
+    /// Records served per re-login, plus one: parallel first logins are
+    /// not waste, re-logins are.
     pub session_yield: f64,
-    /// Requests on sessions after they were shown to be dead.
+    /// Requests on sessions after they were shown to be dead, past the
+    /// in-flight grace.
     pub zombie_requests: u64,
+    /// Requests on dead sessions within the in-flight grace.
+    pub in_flight_requests: u64,
     /// Longest use of a session after it was shown dead, in seconds.
     pub time_to_detect_seconds: f64,
     /// Accounts banned.
@@ -182,7 +204,7 @@ pub struct RunFacts<'a> {
 
 /// Measures a run and judges it against `config`.
 pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterion>) {
-    let lives = run.trace.sessions();
+    let lives = run.trace.sessions(config.in_flight_grace);
     let exits = ExitNames::from_events(&run.trace.proxy);
     let m = measure(run, &lives);
     let mut out = Vec::new();
@@ -253,10 +275,10 @@ pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterio
         format!("{:.3}", m.reauth_overhead),
         format!("≤ {:.3}", config.max_reauth_overhead),
         vec![format!(
-            "{:.1} s in {} login flows over a {:.1} s crawl",
+            "{:.1} s in {} login flows against {:.1} s of session use (summed over workers)",
             m.login_seconds,
             run.trace.login_flows.len(),
-            m.crawl_seconds
+            m.session_seconds
         )],
     );
     if let Some(min) = config.min_yield {
@@ -266,8 +288,8 @@ pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterio
             format!("{:.1}", m.session_yield),
             format!("≥ {min:.1}"),
             vec![format!(
-                "{} records over {} sessions",
-                m.records_served, m.sessions_created
+                "{} records served over {} re-logins ({} sessions, {} workers at most at once)",
+                m.records_served, m.relogins, m.sessions_created, m.workers
             )],
         );
     }
@@ -315,46 +337,75 @@ fn measure(run: &RunFacts<'_>, lives: &[SessionLife<'_>]) -> Metrics {
     };
     m.completeness = ratio(m.output.unique_correct as f64, m.dataset_size as f64);
     for life in lives {
-        m.sessions_created += u64::from(life.born());
-        m.requests += life.requests.len() as u64;
-        m.zombie_requests += life.zombies.len() as u64;
-        if let (Some(rev), Some(last)) = (life.revealed, life.zombies.last()) {
-            m.time_to_detect_seconds = m
-                .time_to_detect_seconds
-                .max(last.at.since(rev.at).as_secs_f64());
-        }
-        m.peak_rate = m.peak_rate.max(peak(&life.requests));
-        let Some(death) = life.death else { continue };
-        match death.verdict {
-            Verdict::Expire(r) => *m.sessions_expired.entry(r.code().to_owned()).or_default() += 1,
-            Verdict::Revoke(r) | Verdict::Ban(r) if r.is_security() => {
-                *m.sessions_invalidated
-                    .entry(r.code().to_owned())
-                    .or_default() += 1;
-            }
-            _ => {}
-        }
-        if let (Verdict::Ban(_), Some(account)) = (death.verdict, &death.account)
-            && !m.accounts_banned.iter().any(|a| a.as_str() == &**account)
-        {
-            m.accounts_banned.push(account.to_string());
-        }
+        measure_life(&mut m, life);
     }
     let invalidated: u64 = m.sessions_invalidated.values().sum();
     m.mortality = ratio(invalidated as f64, m.sessions_created as f64);
-    m.login_seconds = run
-        .trace
-        .login_flows
-        .iter()
+    let flows = run.trace.login_flows.iter();
+    // An empty float sum is -0.0.
+    m.login_seconds = flows
         .map(|f| f.at.since(f.started).as_secs_f64())
         .sum::<f64>()
-        + 0.0; // an empty float sum is -0.0
+        + 0.0;
+    let spans: Vec<_> = lives.iter().filter_map(SessionLife::span).collect();
+    m.session_seconds = spans
+        .iter()
+        .map(|(a, b)| b.since(*a).as_secs_f64())
+        .sum::<f64>()
+        + 0.0;
     m.crawl_seconds = run.ended.since(run.started).as_secs_f64();
-    m.reauth_overhead = ratio(m.login_seconds, m.crawl_seconds);
+    m.reauth_overhead = ratio(m.login_seconds, m.login_seconds + m.session_seconds);
     m.records_served = run.served.values().sum();
     m.records_unique = run.served_unique;
-    m.session_yield = ratio(m.records_served as f64, m.sessions_created as f64);
+    m.workers = most_at_once(&spans);
+    m.relogins = m.sessions_created.saturating_sub(m.workers);
+    m.session_yield = m.records_served as f64 / (1 + m.relogins) as f64;
     m
+}
+
+/// Adds one session's counts to `m`.
+fn measure_life(m: &mut Metrics, life: &SessionLife<'_>) {
+    m.sessions_created += u64::from(life.born());
+    m.requests += life.requests.len() as u64;
+    m.zombie_requests += life.zombies.len() as u64;
+    m.in_flight_requests += life.in_flight.len() as u64;
+    if let (Some(rev), Some(last)) = (life.revealed, life.zombies.last()) {
+        let late = last.at.since(rev.at).as_secs_f64();
+        m.time_to_detect_seconds = m.time_to_detect_seconds.max(late);
+    }
+    m.peak_rate = m.peak_rate.max(peak(&life.requests));
+    let Some(death) = life.death else { return };
+    match death.verdict {
+        Verdict::Expire(r) => *m.sessions_expired.entry(r.code().to_owned()).or_default() += 1,
+        Verdict::Revoke(r) | Verdict::Ban(r) if r.is_security() => {
+            *m.sessions_invalidated
+                .entry(r.code().to_owned())
+                .or_default() += 1;
+        }
+        _ => {}
+    }
+    if let (Verdict::Ban(_), Some(account)) = (death.verdict, &death.account)
+        && !m.accounts_banned.iter().any(|a| a.as_str() == &**account)
+    {
+        m.accounts_banned.push(account.to_string());
+    }
+}
+
+/// The most spans that overlap at one instant.
+fn most_at_once(spans: &[(Timestamp, Timestamp)]) -> u64 {
+    // Starts sort before ends at the same instant: a session born as
+    // another dies counts as overlapping it only if both are in use.
+    let mut edges: Vec<(Timestamp, i64)> = spans
+        .iter()
+        .flat_map(|(a, b)| [(*a, 1), (*b, -1)])
+        .collect();
+    edges.sort_by_key(|&(t, step)| (t, -step));
+    let (mut now, mut most) = (0i64, 0i64);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    most.unsigned_abs()
 }
 
 /// Seconds to the millisecond, so a failing value never reads as its
@@ -433,29 +484,37 @@ fn zombies(lives: &[SessionLife<'_>], start: Timestamp) -> Vec<String> {
             let rev = l.revealed?;
             let last = l.zombies.last()?;
             Some(format!(
-                "session {}: {} more requests after {} at {}, the last at {}",
+                "session {}: {} more requests after {} at {} (past {} already in flight), the last at {}",
                 short(l.id),
                 l.zombies.len(),
                 rev.verdict,
                 explain::at(rev.at, start),
+                l.in_flight.len(),
                 explain::at(last.at, start)
             ))
         })
         .collect()
 }
 
+/// One line per banned account: when and why it was first banned.
 fn bans(lives: &[SessionLife<'_>], start: Timestamp, exits: &ExitNames) -> Vec<String> {
-    lives
+    let mut banned: Vec<_> = lives
         .iter()
-        .filter_map(|l| {
-            let d = l.death.filter(|d| matches!(d.verdict, Verdict::Ban(_)))?;
-            let account = d.account.as_deref().unwrap_or("?");
-            Some(format!(
+        .filter_map(|l| Some((l.death.filter(|d| matches!(d.verdict, Verdict::Ban(_)))?, l)))
+        .collect();
+    banned.sort_by_key(|(d, _)| d.at);
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (d, l) in banned {
+        let account = d.account.as_deref().unwrap_or("?");
+        if seen.insert(account.to_owned()) {
+            out.push(format!(
                 "account {account}: {}",
                 explain::death(d, l.birth, start, exits)
-            ))
-        })
-        .collect()
+            ));
+        }
+    }
+    out
 }
 
 fn short(id: SessionId) -> String {
@@ -465,6 +524,167 @@ fn short(id: SessionId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::EngineConfig;
+    use crate::context::RequestContext;
+    use crate::engine::Engine;
+    use crate::geo::GeoDb;
+    use crate::target::state::LoginFlow;
+    use crate::verdict::{Action, Reason};
+
+    fn at(ms: u64) -> Timestamp {
+        Timestamp::from_millis(1_790_000_000_000 + ms)
+    }
+
+    fn ctx(ip: &str) -> RequestContext {
+        let ip = ip.parse().expect("an address");
+        RequestContext::from_headers(
+            Some(ip),
+            GeoDb::embedded().lookup(ip),
+            [("user-agent", "t")],
+        )
+    }
+
+    /// A client of `workers` sessions, each logging in for 500 ms from
+    /// `at(0)` and then making a request every 100 ms for ten seconds;
+    /// each session is served 50 records.
+    fn workers(engine: &Engine, n: u128) -> (TraceFacts, HashMap<SessionId, u64>) {
+        let mut facts = TraceFacts::default();
+        let mut served = HashMap::new();
+        for w in 0..n {
+            let sid = SessionId::from_u128(w + 1);
+            facts
+                .decisions
+                .push(engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(500)));
+            facts.login_flows.push(LoginFlow {
+                kind: "login_flow".into(),
+                session: sid,
+                started: at(0),
+                at: at(500),
+            });
+            for i in 1..=100 {
+                facts
+                    .decisions
+                    .push(engine.decide(sid, ctx("127.0.1.9"), at(500 + i * 100)));
+            }
+            served.insert(sid, 50);
+        }
+        (facts, served)
+    }
+
+    fn graded(facts: &TraceFacts, served: &HashMap<SessionId, u64>, end: u64) -> Metrics {
+        let run = RunFacts {
+            trace: facts,
+            output: OutputCheck::default(),
+            dataset_size: 200,
+            served,
+            served_unique: served.values().sum(),
+            started: at(0),
+            ended: at(end),
+        };
+        grade(&run, &GradeConfig::default()).0
+    }
+
+    #[test]
+    fn idling_and_parallel_workers_change_neither_overhead_nor_yield() {
+        let mut rules = EngineConfig::default();
+        rules.session_velocity.action = Action::Off;
+        rules.account_velocity.action = Action::Off;
+        rules.concurrency.action = Action::Off;
+        let (one, one_served) = workers(&Engine::new(rules.clone()).expect("engine"), 1);
+        let (four, four_served) = workers(&Engine::new(rules).expect("engine"), 4);
+        let busy = graded(&one, &one_served, 11_000);
+        let idle = graded(&one, &one_served, 100_000);
+        let parallel = graded(&four, &four_served, 11_000);
+        assert!((busy.reauth_overhead - 0.5 / 10.5).abs() < 1e-9, "{busy:?}");
+        assert_eq!(
+            idle.reauth_overhead, busy.reauth_overhead,
+            "idling after the crawl"
+        );
+        assert!((parallel.reauth_overhead - busy.reauth_overhead).abs() < 1e-9);
+        assert_eq!((parallel.workers, parallel.relogins), (4, 0));
+        assert_eq!(
+            parallel.session_yield, 200.0,
+            "four first logins are not re-logins"
+        );
+        assert_eq!(busy.session_yield, 50.0);
+    }
+
+    #[test]
+    fn requests_already_in_flight_at_a_death_are_not_zombies() {
+        let engine = Engine::new(EngineConfig::default()).expect("engine");
+        let sid = SessionId::from_u128(9);
+        let mut facts = TraceFacts::default();
+        facts
+            .decisions
+            .push(engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(0)));
+        facts
+            .decisions
+            .push(engine.revoke(sid, Reason::SessionRevoked, at(900)));
+        for ms in [1_000, 1_050, 1_150, 1_500] {
+            facts
+                .decisions
+                .push(engine.decide(sid, ctx("127.0.1.9"), at(ms)));
+        }
+        let (m, criteria) = grade(
+            &RunFacts {
+                trace: &facts,
+                output: OutputCheck::default(),
+                dataset_size: 1,
+                served: &HashMap::new(),
+                served_unique: 0,
+                started: at(0),
+                ended: at(2_000),
+            },
+            &GradeConfig::default(),
+        );
+        assert_eq!((m.in_flight_requests, m.zombie_requests), (2, 1));
+        assert!((m.time_to_detect_seconds - 0.5).abs() < 1e-9);
+        let ttd = criteria
+            .iter()
+            .find(|c| c.name == "time_to_detect")
+            .expect("ttd");
+        assert_eq!(
+            (ttd.value.as_str(), ttd.threshold.as_str()),
+            ("0.500s", "≤ 0.000s")
+        );
+    }
+
+    #[test]
+    fn a_banned_account_is_listed_once_with_its_first_ban() {
+        let mut rules = EngineConfig::default();
+        rules.asn_drift.action = Action::Ban;
+        let engine = Engine::new(rules).expect("engine");
+        let mut facts = TraceFacts::default();
+        for n in 1..=3 {
+            let sid = SessionId::from_u128(n);
+            facts
+                .decisions
+                .push(engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(0)));
+        }
+        for n in 1..=3 {
+            let sid = SessionId::from_u128(n);
+            facts
+                .decisions
+                .push(engine.decide(sid, ctx("127.0.2.9"), at(100 * n as u64)));
+        }
+        let run = RunFacts {
+            trace: &facts,
+            output: OutputCheck::default(),
+            dataset_size: 1,
+            served: &HashMap::new(),
+            served_unique: 0,
+            started: at(0),
+            ended: at(1_000),
+        };
+        let (m, criteria) = grade(&run, &GradeConfig::default());
+        assert_eq!(m.accounts_banned, ["alice"]);
+        let bans = criteria
+            .iter()
+            .find(|c| c.name == "accounts_banned")
+            .expect("bans");
+        assert_eq!(bans.details.len(), 1, "{:?}", bans.details);
+        assert!(bans.details[0].contains("ASN_DRIFT"), "{:?}", bans.details);
+    }
 
     #[test]
     fn peak_counts_the_busiest_second() {
