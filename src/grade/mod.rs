@@ -571,8 +571,12 @@ mod tests {
         (facts, served)
     }
 
-    fn graded(facts: &TraceFacts, served: &HashMap<SessionId, u64>, end: u64) -> Metrics {
-        let run = RunFacts {
+    fn run_of<'a>(
+        facts: &'a TraceFacts,
+        served: &'a HashMap<SessionId, u64>,
+        end: u64,
+    ) -> RunFacts<'a> {
+        RunFacts {
             trace: facts,
             output: OutputCheck::default(),
             dataset_size: 200,
@@ -580,8 +584,11 @@ mod tests {
             served_unique: served.values().sum(),
             started: at(0),
             ended: at(end),
-        };
-        grade(&run, &GradeConfig::default()).0
+        }
+    }
+
+    fn graded(facts: &TraceFacts, served: &HashMap<SessionId, u64>, end: u64) -> Metrics {
+        grade(&run_of(facts, served, end), &GradeConfig::default()).0
     }
 
     #[test]
@@ -625,18 +632,8 @@ mod tests {
                 .decisions
                 .push(engine.decide(sid, ctx("127.0.1.9"), at(ms)));
         }
-        let (m, criteria) = grade(
-            &RunFacts {
-                trace: &facts,
-                output: OutputCheck::default(),
-                dataset_size: 1,
-                served: &HashMap::new(),
-                served_unique: 0,
-                started: at(0),
-                ended: at(2_000),
-            },
-            &GradeConfig::default(),
-        );
+        let none = HashMap::new();
+        let (m, criteria) = grade(&run_of(&facts, &none, 2_000), &GradeConfig::default());
         assert_eq!((m.in_flight_requests, m.zombie_requests), (2, 1));
         assert!((m.time_to_detect_seconds - 0.5).abs() < 1e-9);
         let ttd = criteria
@@ -667,16 +664,8 @@ mod tests {
                 .decisions
                 .push(engine.decide(sid, ctx("127.0.2.9"), at(100 * n as u64)));
         }
-        let run = RunFacts {
-            trace: &facts,
-            output: OutputCheck::default(),
-            dataset_size: 1,
-            served: &HashMap::new(),
-            served_unique: 0,
-            started: at(0),
-            ended: at(1_000),
-        };
-        let (m, criteria) = grade(&run, &GradeConfig::default());
+        let none = HashMap::new();
+        let (m, criteria) = grade(&run_of(&facts, &none, 1_000), &GradeConfig::default());
         assert_eq!(m.accounts_banned, ["alice"]);
         let bans = criteria
             .iter()
