@@ -272,6 +272,26 @@ mod tests {
     }
 
     #[test]
+    fn no_bundled_scenario_hides_a_short_lifetime_behind_a_long_grace() {
+        for s in Scenario::bundled().expect("bundled") {
+            let life = s.target.rules.lifetime;
+            let tokens = &s.target.tokens;
+            let short = |ttl: Duration| ttl < s.run.timeout;
+            for (what, ttl, grace) in [
+                ("absolute_ttl", life.absolute_ttl, life.skew_grace),
+                ("idle_ttl", life.idle_ttl, life.skew_grace),
+                ("access_ttl", tokens.access_ttl, tokens.skew),
+            ] {
+                assert!(
+                    !short(ttl) || grace * 10 <= ttl,
+                    "{}: {what} {ttl:?} with a grace of {grace:?}",
+                    s.name
+                );
+            }
+        }
+    }
+
+    #[test]
     fn timeline_and_grade_errors_name_their_field() {
         let text = "name = \"x\"\n[[timeline]]\nat = \"1s\"\naction = \"revoke-account\"\naccount = \"zed\"\n";
         let err = Scenario::parse(text, Path::new("t.toml")).expect_err("unknown account");

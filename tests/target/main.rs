@@ -15,6 +15,7 @@ mod login;
 mod pool;
 mod pool_clients;
 mod pool_edges;
+mod scenario_traps;
 mod slow_peers;
 mod tls;
 mod trace;
