@@ -230,3 +230,75 @@ async fn requests_refused_before_the_engine_are_traced_with_route_and_reason() {
     );
     assert!(lines.iter().all(|l| l.at == T0));
 }
+
+#[tokio::test]
+async fn with_companions_at_login_both_logins_refuse_a_client_that_skipped_the_landing_page() {
+    let mut cfg = TargetConfig::default();
+    cfg.companions.at_login = true;
+    let (target, _clock) = start(cfg).await;
+    // The form: no landing page, then an altered cookie, then as a browser does.
+    let browser = Browser::new(&target);
+    let res = browser.submit_login("alice", "wonderland").await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(
+        res.text()
+            .await
+            .expect("a page")
+            .contains("COMPANION_COOKIE_MISSING")
+    );
+    browser.land().await;
+    let genuine = browser
+        .cookie("_sr_sensor")
+        .expect("set by the landing page");
+    browser.set_cookie("_sr_sensor", &format!("{genuine}x"));
+    let res = browser.submit_login("alice", "wonderland").await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    browser.set_cookie("_sr_sensor", &genuine);
+    let res = browser.submit_login("alice", "wonderland").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    // The API: the same rule, in JSON.
+    let res = Api::new(&target).login_raw("bob", "builder").await;
+    let body = json_body(res, StatusCode::FORBIDDEN).await;
+    assert_eq!(
+        body,
+        json!({"error": "blocked", "reason": "COMPANION_COOKIE_MISSING"})
+    );
+    let jar = browser.cookie("_sr_aid").expect("an id");
+    let api = Api::new(&target);
+    let cookies = format!("_sr_aid={jar}; _sr_sensor={genuine}");
+    let body = json!({"username": "bob", "password": "builder"});
+    let res = api
+        .post("/api/login")
+        .header("cookie", cookies)
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(res.expect("answer").status(), StatusCode::OK);
+
+    let form = LoginVia::Form;
+    let (missing, altered) = (
+        Some(LoginRefusal::CompanionCookieMissing),
+        Some(LoginRefusal::CompanionCookieAltered),
+    );
+    assert_eq!(
+        seen(&target),
+        [
+            e(form, Some("alice"), missing),
+            e(form, Some("alice"), altered),
+            e(form, Some("alice"), None),
+            e(LoginVia::Api, Some("bob"), missing),
+            e(LoginVia::Api, Some("bob"), None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn companions_at_login_is_on_where_the_pack_tests_companion_cookies() {
+    let pack = sessionrange::scenario::Scenario::bundled().expect("the pack");
+    let on: Vec<&str> = pack
+        .iter()
+        .filter(|s| s.target.companions.at_login)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(on, ["companion-cookies", "mixed"]);
+}
