@@ -145,14 +145,14 @@ fn pipeline(c: &mut Criterion) {
         memo: None,
     };
     c.bench_function("pipeline/authorize_fresh_context", |b| {
-        b.iter(|| black_box(guard::authorize(&state, &peer, &headers).is_ok()));
+        b.iter(|| black_box(guard::authorize(&state, &peer, &headers, "/api/v1/items").is_ok()));
     });
     let peer = Peer {
         memo: Some(memo.clone()),
         ..peer
     };
     c.bench_function("pipeline/authorize_repeated_headers", |b| {
-        b.iter(|| black_box(guard::authorize(&state, &peer, &headers).is_ok()));
+        b.iter(|| black_box(guard::authorize(&state, &peer, &headers, "/api/v1/items").is_ok()));
     });
     let _ = std::fs::remove_dir_all(&dir);
 }

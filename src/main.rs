@@ -336,7 +336,14 @@ fn serve(
         state.tls.write_ca(&ca)?;
         let upstream = Upstream::new(state.clone(), public, pool_addr).with_https(https);
         let pool = ProxyPool::start(&scenario.pool, upstream).await?;
-        print_banner(&scenario, &state, public, admin, &trace_path);
+        let proxy = pool.urls().first().map(|p| p.url.clone());
+        print_banner(
+            &scenario,
+            &state,
+            (public, admin),
+            &trace_path,
+            proxy.as_deref(),
+        );
         println!(
             "  data:   salted with seed {} (serve --seed {0} serves the same records)",
             state.config.dataset.salt
@@ -376,12 +383,14 @@ fn print_pool(pool: &ProxyPool, public: SocketAddr) {
     }
 }
 
+/// The banner: URLs, accounts, and curl commands to copy, through the
+/// first proxy when the scenario has a pool (`proxy`).
 fn print_banner(
     scenario: &Scenario,
     state: &TargetState,
-    public: SocketAddr,
-    admin: SocketAddr,
+    (public, admin): (SocketAddr, SocketAddr),
     trace: &Path,
+    proxy: Option<&str>,
 ) {
     let base = format!("http://{public}");
     println!("sessionrange target, scenario `{}`", scenario.name);
@@ -391,6 +400,12 @@ fn print_banner(
         state.admin_token
     );
     println!("  trace:  {}", trace.display());
+    if state.config.refuses_direct() {
+        println!(
+            "direct access is refused (403 DIRECT_ACCESS): send every request through one of \
+             the proxies printed below (only /__range/fingerprint answers directly)"
+        );
+    }
     println!("accounts:");
     for a in &state.config.accounts {
         println!("  {} / {}", a.username, a.password);
@@ -402,18 +417,27 @@ fn print_banner(
         .map_or(("alice", "wonderland"), |a| {
             (a.username.as_str(), a.password.as_str())
         });
+    let curl = match proxy.filter(|_| state.config.refuses_direct()) {
+        Some(p) => format!("curl -x '{p}'"),
+        None => "curl".to_owned(),
+    };
+    print_curl(&base, &curl, user, pass);
+}
+
+/// A cookie session and a bearer session with `curl` (which may carry `-x PROXY`).
+fn print_curl(base: &str, curl: &str, user: &str, pass: &str) {
     println!("try it with curl (cookie session):");
     println!(
-        "  CSRF=$(curl -s -c jar -b jar {base}/login | sed -n 's/.*name=\"csrf\" value=\"\\([^\"]*\\)\".*/\\1/p')"
+        "  CSRF=$({curl} -s -c jar -b jar {base}/login | sed -n 's/.*name=\"csrf\" value=\"\\([^\"]*\\)\".*/\\1/p')"
     );
     println!(
-        "  curl -s -c jar -b jar -o /dev/null -w '%{{http_code}}\\n' -d \"csrf=$CSRF&username={user}&password={pass}\" {base}/login"
+        "  {curl} -s -c jar -b jar -o /dev/null -w '%{{http_code}}\\n' -d \"csrf=$CSRF&username={user}&password={pass}\" {base}/login"
     );
-    println!("  curl -s -b jar '{base}/catalog?page=1'");
+    println!("  {curl} -s -b jar '{base}/catalog?page=1'");
     println!("or with a bearer token:");
     println!(
-        "  TOKEN=$(curl -s {base}/api/login -H 'content-type: application/json' -d '{{\"username\":\"{user}\",\"password\":\"{pass}\"}}' | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
+        "  TOKEN=$({curl} -s {base}/api/login -H 'content-type: application/json' -d '{{\"username\":\"{user}\",\"password\":\"{pass}\"}}' | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
     );
-    println!("  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/api/v1/items?page=1'");
+    println!("  {curl} -s -H \"Authorization: Bearer $TOKEN\" '{base}/api/v1/items?page=1'");
     println!("Ctrl-C stops the target.");
 }

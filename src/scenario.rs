@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::grade::GradeConfig;
 use crate::pool::PoolConfig;
-use crate::target::config::TargetConfig;
+use crate::target::config::{DirectAccess, TargetConfig};
 use crate::timeline::TimelineEvent;
 use crate::toml_file;
 use std::time::Duration;
@@ -121,8 +121,10 @@ impl Default for RunConfig {
 
 impl Scenario {
     /// Parses and validates scenario text; errors name `path`, the line and the field.
+    /// Settings whose default depends on the rest of the scenario are
+    /// decided here, so the target's config says what it will do.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let scenario: Self = toml_file::deserialize(text).map_err(|p| Error::Scenario {
+        let mut scenario: Self = toml_file::deserialize(text).map_err(|p| Error::Scenario {
             path: path.to_owned(),
             line: p.line,
             field: p.field.unwrap_or_default(),
@@ -137,7 +139,21 @@ impl Scenario {
             },
             other => other,
         })?;
+        scenario.decide_defaults();
         Ok(scenario)
+    }
+
+    /// `[target] direct`: `refuse` when the scenario has a pool (static
+    /// exits or a gateway), so no client can skip its network traps by
+    /// connecting straight to the target; `allow` otherwise.
+    fn decide_defaults(&mut self) {
+        if self.target.direct.is_none() {
+            self.target.direct = Some(if self.pool.is_empty() {
+                DirectAccess::Allow
+            } else {
+                DirectAccess::Refuse
+            });
+        }
     }
 
     /// Checks every part; errors name the field.
@@ -229,6 +245,50 @@ mod tests {
             );
         }
         assert_eq!(Scenario::bundled().expect("bundled").len(), BUNDLED.len());
+    }
+
+    #[test]
+    fn direct_access_is_refused_by_default_exactly_when_there_is_a_pool() {
+        let p = Path::new("d.toml");
+        let bare = Scenario::parse("name = \"x\"\n", p).expect("valid");
+        assert_eq!(bare.target.direct, Some(DirectAccess::Allow));
+        let gateway = "name = \"x\"\n[pool.gateway]\nclasses = [\"residential\"]\n";
+        let s = Scenario::parse(gateway, p).expect("valid");
+        assert_eq!(s.target.direct, Some(DirectAccess::Refuse));
+        let allowed = "name = \"x\"\n[target]\ndirect = \"allow\"\n[[pool.exits]]\nname = \"a\"\nip = \"127.0.1.2\"\n";
+        let s = Scenario::parse(allowed, p).expect("valid");
+        assert_eq!(s.target.direct, Some(DirectAccess::Allow));
+        let err = Scenario::parse("name = \"x\"\n[target]\ndirect = \"maybe\"\n", p)
+            .expect_err("unknown value");
+        assert!(err.to_string().starts_with("d.toml:3:"), "{err}");
+        for s in Scenario::bundled().expect("bundled") {
+            assert!(
+                !s.pool.is_empty(),
+                "{}: every bundled scenario has a pool",
+                s.name
+            );
+            assert_eq!(s.target.direct, Some(DirectAccess::Refuse), "{}", s.name);
+        }
+    }
+
+    #[test]
+    fn no_bundled_scenario_hides_a_short_lifetime_behind_a_long_grace() {
+        for s in Scenario::bundled().expect("bundled") {
+            let life = s.target.rules.lifetime;
+            let tokens = &s.target.tokens;
+            let short = |ttl: Duration| ttl < s.run.timeout;
+            for (what, ttl, grace) in [
+                ("absolute_ttl", life.absolute_ttl, life.skew_grace),
+                ("idle_ttl", life.idle_ttl, life.skew_grace),
+                ("access_ttl", tokens.access_ttl, tokens.skew),
+            ] {
+                assert!(
+                    !short(ttl) || grace * 10 <= ttl,
+                    "{}: {what} {ttl:?} with a grace of {grace:?}",
+                    s.name
+                );
+            }
+        }
     }
 
     #[test]

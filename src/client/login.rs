@@ -27,6 +27,9 @@ pub(crate) enum LoginFailure {
     Refused(String),
     /// The exit's address is banned.
     ExitBanned,
+    /// This login is not the scenario's way in (`AUTH_MODE`): the form
+    /// where only bearer tokens count.
+    AuthMode,
     /// The request got no answer.
     Send(SendError),
     /// Anything else.
@@ -39,6 +42,7 @@ impl std::fmt::Display for LoginFailure {
             Self::Banned => f.write_str("the account is banned"),
             Self::Refused(why) => write!(f, "refused: {why}"),
             Self::ExitBanned => f.write_str("the exit's address is banned"),
+            Self::AuthMode => f.write_str("this login is not accepted here (AUTH_MODE)"),
             Self::Send(e) => write!(f, "no answer: {e:?}"),
             Self::Unexpected(what) => f.write_str(what),
         }
@@ -89,6 +93,7 @@ pub(crate) async fn form(
             }
             401 => last = alert(&res.body).unwrap_or_else(|| "401".into()),
             403 if res.body.contains("CSRF") => last = "the CSRF token was refused".into(),
+            403 if res.body.contains("AUTH_MODE") => return Err(LoginFailure::AuthMode),
             403 => return Err(refusal(&res)),
             status => last = format!("login answered {status}"),
         }

@@ -15,10 +15,12 @@ use crate::auth::jwt::AccessClaims;
 use crate::auth::refresh::RefreshOutcome;
 use crate::clock::Timestamp;
 use crate::session::SessionId;
+use crate::target::attempts::{Attempt, LoginRefusal, LoginVia};
 use crate::target::guard;
 use crate::target::handlers::{PageQuery, delay};
 use crate::target::login::{self, Credentials};
 use crate::target::peer::Peer;
+use crate::target::respond;
 use crate::target::state::{TargetState, random_hex};
 use crate::verdict::{Reason, Verdict};
 
@@ -100,33 +102,44 @@ pub async fn challenge(State(st): St, peer: Peer, headers: HeaderMap) -> Respons
     Json(json!({ "challenge": ch, "bits": st.config.login.pow_bits })).into_response()
 }
 
-/// `POST /api/login`: JSON credentials in, a JWT access token and a refresh token out.
+/// `POST /api/login`: JSON credentials in, a JWT access token and a
+/// refresh token out. Every attempt is traced with its outcome.
 pub async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+    let who = guard::client(&st, &peer, &headers);
+    let attempt = Attempt::new(&st, LoginVia::Api, who.ip);
     let creds: Credentials = match parse(&headers, &body) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => {
+            attempt.refused(None, LoginRefusal::Malformed);
+            return r;
+        }
     };
-    let who = guard::client(&st, &peer, &headers);
+    let pre = if st.config.auth.bearer() {
+        login::check_companions(&st, &headers)
+    } else {
+        Err(LoginRefusal::AuthMode)
+    };
+    if let Err(e) = pre {
+        attempt.refused(Some(&creds.username), e);
+        return respond::blocked(e.code(), true);
+    }
     st.login_flow_started(who.ip, st.clock.now());
     delay(&st).await;
     let now = st.clock.now();
-    if let Err(e) = login::verify(&st, &creds, now) {
-        st.metrics.login(false);
-        return error(StatusCode::UNAUTHORIZED, e.code(), None);
+    let new = login::NewSession {
+        peer: &peer,
+        who: &who,
+        headers: &headers,
+    };
+    match login::complete(&attempt, &new, &creds, false, now) {
+        Ok((sid, _)) => {
+            let refresh = random_hex(&mut rand::rng(), 32);
+            st.refresh.start(sid, &creds.username, refresh.clone(), now);
+            tokens(&st, sid, &creds.username, refresh, now)
+        }
+        Err(LoginRefusal::AccountBanned) => error(StatusCode::FORBIDDEN, "ACCOUNT_BANNED", None),
+        Err(e) => error(StatusCode::UNAUTHORIZED, login::api_code(e), None),
     }
-    let (companions, _) = login::companions(&st, &headers, false);
-    let sid = st.new_session_id();
-    let ctx = guard::context(&st, &who, peer.tls.as_deref(), &headers);
-    let d = st.engine.login(sid, &creds.username, ctx, companions, now);
-    st.trace.record(&d);
-    st.metrics.login(d.verdict == Verdict::Allow);
-    if d.verdict != Verdict::Allow {
-        return error(StatusCode::FORBIDDEN, "ACCOUNT_BANNED", None);
-    }
-    st.login_flow_done(who.ip, sid, now);
-    let refresh = random_hex(&mut rand::rng(), 32);
-    st.refresh.start(sid, &creds.username, refresh.clone(), now);
-    tokens(&st, sid, &creds.username, refresh, now)
 }
 
 /// A refresh or revocation request.
@@ -244,7 +257,7 @@ pub async fn items(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let auth = match guard::authorize(&st, &peer, &headers) {
+    let auth = match guard::authorize(&st, &peer, &headers, "/api/v1/items") {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -265,7 +278,7 @@ pub async fn item(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let auth = match guard::authorize(&st, &peer, &headers) {
+    let auth = match guard::authorize(&st, &peer, &headers, "/api/v1/items/{id}") {
         Ok(a) => a,
         Err(r) => return r,
     };

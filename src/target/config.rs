@@ -37,6 +37,19 @@ impl AuthMode {
     }
 }
 
+/// Whether the site answers requests that do not come through the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectAccess {
+    /// Every request on the public or HTTPS listener (not through the
+    /// pool listener) gets the `403` block page with `DIRECT_ACCESS`,
+    /// the way real targets refuse datacenter addresses; only
+    /// `/__range/fingerprint` stays open.
+    Refuse,
+    /// Anyone may connect straight to the site.
+    Allow,
+}
+
 /// One account that can log in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,12 +69,18 @@ pub struct AccountSpec {
 pub struct CompanionSpec {
     /// Cookie names: an analytics-style id and a sensor-style cookie by default.
     pub names: Vec<String>,
+    /// Whether both logins refuse a client that does not bring back every
+    /// companion cookie the landing page set, untouched (`403`,
+    /// `COMPANION_COOKIE_MISSING` or `COMPANION_COOKIE_ALTERED`), as real
+    /// targets refuse a login without their sensor cookie. Off by default.
+    pub at_login: bool,
 }
 
 impl Default for CompanionSpec {
     fn default() -> Self {
         Self {
             names: vec!["_sr_aid".to_owned(), "_sr_sensor".to_owned()],
+            at_login: false,
         }
     }
 }
@@ -156,6 +175,10 @@ impl ResponseConfig {
 pub struct TargetConfig {
     /// Which credentials protected routes accept.
     pub auth: AuthMode,
+    /// Whether requests that bypass the pool are served. A scenario
+    /// decides it when it loads (`refuse` when it has a pool, `allow`
+    /// otherwise); left out of a config built by hand, it means `allow`.
+    pub direct: Option<DirectAccess>,
     /// Who can log in.
     pub accounts: Vec<AccountSpec>,
     /// The protected records.
@@ -185,6 +208,7 @@ impl Default for TargetConfig {
         };
         Self {
             auth: AuthMode::Both,
+            direct: None,
             accounts: vec![account("alice", "wonderland"), account("bob", "builder")],
             dataset: DatasetConfig::default(),
             companions: CompanionSpec::default(),
@@ -249,6 +273,11 @@ impl TargetConfig {
         }
         self.dataset.validate(&at("dataset"))?;
         self.rules.validate(&at("rules"))
+    }
+
+    /// Whether requests that bypass the pool are refused.
+    pub fn refuses_direct(&self) -> bool {
+        self.direct == Some(DirectAccess::Refuse)
     }
 
     /// The account named `username`.

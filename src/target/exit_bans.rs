@@ -1,5 +1,6 @@
-//! Addresses the target refuses outright: exits banned by the pool's `banned` fault.
+//! Requests the target refuses outright: exits banned by the pool's `banned` fault, and direct access where the scenario has a pool.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -9,14 +10,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 use futures_util::future::Either;
 use tower::{Layer, Service};
 
-use crate::target::peer::Peer;
+use crate::target::attempts::{self, RefusalReason};
+use crate::target::peer::{Peer, PoolExit};
 use crate::target::state::TargetState;
 use crate::target::{guard, respond};
+
+/// The fingerprint echo, open to direct requests: it shows what the target sees.
+pub const FINGERPRINT_ROUTE: &str = "/__range/fingerprint";
 
 /// The banned addresses. Empty almost always, so the check is one atomic load.
 #[derive(Debug, Default)]
@@ -75,8 +80,11 @@ impl<S> Layer<S> for RefuseBannedLayer {
 }
 
 /// A request from a banned address gets the 403 block page with code
-/// `IP_BANNED`, whatever the route; every other request goes on. With no
-/// ban in force the check is one atomic load.
+/// `IP_BANNED`, and one that bypassed the pool where the scenario refuses
+/// that gets it with `DIRECT_ACCESS`, whatever the route (the fingerprint
+/// echo excepted for direct access); both are traced as `refused` lines.
+/// Every other request goes on. With no ban in force and direct access
+/// allowed the check is one atomic load and one comparison.
 #[derive(Clone, Debug)]
 pub(crate) struct RefuseBanned<S> {
     inner: S,
@@ -103,18 +111,43 @@ where
     }
 }
 
+/// The route a refused request asked for, as the router names it.
+fn route(req: &Request) -> Cow<'static, str> {
+    match req.extensions().get::<MatchedPath>() {
+        Some(m) => Cow::Owned(m.as_str().to_owned()),
+        None => Cow::Owned(req.uri().path().chars().take(256).collect()),
+    }
+}
+
+/// Whether the request bypassed the pool where the scenario refuses that.
+fn is_refused_direct(st: &TargetState, req: &Request) -> bool {
+    st.config.refuses_direct()
+        && req.extensions().get::<PoolExit>().is_none()
+        && req.uri().path() != FINGERPRINT_ROUTE
+}
+
 fn refusal(st: &TargetState, req: &Request) -> Option<Response> {
-    if !st.exit_bans.any.load(Ordering::Acquire) {
+    let direct = is_refused_direct(st, req);
+    if !direct && !st.exit_bans.any.load(Ordering::Acquire) {
         return None;
     }
     let peer = Peer::from_extensions(req.extensions())?;
     let who = guard::client(st, &peer, req.headers());
+    let wants_json = respond::wants_json(req.headers());
+    if direct {
+        attempts::refused(st, route(req), who.ip, RefusalReason::DirectAccess);
+        return Some(respond::blocked(
+            RefusalReason::DirectAccess.code(),
+            wants_json,
+        ));
+    }
     // Behind the pool, the exit itself is judged too: a forwarding
     // header must not lift an exit's ban.
     let exit = peer.via_pool.then_some(peer.addr.ip());
     if st.exit_bans.contains(who.ip) || exit.is_some_and(|ip| st.exit_bans.contains(ip)) {
         st.metrics.ip_banned();
-        return Some(respond::ip_banned(respond::wants_json(req.headers())));
+        attempts::refused(st, route(req), who.ip, RefusalReason::IpBanned);
+        return Some(respond::ip_banned(wants_json));
     }
     None
 }

@@ -1,5 +1,6 @@
 //! The gate every protected request passes: credentials, context, the engine's verdict.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode, header};
@@ -9,6 +10,7 @@ use crate::clock::Timestamp;
 use crate::context::RequestContext;
 use crate::fingerprint::TlsFingerprint;
 use crate::session::SessionId;
+use crate::target::attempts::{self, RefusalReason};
 use crate::target::client_ip::{self, ClientIp, IpSource};
 use crate::target::pages;
 use crate::target::peer::Peer;
@@ -132,13 +134,21 @@ enum Credential {
 }
 
 /// Checks credentials and asks the engine. `Err` is the response to send.
+/// A request to `route` (the router's name for it, such as
+/// `/api/v1/items/{id}`) refused before the engine decides, for want of
+/// usable credentials, is traced as a `refused` line.
 pub fn authorize(
     st: &Arc<TargetState>,
     peer: &Peer,
     headers: &HeaderMap,
+    route: &'static str,
 ) -> Result<Authorized, Response> {
     let now = st.clock.now();
-    let credential = credential(st, headers, now)?;
+    let credential = credential(st, headers, now).map_err(|(reason, response)| {
+        let who = client(st, peer, headers);
+        attempts::refused(st, Cow::Borrowed(route), who.ip, reason);
+        response
+    })?;
     let (sid, bearer) = match credential {
         Credential::Bearer(sid) => (sid, true),
         Credential::Cookie(sid) => (sid, false),
@@ -168,32 +178,40 @@ pub fn authorize(
     }
 }
 
+/// The request's session, or why there is none and the answer to send.
 fn credential(
     st: &TargetState,
     headers: &HeaderMap,
     now: Timestamp,
-) -> Result<Credential, Response> {
+) -> Result<Credential, (RefusalReason, Response)> {
     let wants_json = respond::wants_json(headers);
     let auth = st.config.auth;
     if let Some(token) = bearer_token(headers).filter(|_| auth.bearer()) {
+        let bad = |code: &str| (RefusalReason::TokenInvalid, invalid_token(code));
         let verified = st.jwt.read().unwrap_or_else(|e| e.into_inner()).verify(
             token,
             now,
             st.config.tokens.skew,
         );
-        let claims = verified.map_err(|e| invalid_token(e.code()))?;
+        let claims = verified.map_err(|e| bad(e.code()))?;
         if st.is_jti_denied(&claims.jti) {
-            return Err(invalid_token("revoked"));
+            return Err(bad("revoked"));
         }
-        let sid = claims.sid.parse().map_err(|_| invalid_token("malformed"))?;
+        let sid = claims.sid.parse().map_err(|_| bad("malformed"))?;
         return Ok(Credential::Bearer(sid));
     }
+    let required = |clear| {
+        (
+            RefusalReason::LoginRequired,
+            login_required(wants_json, clear),
+        )
+    };
     match cookie(headers, SESSION_COOKIE).filter(|_| auth.cookies()) {
         Some(value) => match value.parse() {
             Ok(sid) => Ok(Credential::Cookie(sid)),
-            Err(_) => Err(login_required(wants_json, true)),
+            Err(_) => Err(required(true)),
         },
-        None => Err(login_required(wants_json, false)),
+        None => Err(required(false)),
     }
 }
 

@@ -2,18 +2,19 @@
 
 use std::sync::Arc;
 
-use axum::Form;
+use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::target::attempts::{Attempt, LoginRefusal, LoginVia};
 use crate::target::guard::{self, CSRF_COOKIE, SESSION_COOKIE};
 use crate::target::login::{self, Credentials};
 use crate::target::peer::Peer;
 use crate::target::state::TargetState;
 use crate::target::{pages, respond};
-use crate::verdict::{Reason, Verdict};
+use crate::verdict::Reason;
 use crate::{dataset, session::SessionId};
 
 type St = State<Arc<TargetState>>;
@@ -50,46 +51,84 @@ fn login_form(st: &TargetState, error: Option<&str>, status: StatusCode) -> Resp
     r
 }
 
-/// `POST /login`: checks CSRF, credentials and login steps, then issues the
-/// session cookie and redirects to `/account`.
-pub async fn login_submit(
-    State(st): St,
-    peer: Peer,
-    headers: HeaderMap,
-    Form(creds): Form<Credentials>,
-) -> Response {
-    let csrf_ok = guard::cookie(&headers, CSRF_COOKIE)
+/// `POST /login`: checks the body, the auth mode, CSRF, companion
+/// cookies, credentials and login steps, then issues the session cookie
+/// and redirects to `/account`. Every attempt is traced with its outcome.
+pub async fn login_submit(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+    let who = guard::client(&st, &peer, &headers);
+    let attempt = Attempt::new(&st, LoginVia::Form, who.ip);
+    let creds = match form_credentials(&headers, &body) {
+        Ok(c) => c,
+        Err(r) => {
+            attempt.refused(None, LoginRefusal::Malformed);
+            return r;
+        }
+    };
+    if let Err(e) = form_precheck(&st, &headers, &creds) {
+        attempt.refused(Some(&creds.username), e);
+        return match e {
+            LoginRefusal::CsrfInvalid => csrf_refused(),
+            _ => respond::blocked(e.code(), respond::wants_json(&headers)),
+        };
+    }
+    st.login_flow_started(who.ip, st.clock.now());
+    delay(&st).await;
+    let new = login::NewSession {
+        peer: &peer,
+        who: &who,
+        headers: &headers,
+    };
+    match login::complete(&attempt, &new, &creds, true, st.clock.now()) {
+        Ok((sid, fresh)) => {
+            let mut r = Redirect::to("/account").into_response();
+            append_cookies(&mut r, &fresh);
+            append_cookies(&mut r, &[session_cookie(sid)]);
+            r
+        }
+        Err(LoginRefusal::AccountBanned) => respond::banned(false),
+        Err(e) => login_form(&st, Some(login::message(e)), StatusCode::UNAUTHORIZED),
+    }
+}
+
+/// The form's fields; anything but a urlencoded form is refused.
+fn form_credentials(headers: &HeaderMap, body: &Bytes) -> Result<Credentials, Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !ct.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
+        let msg = "<h1>Unsupported form</h1><p>Send application/x-www-form-urlencoded.</p>";
+        return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, Html(msg)).into_response());
+    }
+    serde_urlencoded::from_bytes(body).map_err(|e| {
+        let msg = format!(
+            "<h1>Bad request</h1><p>The login form could not be read: {}</p>",
+            pages::escape(&e.to_string())
+        );
+        (StatusCode::BAD_REQUEST, Html(msg)).into_response()
+    })
+}
+
+/// What the form login refuses before it looks at the credentials.
+fn form_precheck(
+    st: &TargetState,
+    headers: &HeaderMap,
+    creds: &Credentials,
+) -> Result<(), LoginRefusal> {
+    if !st.config.auth.cookies() {
+        return Err(LoginRefusal::AuthMode);
+    }
+    let csrf_ok = guard::cookie(headers, CSRF_COOKIE)
         .zip(creds.csrf.as_deref())
         .is_some_and(|(cookie, form)| st.csrf.verify(form, cookie));
     if !csrf_ok {
-        return (
-            StatusCode::FORBIDDEN,
-            Html("<h1>Forbidden</h1><p>CSRF token missing or invalid.</p>"),
-        )
-            .into_response();
+        return Err(LoginRefusal::CsrfInvalid);
     }
-    let who = guard::client(&st, &peer, &headers);
-    st.login_flow_started(who.ip, st.clock.now());
-    delay(&st).await;
-    let now = st.clock.now();
-    if let Err(e) = login::verify(&st, &creds, now) {
-        st.metrics.login(false);
-        return login_form(&st, Some(e.message()), StatusCode::UNAUTHORIZED);
-    }
-    let (companions, fresh) = login::companions(&st, &headers, true);
-    let sid = st.new_session_id();
-    let ctx = guard::context(&st, &who, peer.tls.as_deref(), &headers);
-    let d = st.engine.login(sid, &creds.username, ctx, companions, now);
-    st.trace.record(&d);
-    st.metrics.login(d.verdict == Verdict::Allow);
-    if d.verdict != Verdict::Allow {
-        return respond::banned(false);
-    }
-    st.login_flow_done(who.ip, sid, now);
-    let mut r = Redirect::to("/account").into_response();
-    append_cookies(&mut r, &fresh);
-    append_cookies(&mut r, &[session_cookie(sid)]);
-    r
+    login::check_companions(st, headers)
+}
+
+fn csrf_refused() -> Response {
+    let body = "<h1>Forbidden</h1><p>CSRF token missing or invalid.</p>";
+    (StatusCode::FORBIDDEN, Html(body)).into_response()
 }
 
 /// Waits out the configured login delay.
@@ -114,7 +153,7 @@ fn append_cookies(r: &mut Response, cookies: &[String]) {
 
 /// `GET /account`: who you are.
 pub async fn account(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
-    match guard::authorize(&st, &peer, &headers) {
+    match guard::authorize(&st, &peer, &headers, "/account") {
         Ok(auth) => Html(pages::account(&auth.account)).into_response(),
         Err(r) => r,
     }
@@ -134,7 +173,7 @@ pub async fn catalog(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let auth = match guard::authorize(&st, &peer, &headers) {
+    let auth = match guard::authorize(&st, &peer, &headers, "/catalog") {
         Ok(a) => a,
         Err(r) => return r,
     };

@@ -4,37 +4,31 @@ use axum::http::HeaderMap;
 
 use crate::auth::{pow, totp};
 use crate::clock::Timestamp;
+use crate::session::SessionId;
+use crate::target::attempts::{Attempt, LoginRefusal};
+use crate::target::client_ip::ClientIp;
 use crate::target::guard;
+use crate::target::peer::Peer;
 use crate::target::state::TargetState;
+use crate::verdict::Verdict;
 
-/// Why a login was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LoginError {
-    /// Unknown user or wrong password.
-    Credentials,
-    /// The proof-of-work step is on and no valid solution came.
-    ProofOfWork,
-    /// The TOTP step is on and no valid code came.
-    Totp,
+/// The code of a `401` JSON answer of the API login, as it always was.
+pub fn api_code(e: LoginRefusal) -> &'static str {
+    match e {
+        LoginRefusal::PowInvalid => "pow_required",
+        LoginRefusal::TotpMissing | LoginRefusal::TotpInvalid => "totp_required",
+        _ => "invalid_credentials",
+    }
 }
 
-impl LoginError {
-    /// A stable code for JSON answers.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Credentials => "invalid_credentials",
-            Self::ProofOfWork => "pow_required",
-            Self::Totp => "totp_required",
+/// The message the login form shows above itself.
+pub fn message(e: LoginRefusal) -> &'static str {
+    match e {
+        LoginRefusal::PowInvalid => "The proof of work is missing or wrong.",
+        LoginRefusal::TotpMissing | LoginRefusal::TotpInvalid => {
+            "The one-time code is missing or wrong."
         }
-    }
-
-    /// A message for the login form.
-    pub fn message(self) -> &'static str {
-        match self {
-            Self::Credentials => "Wrong username or password.",
-            Self::ProofOfWork => "The proof of work is missing or wrong.",
-            Self::Totp => "The one-time code is missing or wrong.",
-        }
+        _ => "Wrong username or password.",
     }
 }
 
@@ -62,12 +56,12 @@ pub struct Credentials {
 }
 
 /// Checks credentials and every configured login step.
-pub fn verify(st: &TargetState, c: &Credentials, now: Timestamp) -> Result<(), LoginError> {
+pub fn verify(st: &TargetState, c: &Credentials, now: Timestamp) -> Result<(), LoginRefusal> {
     let account = st
         .config
         .account(&c.username)
         .filter(|a| a.password == c.password);
-    let account = account.ok_or(LoginError::Credentials)?;
+    let account = account.ok_or(LoginRefusal::BadCredentials)?;
     let bits = st.config.login.pow_bits;
     if bits > 0 {
         let (ch, nonce) = (c.pow_challenge.as_deref(), c.pow_nonce.as_deref());
@@ -75,13 +69,32 @@ pub fn verify(st: &TargetState, c: &Credentials, now: Timestamp) -> Result<(), L
             .zip(nonce)
             .is_some_and(|(ch, n)| st.take_pow(ch, now) && pow::verify(ch, n, bits));
         if !solved {
-            return Err(LoginError::ProofOfWork);
+            return Err(LoginRefusal::PowInvalid);
         }
     }
     if let (true, Some(secret)) = (st.config.login.totp, account.totp_secret.as_deref()) {
-        let code = c.totp.as_deref().unwrap_or_default();
+        let code = c.totp.as_deref().filter(|c| !c.is_empty());
+        let code = code.ok_or(LoginRefusal::TotpMissing)?;
         if !totp::verify(secret, code, now) {
-            return Err(LoginError::Totp);
+            return Err(LoginRefusal::TotpInvalid);
+        }
+    }
+    Ok(())
+}
+
+/// With `[target.companions] at_login`, a login must bring back every
+/// companion cookie the landing page set, as it set it.
+pub fn check_companions(st: &TargetState, headers: &HeaderMap) -> Result<(), LoginRefusal> {
+    if !st.config.companions.at_login {
+        return Ok(());
+    }
+    for name in &st.config.companions.names {
+        match guard::cookie(headers, name) {
+            None => return Err(LoginRefusal::CompanionCookieMissing),
+            Some(v) if !st.companion_key.verify(v, v) => {
+                return Err(LoginRefusal::CompanionCookieAltered);
+            }
+            Some(_) => {}
         }
     }
     Ok(())
@@ -110,4 +123,49 @@ pub fn companions(
         }
     }
     (set, fresh)
+}
+
+/// Who is logging in, for [`complete`].
+#[derive(Debug)]
+pub struct NewSession<'a> {
+    /// The transport peer.
+    pub peer: &'a Peer,
+    /// The client as the target sees it.
+    pub who: &'a ClientIp,
+    /// The login request's headers.
+    pub headers: &'a HeaderMap,
+}
+
+/// What both logins share once their own checks passed: credentials and
+/// login steps, then a session from the engine, with the decision and the
+/// attempt traced and the login flow ended. Returns the session and the
+/// `Set-Cookie` values of companion cookies minted for it (only when
+/// `mint`); `Err(AccountBanned)` when the engine refused the account.
+pub fn complete(
+    attempt: &Attempt<'_>,
+    new: &NewSession<'_>,
+    creds: &Credentials,
+    mint: bool,
+    now: Timestamp,
+) -> Result<(SessionId, Vec<String>), LoginRefusal> {
+    let st = attempt.state();
+    let user = creds.username.as_str();
+    if let Err(e) = verify(st, creds, now) {
+        st.metrics.login(false);
+        attempt.refused(Some(user), e);
+        return Err(e);
+    }
+    let (companions, fresh) = self::companions(st, new.headers, mint);
+    let sid = st.new_session_id();
+    let ctx = guard::context(st, new.who, new.peer.tls.as_deref(), new.headers);
+    let d = st.engine.login(sid, user, ctx, companions, now);
+    st.trace.record(&d);
+    st.metrics.login(d.verdict == Verdict::Allow);
+    if d.verdict != Verdict::Allow {
+        attempt.refused(Some(user), LoginRefusal::AccountBanned);
+        return Err(LoginRefusal::AccountBanned);
+    }
+    st.login_flow_done(new.who.ip, sid, now);
+    attempt.ok(user, sid);
+    Ok((sid, fresh))
 }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod attempts;
 pub mod client_ip;
 pub mod config;
 mod conn;

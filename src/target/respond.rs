@@ -163,7 +163,13 @@ fn json_401(reason: Reason) -> Response {
 
 /// The 403 block page for a banned address: code `IP_BANNED`.
 pub fn ip_banned(wants_json: bool) -> Response {
-    let mut res = block_403("IP_BANNED", wants_json);
+    blocked("IP_BANNED", wants_json)
+}
+
+/// The 403 block page (or `{"error":"blocked","reason":CODE}`) for a
+/// request refused outright with `code`.
+pub fn blocked(code: &str, wants_json: bool) -> Response {
+    let mut res = block_403(code, wants_json);
     finish(&mut res, None);
     res
 }

@@ -41,7 +41,7 @@ pub fn router(state: Arc<TargetState>) -> Router {
         .route("/account", get(handlers::account))
         .route("/catalog", get(handlers::catalog))
         .route("/logout", post(handlers::logout))
-        .route("/__range/fingerprint", get(handlers::fingerprint))
+        .route(exit_bans::FINGERPRINT_ROUTE, get(handlers::fingerprint))
         .route("/api/login", post(api::login))
         .route("/api/login/challenge", get(api::challenge))
         .route("/api/token/refresh", post(api::refresh))

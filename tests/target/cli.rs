@@ -4,6 +4,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -44,32 +45,48 @@ async fn serve_prints_its_url_and_serves_the_login_page() {
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
     let find_site = async {
-        let mut site = None;
+        let (mut site, mut refused) = (None, false);
         while let Some(line) = lines.next_line().await.expect("stdout") {
             if let Some(url) = line.strip_prefix("  site:   ") {
                 site = Some(url.to_owned());
             }
+            refused |= line.starts_with("direct access is refused");
             let proxy = line.trim_start().strip_prefix("home").map(str::trim_start);
             if let (Some(site), Some(proxy)) = (&site, proxy) {
                 let url = proxy.split_whitespace().next().expect("a proxy URL");
-                return (site.clone(), url.to_owned());
+                return (site.clone(), url.to_owned(), refused);
             }
         }
         panic!("the banner has no site line or no `home` proxy");
     };
-    let (site, proxy) = tokio::time::timeout(Duration::from_secs(10), find_site)
+    let (site, proxy, refused) = tokio::time::timeout(Duration::from_secs(10), find_site)
         .await
         .expect("the banner within 10 s");
     assert!(site.starts_with("http://127.0.0.1:"), "{site}");
     assert!(site.ends_with('/'), "{site}");
+    assert!(refused, "the banner says direct access is refused");
 
+    // The bundled scenario has a pool: straight to the site is refused.
     let res = reqwest::get(format!("{site}login"))
         .await
         .expect("the target answers");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.text().await.expect("a page").contains("DIRECT_ACCESS"));
+
+    // Through the scenario's pool: its `home` exit is a Comcast address.
+    let via = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(&proxy).expect("a proxy URL"))
+        .build()
+        .expect("a client");
+    let res = via
+        .get(format!("{site}login"))
+        .send()
+        .await
+        .expect("answer");
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.expect("the login page");
     assert!(html.contains("id=\"login-form\""));
-    let res = reqwest::Client::new()
+    let res = via
         .post(format!("{site}api/login"))
         .json(&serde_json::json!({"username": "alice", "password": "wonderland"}))
         .send()
@@ -77,30 +94,26 @@ async fn serve_prints_its_url_and_serves_the_login_page() {
         .expect("the target answers");
     assert_eq!(res.status(), StatusCode::OK);
     let written = std::fs::read_to_string(&trace).expect("the trace file");
-    let types: Vec<&str> = written
+    let types: Vec<String> = written
         .lines()
-        .map(|l| {
-            if l.contains("\"type\":\"decision\"") {
-                "decision"
-            } else {
-                "other"
-            }
-        })
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+        .map(|v| v["type"].as_str().unwrap_or_default().to_owned())
+        .filter(|t| t != "proxy")
         .collect();
     assert_eq!(
         types,
-        ["decision", "other"],
-        "the login and its login flow are traced"
+        ["refused", "decision", "login_flow", "login_attempt"],
+        "the direct request, the login, its login flow and the login attempt are traced"
     );
-
-    // The scenario's pool is up: its `home` exit is a Comcast address.
-    let via = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::all(&proxy).expect("a proxy URL"))
-        .build()
-        .expect("a client");
     let seen = via.get(format!("{site}__range/fingerprint")).send().await;
     let seen = json_body(seen.expect("the proxy answers"), StatusCode::OK).await;
     assert_eq!(seen["ip"], "127.0.1.20", "through {proxy}");
+    let direct = reqwest::get(format!("{site}__range/fingerprint")).await;
+    assert_eq!(
+        direct.expect("answer").status(),
+        StatusCode::OK,
+        "the echo stays open"
+    );
 
     child.start_kill().expect("the server can be killed");
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())

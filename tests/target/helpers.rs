@@ -52,6 +52,15 @@ pub(crate) async fn start(cfg: TargetConfig) -> (TargetServer, Clock) {
     (target, clock)
 }
 
+/// The trace's lines of type `kind`, as JSON values, oldest first.
+pub(crate) fn trace_lines(target: &TargetServer, kind: &str) -> Vec<Value> {
+    let recent = target.state().trace.recent();
+    let values = recent
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("each line is JSON"));
+    values.filter(|v| v["type"] == kind).collect()
+}
+
 /// Moves a manual clock forward by `secs` seconds.
 pub(crate) fn advance(clock: &Clock, secs: u64) {
     clock.advance(Duration::from_secs(secs));

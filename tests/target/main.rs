@@ -1,10 +1,12 @@
 //! Black-box tests of the mock target over real loopback sockets.
 
 mod admin;
+mod attempts;
 mod bad_input;
 mod cli;
 mod cookie_flow;
 mod curl;
+mod direct;
 mod expiry;
 mod helpers;
 mod identity;
@@ -13,6 +15,7 @@ mod login;
 mod pool;
 mod pool_clients;
 mod pool_edges;
+mod scenario_traps;
 mod slow_peers;
 mod tls;
 mod trace;

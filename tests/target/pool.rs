@@ -432,6 +432,18 @@ async fn a_banned_exit_gets_403_from_the_target_while_others_pass() {
     }
     assert_eq!(seen(&target, &url(&pool, "home")).await["ip"], "127.0.1.20");
     assert!(fault_traced(&target, "banned"));
+    let refused = trace_lines(&target, "refused");
+    let line = serde_json::json!({"type": "refused", "route": "/__range/fingerprint",
+        "ip": "127.0.2.20", "reason": "IP_BANNED"});
+    assert_eq!(
+        refused.len(),
+        2,
+        "each refused request is traced: {refused:?}"
+    );
+    for mut r in refused {
+        r.as_object_mut().expect("an object").remove("at");
+        assert_eq!(r, line);
+    }
     assert_eq!(
         target.state().exit_bans.list(),
         ["127.0.2.20".parse::<std::net::IpAddr>().expect("ip")]

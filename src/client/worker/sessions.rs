@@ -168,6 +168,8 @@ impl Worker {
         ));
         match failure {
             LoginFailure::Banned => self.sh.accounts().retire(sess.account, Retired::Banned),
+            // The form is refused where only bearer tokens count: use the API.
+            LoginFailure::AuthMode => self.sh.jwt.store(true, Ordering::Release),
             LoginFailure::Refused(_) => {
                 self.sh
                     .accounts()
