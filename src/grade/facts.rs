@@ -8,6 +8,7 @@ use crate::engine::{Decision, DecisionKind};
 use crate::error::{Error, Result};
 use crate::pool::ProxyEvent;
 use crate::session::SessionId;
+use crate::target::attempts::{LoginAttempt, RefusedRequest, TokenRefresh};
 use crate::target::state::LoginFlow;
 use crate::trace::ContextRefs;
 use crate::verdict::Verdict;
@@ -37,6 +38,12 @@ pub struct TraceFacts {
     pub login_flows: Vec<LoginFlow>,
     /// Scripted events that fired.
     pub timeline: Vec<TimelineFired>,
+    /// Every login attempt, with its outcome.
+    pub login_attempts: Vec<LoginAttempt>,
+    /// Requests refused before the engine judged them.
+    pub refused: Vec<RefusedRequest>,
+    /// Refresh-token exchanges.
+    pub refreshes: Vec<TokenRefresh>,
 }
 
 impl TraceFacts {
@@ -78,6 +85,15 @@ impl TraceFacts {
                 .push(serde_json::from_value(value).map_err(json)?),
             Some("timeline") => self
                 .timeline
+                .push(serde_json::from_value(value).map_err(json)?),
+            Some("login_attempt") => self
+                .login_attempts
+                .push(serde_json::from_value(value).map_err(json)?),
+            Some("refused") => self
+                .refused
+                .push(serde_json::from_value(value).map_err(json)?),
+            Some("token_refresh") => self
+                .refreshes
                 .push(serde_json::from_value(value).map_err(json)?),
             Some(_) => {}
         }

@@ -6,9 +6,11 @@
 //! scenario. Every failed criterion carries sentences that say which rule
 //! fired, when, and on what evidence.
 
+pub mod causes;
 pub mod explain;
 pub mod facts;
 pub mod output;
+pub mod traps;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -20,9 +22,11 @@ use crate::error::{Error, Result};
 use crate::session::SessionId;
 use crate::verdict::Verdict;
 
+pub use causes::Missing;
 pub use explain::ExitNames;
 pub use facts::{SessionLife, TimelineFired, TraceFacts};
 pub use output::OutputCheck;
+pub use traps::Trap;
 
 /// Details kept per failed criterion.
 const MAX_DETAILS: usize = 20;
@@ -63,6 +67,9 @@ pub struct GradeConfig {
     pub max_banned_accounts: u64,
     /// Most requests any session made in one second, if set.
     pub max_peak_rate: Option<f64>,
+    /// The traps the run must have met; a run that met none of one fails
+    /// the `trap` criterion, however well the client did otherwise.
+    pub traps: Vec<Trap>,
 }
 
 impl Default for GradeConfig {
@@ -79,6 +86,7 @@ impl Default for GradeConfig {
             max_time_to_detect: Duration::ZERO,
             max_banned_accounts: 0,
             max_peak_rate: None,
+            traps: Vec::new(),
         }
     }
 }
@@ -146,6 +154,8 @@ pub struct Metrics {
     pub records_served: u64,
     /// Distinct genuine records the target served.
     pub records_unique: u64,
+    /// Why records are missing, counted.
+    pub missing: Missing,
     /// Most sessions in use at the same time: the client's workers.
     pub workers: u64,
     /// Sessions created beyond the workers' first ones.
@@ -208,6 +218,9 @@ pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterio
     let exits = ExitNames::from_events(&run.trace.proxy);
     let m = measure(run, &lives);
     let mut out = Vec::new();
+    if !config.traps.is_empty() {
+        out.push(trap_criterion(&config.traps, run));
+    }
     let mut push =
         |name: &str, passed: bool, value: String, threshold: String, details: Vec<String>| {
             let details = if passed {
@@ -235,6 +248,7 @@ pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterio
                 o.unique_correct, m.dataset_size, o.lines, m.records_unique
             )],
             silence(&m),
+            m.missing.sentences(),
             deaths(&lives, run.started, &exits),
         ]
         .concat(),
@@ -357,6 +371,12 @@ fn measure(run: &RunFacts<'_>, lives: &[SessionLife<'_>]) -> Metrics {
     m.reauth_overhead = ratio(m.login_seconds, m.login_seconds + m.session_seconds);
     m.records_served = run.served.values().sum();
     m.records_unique = run.served_unique;
+    m.missing = Missing::count(
+        run.trace,
+        m.dataset_size,
+        m.records_unique,
+        m.output.unique_correct,
+    );
     m.workers = most_at_once(&spans);
     m.relogins = m.sessions_created.saturating_sub(m.workers);
     m.session_yield = m.records_served as f64 / (1 + m.relogins) as f64;
@@ -450,6 +470,34 @@ fn deaths(lives: &[SessionLife<'_>], start: Timestamp, exits: &ExitNames) -> Vec
             ))
         })
         .collect()
+}
+
+/// Whether every trap of the scenario fired, with how often.
+fn trap_criterion(list: &[Trap], run: &RunFacts<'_>) -> Criterion {
+    let counts = traps::check(list, run.trace);
+    let passed = counts.iter().all(|(_, n)| *n > 0);
+    let value: Vec<String> = counts
+        .iter()
+        .map(|(t, n)| format!("{} ×{n}", t.as_str()))
+        .collect();
+    let details = counts
+        .iter()
+        .filter(|(_, n)| *n == 0)
+        .map(|(t, _)| {
+            format!(
+                "the trap never fired, so this run tested nothing: {} (the client ran {:.1} s)",
+                t.never(),
+                run.ended.since(run.started).as_secs_f64()
+            )
+        })
+        .collect();
+    Criterion {
+        name: "trap".to_owned(),
+        passed,
+        value: value.join(", "),
+        threshold: "each fired at least once".to_owned(),
+        details,
+    }
 }
 
 /// A sentence for a client that never reached the target at all.

@@ -15,7 +15,9 @@ use crate::auth::jwt::AccessClaims;
 use crate::auth::refresh::RefreshOutcome;
 use crate::clock::Timestamp;
 use crate::session::SessionId;
-use crate::target::attempts::{Attempt, LoginRefusal, LoginVia};
+use crate::target::attempts::{
+    self, Attempt, LoginRefusal, LoginVia, RefreshOutcome as TraceOutcome,
+};
 use crate::target::guard;
 use crate::target::handlers::{PageQuery, delay};
 use crate::target::login::{self, Credentials};
@@ -184,30 +186,44 @@ pub async fn refresh(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes)
             if d.verdict.is_terminal() {
                 st.refresh.revoke_session(session);
             }
+            attempts::refreshed(&st, Some(session), TraceOutcome::Refused);
             return guard::refusal(&st, d.verdict, true, &headers, guard::retry_after(&d.fired));
         }
         guard::release(&st, session);
     }
+    rotate(&st, &presented, now)
+}
+
+/// Rotates `presented` and answers with the new pair or why not.
+fn rotate(st: &TargetState, presented: &str, now: Timestamp) -> Response {
     let fresh = random_hex(&mut rand::rng(), 32);
-    match st.refresh.rotate(&presented, fresh.clone(), now) {
-        RefreshOutcome::Rotated { session, account }
-        | RefreshOutcome::Overlap { session, account } => {
-            tokens(&st, session, &account, fresh, now)
+    match st.refresh.rotate(presented, fresh.clone(), now) {
+        RefreshOutcome::Rotated { session, account } => {
+            attempts::refreshed(st, Some(session), TraceOutcome::Rotated);
+            tokens(st, session, &account, fresh, now)
+        }
+        RefreshOutcome::Overlap { session, account } => {
+            attempts::refreshed(st, Some(session), TraceOutcome::Overlap);
+            tokens(st, session, &account, fresh, now)
         }
         RefreshOutcome::Reuse { session, .. } => {
             let d = st.engine.revoke(session, Reason::RefreshTokenReuse, now);
             st.record(&d);
+            attempts::refreshed(st, Some(session), TraceOutcome::Reused);
             error(
                 StatusCode::FORBIDDEN,
                 "invalid_grant",
                 Some(Reason::RefreshTokenReuse.code()),
             )
         }
-        other => error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            Some(outcome_code(&other)),
-        ),
+        other => {
+            attempts::refreshed(st, None, TraceOutcome::Invalid);
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                Some(outcome_code(&other)),
+            )
+        }
     }
 }
 

@@ -216,6 +216,50 @@ pub fn refused(st: &TargetState, route: Cow<'static, str>, ip: IpAddr, reason: R
     });
 }
 
+/// The `type` of a [`TokenRefresh`] line.
+pub const TOKEN_REFRESH: &str = "token_refresh";
+
+/// How a refresh ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshOutcome {
+    /// The token was rotated: a new pair was issued.
+    Rotated,
+    /// A just-rotated token came back inside the overlap window: the
+    /// same new pair again.
+    Overlap,
+    /// A rotated token came back: the family and the session are revoked.
+    Reused,
+    /// The engine refused the refresh as a request of its session.
+    Refused,
+    /// The token was revoked, expired or never issued.
+    Invalid,
+}
+
+/// One refresh-token exchange: a trace line of type `token_refresh`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRefresh {
+    /// Always [`TOKEN_REFRESH`].
+    #[serde(rename = "type")]
+    pub kind: Cow<'static, str>,
+    /// When the target answered.
+    pub at: Timestamp,
+    /// The session of the token, when it is known.
+    pub session: Option<SessionId>,
+    /// How it ended.
+    pub outcome: RefreshOutcome,
+}
+
+/// Traces a refresh of `session`'s token that ended with `outcome`.
+pub fn refreshed(st: &TargetState, session: Option<SessionId>, outcome: RefreshOutcome) {
+    st.trace.record_value(&TokenRefresh {
+        kind: Cow::Borrowed(TOKEN_REFRESH),
+        at: st.clock.now(),
+        session,
+        outcome,
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
