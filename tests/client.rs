@@ -304,6 +304,20 @@ async fn good_client_reads_every_record_once_through_two_exits_and_is_never_refu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn good_client_crawls_the_html_catalog_where_the_site_has_no_api() {
+    let mut cfg = strict(60, 5);
+    cfg.surfaces = vec![sessionrange::target::config::Surface::Html];
+    cfg.direct = Some(sessionrange::target::config::DirectAccess::Refuse);
+    let range = Range::start("html", cfg, TWO_EXITS).await;
+    let summary = range.run(quiet()).await;
+    assert!(summary.complete, "{summary:#?}");
+    assert_eq!(summary.records_written, 60);
+    range.assert_every_record_once();
+    assert_eq!(range.refusals(), vec![], "{summary:#?}");
+    assert_eq!(summary.auth.as_deref(), Some("cookie"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn good_client_uses_bearer_tokens_when_cookies_are_refused_and_refreshes_once_at_a_time() {
     let mut cfg = config(60, 3);
     cfg.auth = sessionrange::target::config::AuthMode::Jwt;

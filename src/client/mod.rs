@@ -32,6 +32,7 @@
 //!   neither. With nothing usable left the client stops cleanly.
 
 mod accounts;
+mod catalog;
 mod classify;
 mod exits;
 mod items;
@@ -258,6 +259,7 @@ pub async fn run(env: ClientEnv, args: ClientArgs) -> anyhow::Result<ClientSumma
         output: Output::create(&env.output)?,
         stats: Arc::new(Stats::default()),
         jwt: AtomicBool::new(false),
+        html: AtomicBool::new(false),
         slot: tokio::sync::Mutex::new(None),
         last_refused: Mutex::new(None),
         serial: AtomicU64::new(0),

@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) stats: Arc<Stats>,
     /// Whether cookies were refused and the client uses bearer tokens.
     pub(crate) jwt: AtomicBool,
+    /// Whether the site has no JSON API and the client crawls `/catalog`.
+    pub(crate) html: AtomicBool,
     /// The session workers share in JWT mode (and with
     /// `--bug share-session-across-exits`).
     pub(crate) slot: tokio::sync::Mutex<Option<Arc<Session>>>,

@@ -19,9 +19,9 @@ use crate::client::Bug;
 use crate::client::accounts::Retired;
 use crate::client::classify::{self, Outcome, Style, classify};
 use crate::client::exits::{Exit, ExitId};
-use crate::client::items;
-use crate::client::session::{Extra, JSON, SendError, Session, Tokens, unix_now};
+use crate::client::session::{Extra, HTML, JSON, SendError, Session, Tokens, unix_now};
 use crate::client::shared::Shared;
+use crate::client::{catalog, items};
 use crate::target::guard::SESSION_COOKIE;
 
 /// Failures in a row (refusals, proxy errors, odd answers) before a worker gives up.
@@ -124,16 +124,30 @@ impl Worker {
             self.renew = false;
             return self.renew(sess, t).await.unwrap_or(Event::Renewed);
         }
-        let path = format!("/api/v1/items?page={page}");
+        let html = self.sh.html.load(Ordering::Acquire);
+        let (path, accept) = page_request(html, page);
         let extra = Extra {
             bearer: tokens.as_ref().map(|t| t.access.as_str()),
             ..Extra::default()
         };
         self.sent_with = tokens.clone();
-        match sess.send(self.id, Method::GET, &path, JSON, extra).await {
+        match sess.send(self.id, Method::GET, &path, accept, extra).await {
             Ok(r) => {
                 self.sh.exits().worked(&r.exit);
-                Event::Answer(classify(r.status, &r.headers, &r.body))
+                // No API route at all (a plain 404, not the API's JSON
+                // "no such page"): the site is HTML only; crawl the catalog.
+                if !html && r.status == 404 && !r.body.trim_start().starts_with('{') {
+                    self.sh
+                        .log("the target has no JSON API: crawling the HTML catalog");
+                    self.sh.html.store(true, Ordering::Release);
+                    return Event::Renewed;
+                }
+                Event::Answer(match html {
+                    true if r.status == 200 && !classify::is_login_form(&r.body) => {
+                        Outcome::Data(r.body)
+                    }
+                    _ => classify(r.status, &r.headers, &r.body),
+                })
             }
             Err(e) => Event::Lost(e),
         }
@@ -175,7 +189,7 @@ impl Worker {
 
     async fn answer(&mut self, sess: &Arc<Session>, page: u32, outcome: Outcome) -> Flow {
         match outcome {
-            Outcome::Data(body) => match items::parse(&body) {
+            Outcome::Data(body) => match self.parse_page(&body) {
                 Some(p) => {
                     sess.mark_served();
                     self.limited = (0, 0);
@@ -337,9 +351,17 @@ impl Worker {
         ));
     }
 
+    /// A listing page: the catalog's HTML where the site has no API.
+    fn parse_page(&self, body: &str) -> Option<items::ItemPage> {
+        match self.sh.html.load(Ordering::Acquire) {
+            true => catalog::parse(body),
+            false => items::parse(body),
+        }
+    }
+
     /// `--bug keep-using-dead-session`: the page again, with the same session.
     async fn use_dead_session(&mut self, sess: &Session, page: u32) {
-        let path = format!("/api/v1/items?page={page}");
+        let (path, accept) = page_request(self.sh.html.load(Ordering::Acquire), page);
         for _ in 0..DEAD_SESSION_RETRIES {
             // Present the session again even where the target deleted the cookie.
             if let Some(cookie) = sess.cookie.get() {
@@ -350,7 +372,7 @@ impl Worker {
                 even_if_dead: true,
                 ..Extra::default()
             };
-            let _ = sess.send(self.id, Method::GET, &path, JSON, extra).await;
+            let _ = sess.send(self.id, Method::GET, &path, accept, extra).await;
             self.sh.stats.update(|s| s.dead_session_requests += 1);
         }
     }
@@ -397,5 +419,14 @@ impl Worker {
         let base = 0.25 * f64::from(1u32 << self.strikes.saturating_sub(1).min(5));
         let secs = base * rand::rng().random_range(0.75..1.25);
         self.sh.sleep(Duration::from_secs_f64(secs)).await;
+    }
+}
+
+/// The path and `Accept` of listing page `page`: the JSON API, or the
+/// HTML catalog when the site has no API.
+fn page_request(html: bool, page: u32) -> (String, &'static str) {
+    match html {
+        true => (format!("/catalog?page={page}"), HTML),
+        false => (format!("/api/v1/items?page={page}"), JSON),
     }
 }

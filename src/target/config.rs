@@ -50,6 +50,17 @@ pub enum DirectAccess {
     Allow,
 }
 
+/// A set of routes a target may serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Surface {
+    /// The browser site: `GET`/`POST /login`, `/catalog`, `/account`.
+    Html,
+    /// The JSON API: `/api/login`, `/api/login/challenge`,
+    /// `/api/token/*`, `/api/v1/items*`.
+    Api,
+}
+
 /// One account that can log in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -179,6 +190,9 @@ pub struct TargetConfig {
     /// decides it when it loads (`refuse` when it has a pool, `allow`
     /// otherwise); left out of a config built by hand, it means `allow`.
     pub direct: Option<DirectAccess>,
+    /// The routes served; those of a surface left out answer `404`. Both
+    /// by default.
+    pub surfaces: Vec<Surface>,
     /// Who can log in.
     pub accounts: Vec<AccountSpec>,
     /// The protected records.
@@ -209,6 +223,7 @@ impl Default for TargetConfig {
         Self {
             auth: AuthMode::Both,
             direct: None,
+            surfaces: vec![Surface::Html, Surface::Api],
             accounts: vec![account("alice", "wonderland"), account("bob", "builder")],
             dataset: DatasetConfig::default(),
             companions: CompanionSpec::default(),
@@ -250,6 +265,7 @@ impl TargetConfig {
                 ));
             }
         }
+        self.validate_surfaces(prefix)?;
         if self.login.pow_bits > 32 {
             return Err(Error::config(at("login.pow_bits"), "must be at most 32"));
         }
@@ -273,6 +289,36 @@ impl TargetConfig {
         }
         self.dataset.validate(&at("dataset"))?;
         self.rules.validate(&at("rules"))
+    }
+
+    /// Surfaces must be named once each, and offer a login whose
+    /// credentials the auth mode accepts.
+    fn validate_surfaces(&self, prefix: &str) -> Result<()> {
+        let field = format!("{prefix}.surfaces");
+        let s = &self.surfaces;
+        if s.is_empty() || (1..s.len()).any(|i| s[..i].contains(&s[i])) {
+            return Err(Error::config(
+                field,
+                "name \"html\", \"api\" or both, once each",
+            ));
+        }
+        let needs = match self.auth {
+            AuthMode::Jwt => Some((Surface::Api, "auth = \"jwt\" needs the \"api\" surface")),
+            AuthMode::Cookie => Some((
+                Surface::Html,
+                "auth = \"cookie\" needs the \"html\" surface",
+            )),
+            AuthMode::Both => None,
+        };
+        match needs {
+            Some((surface, message)) if !s.contains(&surface) => Err(Error::config(field, message)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the target serves `surface`.
+    pub fn serves(&self, surface: Surface) -> bool {
+        self.surfaces.contains(&surface)
     }
 
     /// Whether requests that bypass the pool are refused.

@@ -20,7 +20,7 @@ use crate::engine::Decision;
 use crate::error::{Error, Result};
 use crate::geo::GeoDb;
 use crate::pool::Upstream;
-use crate::target::config::TargetConfig;
+use crate::target::config::{Surface, TargetConfig};
 use crate::target::metrics::Listener;
 use crate::target::state::TargetState;
 use crate::target::trace_log::TraceLog;
@@ -30,25 +30,32 @@ use crate::target::{admin, api, exit_bans, handlers, listeners};
 const MAX_BODY: usize = 64 * 1024;
 
 /// The public router: the site surface clients see. The admin API is not
-/// part of it, whatever the path.
+/// part of it, whatever the path. Routes of a surface the scenario leaves
+/// out are not routed, so they answer `404` like any unknown path.
 pub fn router(state: Arc<TargetState>) -> Router {
-    Router::new()
+    let mut app = Router::new()
         .route("/", get(handlers::landing))
-        .route(
-            "/login",
-            get(handlers::login_page).post(handlers::login_submit),
-        )
-        .route("/account", get(handlers::account))
-        .route("/catalog", get(handlers::catalog))
         .route("/logout", post(handlers::logout))
-        .route(exit_bans::FINGERPRINT_ROUTE, get(handlers::fingerprint))
-        .route("/api/login", post(api::login))
-        .route("/api/login/challenge", get(api::challenge))
-        .route("/api/token/refresh", post(api::refresh))
-        .route("/api/token/revoke", post(api::revoke))
-        .route("/api/v1/items", get(api::items))
-        .route("/api/v1/items/{id}", get(api::item))
-        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() })
+        .route(exit_bans::FINGERPRINT_ROUTE, get(handlers::fingerprint));
+    if state.config.serves(Surface::Html) {
+        app = app
+            .route(
+                "/login",
+                get(handlers::login_page).post(handlers::login_submit),
+            )
+            .route("/account", get(handlers::account))
+            .route("/catalog", get(handlers::catalog));
+    }
+    if state.config.serves(Surface::Api) {
+        app = app
+            .route("/api/login", post(api::login))
+            .route("/api/login/challenge", get(api::challenge))
+            .route("/api/token/refresh", post(api::refresh))
+            .route("/api/token/revoke", post(api::revoke))
+            .route("/api/v1/items", get(api::items))
+            .route("/api/v1/items/{id}", get(api::item));
+    }
+    app.fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() })
         .layer(exit_bans::RefuseBannedLayer(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -17,5 +17,6 @@ mod pool_clients;
 mod pool_edges;
 mod scenario_traps;
 mod slow_peers;
+mod surfaces;
 mod tls;
 mod trace;
