@@ -584,3 +584,36 @@ fn https_clients_trust_the_run_even_with_a_users_own_ca_bundle_set() {
     let log = std::fs::read_to_string(run_dir.join("client.log")).expect("log");
     assert!(log.contains("certificates in the bundle:"), "{log}");
 }
+
+#[tokio::test]
+async fn a_run_whose_trap_never_fired_is_not_a_pass() {
+    let dir = TempDir::new("unfired");
+    let text = r#"
+        name = "late"
+        [target.dataset]
+        size = 20
+        page_size = 10
+        [[timeline]]
+        at = "60s"
+        action = "revoke-all"
+        [grade]
+        traps = ["session_revoked"]
+        [run]
+        timeout = "10s"
+    "#;
+    let scenario = Scenario::parse(text, Path::new("late.toml")).expect("valid");
+    let r = run(&scenario, &[BIN, "client"], &dir.0).await;
+    assert!(!r.passed, "{}", card(&r));
+    let trap = criterion(&r, "trap");
+    assert!(!trap.passed);
+    assert_eq!(trap.value, "session_revoked ×0");
+    assert!(
+        trap.details[0].contains("no live session was revoked"),
+        "{:?}",
+        trap.details
+    );
+    assert!(
+        criterion(&r, "completeness").passed,
+        "everything else passed"
+    );
+}

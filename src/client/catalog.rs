@@ -2,8 +2,8 @@
 //!
 //! Where a target serves no API (`surfaces = ["html"]`), the client crawls
 //! `GET /catalog?page=N`: a table with one `<tr data-id>` per record, a
-//! cell per field (the currency in the price cell's `data-currency`), the
-//! page numbers in the title and `<a rel="next">` to the next page.
+//! cell per field classed with the API's field name, the page numbers in
+//! the title and `<a rel="next">` to the next page.
 
 use crate::client::items::ItemPage;
 use crate::dataset::Record;
@@ -45,9 +45,9 @@ fn record(row: &str) -> Option<Record> {
         name: cell("name")?,
         category: cell("category")?,
         price: cell("price")?,
-        currency: unescape(between(cells, "data-currency=\"", "\"")?),
+        currency: cell("currency")?,
         stock: cell("stock")?.parse().ok()?,
-        updated_at: cell("updated")?,
+        updated_at: cell("updated_at")?,
     })
 }
 

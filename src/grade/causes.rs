@@ -74,7 +74,10 @@ impl Missing {
             ));
         }
         if !self.requests_refused.is_empty() {
-            out.push(format!("requests refused: {}", counts(&self.requests_refused)));
+            out.push(format!(
+                "requests refused: {}",
+                counts(&self.requests_refused)
+            ));
         }
         if !self.logins_refused.is_empty() {
             out.push(format!(

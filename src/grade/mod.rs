@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::session::SessionId;
-use crate::verdict::Verdict;
+use crate::verdict::{Reason, Verdict};
 
 pub use causes::Missing;
 pub use explain::ExitNames;
@@ -49,6 +49,10 @@ pub struct GradeConfig {
     pub max_wrong_lines: u64,
     /// Most invalidated sessions over sessions created.
     pub max_mortality: f64,
+    /// Security reasons the scenario causes on purpose (a sticky exit that
+    /// moves between networks kills every session it carries): such
+    /// invalidations are counted and reported, but not in mortality.
+    pub expected_invalidations: Vec<Reason>,
     /// Most time in login flows over the crawl's duration.
     pub max_reauth_overhead: f64,
     /// Least records served per session created, if set.
@@ -79,6 +83,7 @@ impl Default for GradeConfig {
             max_duplicates: 0,
             max_wrong_lines: 0,
             max_mortality: 0.0,
+            expected_invalidations: Vec::new(),
             max_reauth_overhead: 0.5,
             min_yield: None,
             max_zombies: 0,
@@ -94,6 +99,16 @@ impl Default for GradeConfig {
 impl GradeConfig {
     /// Checks the thresholds; errors name `prefix.field`.
     pub fn validate(&self, prefix: &str) -> Result<()> {
+        if let Some(r) = self
+            .expected_invalidations
+            .iter()
+            .find(|r| !r.is_security())
+        {
+            return Err(Error::config(
+                format!("{prefix}.expected_invalidations"),
+                format!("{r} is not a security reason: only those count in mortality"),
+            ));
+        }
         let share = [
             ("min_completeness", self.min_completeness),
             ("max_mortality", self.max_mortality),
@@ -138,7 +153,9 @@ pub struct Metrics {
     pub sessions_expired: BTreeMap<String, u64>,
     /// Sessions invalidated for security, by reason code.
     pub sessions_invalidated: BTreeMap<String, u64>,
-    /// Invalidated sessions over sessions created.
+    /// Of those, the ones for reasons the scenario causes on purpose.
+    pub expected_invalidations: u64,
+    /// Invalidated sessions, less the expected ones, over sessions created.
     pub mortality: f64,
     /// Seconds spent in login flows, summed over parallel workers.
     pub login_seconds: f64,
@@ -216,7 +233,7 @@ pub struct RunFacts<'a> {
 pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterion>) {
     let lives = run.trace.sessions(config.in_flight_grace);
     let exits = ExitNames::from_events(&run.trace.proxy);
-    let m = measure(run, &lives);
+    let m = measure(run, &lives, &config.expected_invalidations);
     let mut out = Vec::new();
     if !config.traps.is_empty() {
         out.push(trap_criterion(&config.traps, run));
@@ -281,7 +298,7 @@ pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterio
         m.mortality <= config.max_mortality + 1e-9,
         format!("{:.3}", m.mortality),
         format!("≤ {:.3}", config.max_mortality),
-        invalidations(&lives, run.started, &exits),
+        invalidations(&lives, run.started, &exits, &config.expected_invalidations),
     );
     push(
         "reauth_overhead",
@@ -343,7 +360,7 @@ pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterio
     (m, out)
 }
 
-fn measure(run: &RunFacts<'_>, lives: &[SessionLife<'_>]) -> Metrics {
+fn measure(run: &RunFacts<'_>, lives: &[SessionLife<'_>], expected: &[Reason]) -> Metrics {
     let mut m = Metrics {
         dataset_size: run.dataset_size,
         output: run.output.clone(),
@@ -354,7 +371,12 @@ fn measure(run: &RunFacts<'_>, lives: &[SessionLife<'_>]) -> Metrics {
         measure_life(&mut m, life);
     }
     let invalidated: u64 = m.sessions_invalidated.values().sum();
-    m.mortality = ratio(invalidated as f64, m.sessions_created as f64);
+    m.expected_invalidations = expected
+        .iter()
+        .filter_map(|r| m.sessions_invalidated.get(r.code()))
+        .sum();
+    let unexpected = invalidated - m.expected_invalidations;
+    m.mortality = ratio(unexpected as f64, m.sessions_created as f64);
     let flows = run.trace.login_flows.iter();
     // An empty float sum is -0.0.
     m.login_seconds = flows
@@ -512,12 +534,18 @@ fn silence(m: &Metrics) -> Vec<String> {
         .collect()
 }
 
-fn invalidations(lives: &[SessionLife<'_>], start: Timestamp, exits: &ExitNames) -> Vec<String> {
+fn invalidations(
+    lives: &[SessionLife<'_>],
+    start: Timestamp,
+    exits: &ExitNames,
+    expected: &[Reason],
+) -> Vec<String> {
     lives
         .iter()
         .filter_map(|l| {
             let d = l.death?;
-            let security = d.verdict.reason().is_some_and(|r| r.is_security());
+            let reason = d.verdict.reason();
+            let security = reason.is_some_and(|r| r.is_security() && !expected.contains(&r));
             (security && !matches!(d.verdict, Verdict::Expire(_)))
                 .then(|| explain::death(d, l.birth, start, exits))
         })
@@ -738,6 +766,10 @@ mod tests {
         g.max_mortality = 2.0;
         assert!(g.validate("grade").is_err());
         g.max_mortality = 0.1;
+        g.expected_invalidations = vec![Reason::IdleTimeout];
+        let err = g.validate("grade").expect_err("not a security reason");
+        assert!(err.to_string().contains("expected_invalidations"), "{err}");
+        g.expected_invalidations = vec![Reason::AsnDrift];
         g.max_peak_rate = Some(-1.0);
         let err = g.validate("grade").expect_err("negative");
         assert!(err.to_string().contains("grade.max_peak_rate"), "{err}");
