@@ -1,7 +1,12 @@
 //! The grading matrix: the reference client passes every bundled scenario, each bug fails the scenario built to catch it, and a bug passes where it does no harm.
+//!
+//! Beside the reference client's `--bug`s, a scraper written from README
+//! alone (`tests/clients/scraper.py`, Python `requests`) runs with each of
+//! its trap-ignoring switches against the scenario built to catch it, and
+//! without switches against the scenarios a careful client must pass; and
+//! `clients/minimal.py` must pass exactly the scenarios README says.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
 use sessionrange::runner::{self, RunOptions, ScenarioReport, Status};
 use sessionrange::scenario::Scenario;
@@ -74,6 +79,82 @@ const BUGS: &[(&str, &str, &str, &str)] = &[
 /// A bug and a scenario it must not affect.
 const HARMLESS: &[(&str, &str)] = &[("parallel-refresh", "baseline")];
 
+/// The README scraper's switches: each ignores one trap, and the scenario
+/// must fail it on the criterion named, with the phrase in its details.
+const IGNORING: &[(&str, &str, &str, &str)] = &[
+    ("--direct", "baseline", "completeness", "DIRECT_ACCESS"),
+    (
+        "--api-no-cookies",
+        "companion-cookies",
+        "completeness",
+        "COMPANION_COOKIE_MISSING",
+    ),
+    (
+        "--no-refresh",
+        "refresh-rotation",
+        "session_yield",
+        "re-logins",
+    ),
+    (
+        "--no-relogin",
+        "ttl-expiry",
+        "completeness",
+        "SESSION_EXPIRED",
+    ),
+    ("--no-relogin", "sticky-expiry", "completeness", "ASN_DRIFT"),
+    ("--no-pacing", "velocity", "mortality", "VELOCITY_EXCEEDED"),
+    ("--no-pacing", "mixed", "mortality", "VELOCITY_EXCEEDED"),
+    (
+        "--reuse-after-stall",
+        "idle-timeout",
+        "zombie_requests",
+        "more requests after",
+    ),
+    (
+        "--login-per-page",
+        "ip-drift-tolerated",
+        "session_yield",
+        "re-logins",
+    ),
+    (
+        "--rotate-user-agent",
+        "ua-drift",
+        "mortality",
+        "USER_AGENT_DRIFT",
+    ),
+    // It does no proof of work: the login steps stop it.
+    ("", "login-cost", "completeness", "POW_INVALID"),
+    // It speaks only JSON: an HTML-only site gives it nothing.
+    ("", "soft-logout", "completeness", "SURFACE_ABSENT"),
+];
+
+/// Scenarios the README scraper, without switches, must pass.
+const CAREFUL_PASSES: &[&str] = &[
+    "baseline",
+    "asn-drift",
+    "sticky-expiry",
+    "ip-drift-tolerated",
+    "ua-drift",
+    "velocity",
+    "concurrent-use",
+    "companion-cookies",
+    "ttl-expiry",
+    "idle-timeout",
+    "refresh-rotation",
+    "mixed",
+    "tls-drift",
+];
+
+/// The scenarios `clients/minimal.py` passes, as README lists them: those
+/// whose traps punish mistakes it does not make.
+const MINIMAL_PASSES: &[&str] = &[
+    "baseline",
+    "concurrent-use",
+    "tls-drift",
+    "ua-drift",
+    "velocity",
+];
+
 fn scenario(name: &str) -> Scenario {
     Scenario::bundled()
         .expect("the bundled pack loads")
@@ -87,43 +168,104 @@ fn root() -> PathBuf {
     std::env::temp_dir().join(format!("sessionrange-matrix-{}", std::process::id()))
 }
 
-fn out_dir(tag: &str) -> PathBuf {
-    root().join(tag)
+/// What a run must come to.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// Every criterion passes.
+    Pass,
+    /// This criterion fails, and one of its details has this phrase.
+    Fail(&'static str, &'static str),
+    /// Some criterion fails.
+    FailAny,
 }
 
-/// Runs every (scenario, bug) pair, at most [`PARALLEL`] at a time.
-async fn run_all(
-    runs: Vec<(Scenario, Option<&'static str>)>,
-) -> Vec<(Option<&'static str>, ScenarioReport)> {
-    let permits = Arc::new(Semaphore::new(PARALLEL));
+/// One run of the matrix.
+struct Job {
+    tag: String,
+    scenario: Scenario,
+    command: Vec<String>,
+    expect: Expect,
+}
+
+impl Job {
+    fn reference(scenario: &str, bug: Option<&str>, expect: Expect) -> Self {
+        let mut command = vec![BIN.to_owned(), "client".to_owned()];
+        command.extend(
+            bug.map(|b| ["--bug".to_owned(), b.to_owned()])
+                .into_iter()
+                .flatten(),
+        );
+        Self {
+            tag: format!("reference {}", bug.unwrap_or("(no bug)")),
+            scenario: self::scenario(scenario),
+            command,
+            expect,
+        }
+    }
+
+    fn python(script: &str, scenario: &str, flag: &str, expect: Expect) -> Self {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+        let mut command = vec!["python3".to_owned(), path.to_string_lossy().into_owned()];
+        command.extend((!flag.is_empty()).then(|| flag.to_owned()));
+        Self {
+            tag: format!("{script} {flag}"),
+            scenario: self::scenario(scenario),
+            command,
+            expect,
+        }
+    }
+
+    /// What is wrong with `report` for this job, if anything.
+    fn problem(&self, report: &ScenarioReport) -> Option<String> {
+        let name = &report.scenario;
+        let ok = match self.expect {
+            Expect::Pass => report.passed,
+            Expect::FailAny => !report.passed,
+            Expect::Fail(criterion, phrase) => report
+                .criteria
+                .iter()
+                .find(|c| c.name == criterion && !c.passed)
+                .is_some_and(|c| c.details.iter().any(|d| d.contains(phrase))),
+        };
+        (!ok).then(|| {
+            format!(
+                "{} on {name}: wanted {:?}:\n{}",
+                self.tag,
+                self.expect,
+                card(report)
+            )
+        })
+    }
+}
+
+/// Shared by the tests of this binary, which run at once.
+static PERMITS: Semaphore = Semaphore::const_new(PARALLEL);
+
+/// Runs every job, at most [`PARALLEL`] at a time in this whole binary,
+/// each in `root()/<set>/<n>`; returns the problems.
+async fn run_all(set: &str, jobs: Vec<Job>) -> Vec<String> {
     let (_stop, rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    for (scenario, bug) in runs {
-        let mut command = vec![BIN.to_owned(), "client".to_owned()];
-        if let Some(b) = bug {
-            command.extend(["--bug".to_owned(), b.to_owned()]);
-        }
+    for (n, job) in jobs.into_iter().enumerate() {
         let opts = RunOptions {
-            command,
-            out_dir: out_dir(bug.unwrap_or("good")),
+            command: job.command.clone(),
+            out_dir: root().join(set).join(format!("{n:02}")),
             status: Status::Off,
             seed: None,
         };
-        let (permits, rx) = (permits.clone(), rx.clone());
+        let rx = rx.clone();
         tasks.push(tokio::spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("a permit");
-            let report = runner::run_scenario(&scenario, &opts, rx).await;
-            (
-                bug,
-                report.unwrap_or_else(|e| panic!("{}: {e}", scenario.name)),
-            )
+            let _permit = PERMITS.acquire().await.expect("a permit");
+            let report = runner::run_scenario(&job.scenario, &opts, rx).await;
+            let report = report.unwrap_or_else(|e| panic!("{}: {e}", job.scenario.name));
+            job.problem(&report)
         }));
     }
-    let mut out = Vec::new();
+    let mut problems = Vec::new();
     for t in tasks {
-        out.push(t.await.expect("a run"));
+        problems.extend(t.await.expect("a run"));
     }
-    out
+    problems
 }
 
 fn card(r: &ScenarioReport) -> String {
@@ -133,59 +275,88 @@ fn card(r: &ScenarioReport) -> String {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_reference_client_passes_everything_and_each_bug_fails_its_scenario() {
-    let mut runs: Vec<(Scenario, Option<&'static str>)> = Scenario::bundled()
-        .expect("bundled")
-        .into_iter()
-        .map(|s| (s, None))
+/// Whether Python with `requests` can run here; CI sets
+/// SESSIONRANGE_REQUIRE_PYTHON=1 so a missing one fails instead.
+fn python_requests() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import requests"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let required = std::env::var("SESSIONRANGE_REQUIRE_PYTHON").is_ok_and(|v| v == "1");
+    assert!(ok || !required, "python3 with requests is required here");
+    ok
+}
+
+fn reference_jobs() -> Vec<Job> {
+    let bundled = Scenario::bundled().expect("bundled");
+    let mut jobs: Vec<Job> = bundled
+        .iter()
+        .map(|s| Job::reference(&s.name, None, Expect::Pass))
         .collect();
-    runs.extend(
-        BUGS.iter()
-            .map(|(bug, name, _, _)| (scenario(name), Some(*bug))),
-    );
-    runs.extend(
+    jobs.extend(BUGS.iter().map(|(bug, name, criterion, phrase)| {
+        Job::reference(name, Some(bug), Expect::Fail(criterion, phrase))
+    }));
+    jobs.extend(
         HARMLESS
             .iter()
-            .map(|(bug, name)| (scenario(name), Some(*bug))),
+            .map(|(bug, name)| Job::reference(name, Some(bug), Expect::Pass)),
     );
-    let results = run_all(runs).await;
-    let mut problems = Vec::new();
-    for (bug, report) in &results {
-        let name = report.scenario.as_str();
-        match bug {
-            None if !report.passed => {
-                problems.push(format!("good client failed {name}:\n{}", card(report)))
-            }
-            None => {}
-            Some(bug) => {
-                let targeted = BUGS.iter().find(|(b, s, _, _)| b == bug && *s == name);
-                match targeted {
-                    Some((_, _, criterion, phrase)) => {
-                        let failed = report
-                            .criteria
-                            .iter()
-                            .find(|c| c.name == *criterion && !c.passed);
-                        let explained =
-                            failed.is_some_and(|c| c.details.iter().any(|d| d.contains(phrase)));
-                        if !explained {
-                            problems.push(format!(
-                                "--bug {bug} on {name}: wanted `{criterion}` to fail mentioning {phrase:?}:\n{}",
-                                card(report)
-                            ));
-                        }
-                    }
-                    None if !report.passed => {
-                        problems.push(format!(
-                            "--bug {bug} should not affect {name}:\n{}",
-                            card(report)
-                        ));
-                    }
-                    None => {}
-                }
-            }
-        }
+    jobs
+}
+
+fn python_jobs() -> Vec<Job> {
+    let scraper = "tests/clients/scraper.py";
+    let mut jobs: Vec<Job> = IGNORING
+        .iter()
+        .map(|(flag, name, criterion, phrase)| {
+            Job::python(scraper, name, flag, Expect::Fail(criterion, phrase))
+        })
+        .collect();
+    jobs.extend(
+        CAREFUL_PASSES
+            .iter()
+            .map(|name| Job::python(scraper, name, "", Expect::Pass)),
+    );
+    for s in Scenario::bundled().expect("bundled") {
+        let expect = if MINIMAL_PASSES.contains(&s.name.as_str()) {
+            Expect::Pass
+        } else {
+            Expect::FailAny
+        };
+        jobs.push(Job::python("clients/minimal.py", &s.name, "", expect));
     }
+    jobs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_client_passes_everything_and_each_bug_fails_its_scenario() {
+    let problems = run_all("reference", reference_jobs()).await;
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
-    let _ = std::fs::remove_dir_all(root());
+    let _ = std::fs::remove_dir_all(root().join("reference"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readme_scraper_passes_when_careful_and_fails_each_trap_it_ignores() {
+    if !python_requests() {
+        return;
+    }
+    let problems = run_all("python", python_jobs()).await;
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    let _ = std::fs::remove_dir_all(root().join("python"));
+}
+
+#[test]
+fn every_bundled_scenario_has_a_client_that_ignores_its_trap_and_fails() {
+    let caught: Vec<&str> = BUGS
+        .iter()
+        .map(|(_, name, _, _)| *name)
+        .chain(IGNORING.iter().map(|(_, name, _, _)| *name))
+        .collect();
+    for s in Scenario::bundled().expect("bundled") {
+        assert!(
+            caught.contains(&s.name.as_str()),
+            "nothing in the matrix fails {}",
+            s.name
+        );
+    }
 }

@@ -522,16 +522,21 @@ fn trap_criterion(list: &[Trap], run: &RunFacts<'_>) -> Criterion {
     }
 }
 
-/// A sentence for a client that never reached the target at all.
+/// A sentence for a client that never got a session: whether it sent
+/// nothing the target could judge, or was refused (the causes say why).
 fn silence(m: &Metrics) -> Vec<String> {
-    (m.sessions_created == 0 && m.requests == 0)
-        .then(|| {
-            "the client never logged in and asked the target for nothing: \
-             only records served by this run's target count"
-                .to_owned()
-        })
-        .into_iter()
-        .collect()
+    if m.sessions_created > 0 || m.requests > 0 {
+        return Vec::new();
+    }
+    let refused = m.missing.requests_refused.values().sum::<u64>()
+        + m.missing.logins_refused.values().sum::<u64>();
+    let text = if refused == 0 {
+        "the client sent the target no login and no request for a record: \
+         only records served by this run's target count"
+    } else {
+        "the client never got a session: only records served by this run's target count"
+    };
+    vec![text.to_owned()]
 }
 
 fn invalidations(

@@ -121,6 +121,9 @@ pub enum RefusalReason {
     DirectAccess,
     /// The client's address (or exit) is banned.
     IpBanned,
+    /// The route belongs to a surface the scenario leaves out
+    /// (`[target] surfaces`): the JSON API of an HTML-only site, say.
+    SurfaceAbsent,
 }
 
 impl RefusalReason {
@@ -131,6 +134,7 @@ impl RefusalReason {
             Self::TokenInvalid => "TOKEN_INVALID",
             Self::DirectAccess => "DIRECT_ACCESS",
             Self::IpBanned => "IP_BANNED",
+            Self::SurfaceAbsent => "SURFACE_ABSENT",
         }
     }
 }

@@ -1,14 +1,15 @@
 //! The browser-facing routes: landing page, form login, account, HTML catalog, logout, echo.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::target::attempts::{Attempt, LoginRefusal, LoginVia};
+use crate::target::attempts::{self, Attempt, LoginRefusal, LoginVia, RefusalReason};
 use crate::target::guard::{self, CSRF_COOKIE, SESSION_COOKIE};
 use crate::target::login::{self, Credentials};
 use crate::target::peer::Peer;
@@ -233,4 +234,40 @@ pub async fn fingerprint(State(st): St, peer: Peer, headers: HeaderMap) -> Respo
         "ja4h": peer.ja4h(),
     });
     axum::Json(body).into_response()
+}
+
+/// Every route of the HTML and API surfaces, as the router names them.
+const SURFACE_ROUTES: [&str; 9] = [
+    "/login",
+    "/account",
+    "/catalog",
+    "/api/login",
+    "/api/login/challenge",
+    "/api/token/refresh",
+    "/api/token/revoke",
+    "/api/v1/items",
+    "/api/v1/items/{id}",
+];
+
+/// The route a path would take on a site serving every surface.
+fn surface_route(path: &str) -> Option<&'static str> {
+    if path.starts_with("/api/v1/items/") && path.len() > "/api/v1/items/".len() {
+        return Some("/api/v1/items/{id}");
+    }
+    SURFACE_ROUTES.iter().copied().find(|r| *r == path)
+}
+
+/// The fallback: `404` for any path no route serves; a route of a surface
+/// the scenario leaves out is traced as refused with `SURFACE_ABSENT`.
+pub async fn not_found(State(st): St, peer: Peer, headers: HeaderMap, uri: Uri) -> Response {
+    if let Some(route) = surface_route(uri.path()) {
+        let who = guard::client(&st, &peer, &headers);
+        attempts::refused(
+            &st,
+            Cow::Borrowed(route),
+            who.ip,
+            RefusalReason::SurfaceAbsent,
+        );
+    }
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
 }

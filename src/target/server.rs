@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -31,7 +29,8 @@ const MAX_BODY: usize = 64 * 1024;
 
 /// The public router: the site surface clients see. The admin API is not
 /// part of it, whatever the path. Routes of a surface the scenario leaves
-/// out are not routed, so they answer `404` like any unknown path.
+/// out are not routed, so they answer `404` like any unknown path (and are
+/// traced as refused, so a card can say why a client got nothing).
 pub fn router(state: Arc<TargetState>) -> Router {
     let mut app = Router::new()
         .route("/", get(handlers::landing))
@@ -55,7 +54,7 @@ pub fn router(state: Arc<TargetState>) -> Router {
             .route("/api/v1/items", get(api::items))
             .route("/api/v1/items/{id}", get(api::item));
     }
-    app.fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() })
+    app.fallback(handlers::not_found)
         .layer(exit_bans::RefuseBannedLayer(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

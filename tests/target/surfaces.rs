@@ -31,6 +31,28 @@ async fn an_html_only_target_has_no_api_routes() {
         let res = api.post(path).send().await.expect("answer");
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
     }
+    let refused = trace_lines(&target, "refused");
+    let routes: Vec<&str> = refused.iter().filter_map(|r| r["route"].as_str()).collect();
+    assert_eq!(
+        routes,
+        [
+            "/api/login",
+            "/api/login/challenge",
+            "/api/v1/items",
+            "/api/v1/items/{id}",
+            "/api/token/refresh",
+            "/api/token/revoke"
+        ],
+        "each request for a left-out surface is traced, so a card can say why"
+    );
+    assert!(refused.iter().all(|r| r["reason"] == "SURFACE_ABSENT"));
+    let res = api.get("/api/v2/nothing").send().await.expect("answer");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        trace_lines(&target, "refused").len(),
+        6,
+        "a typo is not traced"
+    );
     let browser = Browser::new(&target);
     browser.log_in("alice", "wonderland").await;
     assert!(browser.read_catalog(1).await.contains("data-id=\"1\""));
