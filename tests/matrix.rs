@@ -6,6 +6,10 @@
 //! without switches against the scenarios a careful client must pass; and
 //! `clients/minimal.py` must pass exactly the scenarios README says.
 
+#[path = "common/python.rs"]
+mod python;
+use python::python_requests;
+
 use std::path::{Path, PathBuf};
 
 use sessionrange::runner::{self, RunOptions, ScenarioReport, Status};
@@ -273,18 +277,6 @@ fn card(r: &ScenarioReport) -> String {
         scenarios: vec![r.clone()],
         interrupted: false,
     })
-}
-
-/// Whether Python with `requests` can run here; CI sets
-/// SESSIONRANGE_REQUIRE_PYTHON=1 so a missing one fails instead.
-fn python_requests() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import requests"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let required = std::env::var("SESSIONRANGE_REQUIRE_PYTHON").is_ok_and(|v| v == "1");
-    assert!(ok || !required, "python3 with requests is required here");
-    ok
 }
 
 fn reference_jobs() -> Vec<Job> {

@@ -1,5 +1,9 @@
 //! `sessionrange run` end to end: bad clients, deadlines, exit codes, and the grading matrix with the reference client.
 
+#[path = "common/python.rs"]
+mod python;
+use python::python_requests;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -525,18 +529,6 @@ async fn editing_the_trace_file_changes_nothing_in_the_grade() {
         trace, "{not json\n",
         "the file is the client's to spoil, not the grade's"
     );
-}
-
-/// Whether Python with `requests` can run here; CI sets
-/// SESSIONRANGE_REQUIRE_PYTHON=1 so a missing one fails instead.
-fn python_requests() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import requests"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let required = std::env::var("SESSIONRANGE_REQUIRE_PYTHON").is_ok_and(|v| v == "1");
-    assert!(ok || !required, "python3 with requests is required here");
-    ok
 }
 
 /// A requests client that trusts the run's CA the way users write it

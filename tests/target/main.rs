@@ -15,6 +15,8 @@ mod login;
 mod pool;
 mod pool_clients;
 mod pool_edges;
+#[path = "../common/python.rs"]
+mod python;
 mod scenario_traps;
 mod slow_peers;
 mod surfaces;

@@ -1,5 +1,7 @@
 //! The pool with curl and Python `requests`, bad input to the proxies, and PROXY headers where they do not belong.
 
+use crate::python::python_requests;
+
 use std::process::Command;
 
 use serde_json::Value;
@@ -71,18 +73,6 @@ async fn curl_sees_407_and_502_as_proxy_errors() {
     assert_eq!(denied, (0, "407".to_owned()));
     // curl: (56) CONNECT tunnel failed, response 502.
     assert_eq!(tunnel.0, 56, "curl exit code for a failed CONNECT");
-}
-
-/// Whether Python with `requests` can run here; CI sets
-/// SESSIONRANGE_REQUIRE_PYTHON=1 so a missing one fails instead.
-fn python_requests() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import requests"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let required = std::env::var("SESSIONRANGE_REQUIRE_PYTHON").is_ok_and(|v| v == "1");
-    assert!(ok || !required, "python3 with requests is required here");
-    ok
 }
 
 const PYTHON_CLIENT: &str = r#"
