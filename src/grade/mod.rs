@@ -157,8 +157,11 @@ pub struct Metrics {
     pub expected_invalidations: u64,
     /// Invalidated sessions, less the expected ones, over sessions created.
     pub mortality: f64,
-    /// Seconds spent in login flows, summed over parallel workers.
+    /// Seconds spent in login flows, summed over parallel workers: each
+    /// from the page or challenge the successful login presented.
     pub login_seconds: f64,
+    /// Login pages and challenges that led to no session (not timed).
+    pub abandoned_login_flows: u64,
     /// Seconds sessions were in use (birth to death or last request),
     /// summed over parallel sessions.
     pub session_seconds: f64,
@@ -223,6 +226,8 @@ pub struct RunFacts<'a> {
     pub served: &'a HashMap<SessionId, u64>,
     /// Distinct genuine records served to any session.
     pub served_unique: u64,
+    /// Login pages and challenges issued that no successful login used.
+    pub abandoned_login_flows: u64,
     /// When the client started.
     pub started: Timestamp,
     /// When the client ended.
@@ -306,10 +311,12 @@ pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterio
         format!("{:.3}", m.reauth_overhead),
         format!("≤ {:.3}", config.max_reauth_overhead),
         vec![format!(
-            "{:.1} s in {} login flows against {:.1} s of session use (summed over workers)",
+            "{:.1} s in {} login flows against {:.1} s of session use (summed over workers); \
+             {} login pages or challenges led to no session and are not timed",
             m.login_seconds,
             run.trace.login_flows.len(),
-            m.session_seconds
+            m.session_seconds,
+            m.abandoned_login_flows
         )],
     );
     if let Some(min) = config.min_yield {
@@ -393,6 +400,7 @@ fn measure(run: &RunFacts<'_>, lives: &[SessionLife<'_>], expected: &[Reason]) -
     m.reauth_overhead = ratio(m.login_seconds, m.login_seconds + m.session_seconds);
     m.records_served = run.served.values().sum();
     m.records_unique = run.served_unique;
+    m.abandoned_login_flows = run.abandoned_login_flows;
     m.missing = Missing::count(
         run.trace,
         m.dataset_size,
@@ -663,6 +671,7 @@ mod tests {
             dataset_size: 200,
             served,
             served_unique: served.values().sum(),
+            abandoned_login_flows: 0,
             started: at(0),
             ended: at(end),
         }

@@ -347,6 +347,7 @@ fn grade_run(
         dataset_size: u64::from(state.dataset.len()),
         served: &served,
         served_unique: served_ids.len(),
+        abandoned_login_flows: state.abandoned_login_flows(),
         started,
         ended,
     };

@@ -89,9 +89,7 @@ fn tokens(
 }
 
 /// `GET /api/login/challenge`: a proof-of-work challenge for the API login.
-pub async fn challenge(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
-    let who = guard::client(&st, &peer, &headers);
-    st.login_flow_started(who.ip, st.clock.now());
+pub async fn challenge(State(st): St) -> Response {
     if st.config.login.pow_bits == 0 {
         return error(
             StatusCode::NOT_FOUND,
@@ -107,6 +105,7 @@ pub async fn challenge(State(st): St, peer: Peer, headers: HeaderMap) -> Respons
 /// `POST /api/login`: JSON credentials in, a JWT access token and a
 /// refresh token out. Every attempt is traced with its outcome.
 pub async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+    let arrived = st.clock.now();
     let who = guard::client(&st, &peer, &headers);
     let attempt = Attempt::new(&st, LoginVia::Api, who.ip);
     let creds: Credentials = match parse(&headers, &body) {
@@ -125,13 +124,13 @@ pub async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -
         attempt.refused(Some(&creds.username), e);
         return respond::blocked(e.code(), true);
     }
-    st.login_flow_started(who.ip, st.clock.now());
     delay(&st).await;
     let now = st.clock.now();
     let new = login::NewSession {
         peer: &peer,
         who: &who,
         headers: &headers,
+        arrived,
     };
     match login::complete(&attempt, &new, &creds, false, now) {
         Ok((sid, _)) => {

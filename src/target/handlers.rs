@@ -29,15 +29,14 @@ pub async fn landing(State(st): St, headers: HeaderMap) -> Response {
 }
 
 /// `GET /login`: the login form, with a CSRF token and any PoW challenge.
-pub async fn login_page(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
-    let who = guard::client(&st, &peer, &headers);
-    st.login_flow_started(who.ip, st.clock.now());
+pub async fn login_page(State(st): St) -> Response {
     login_form(&st, None, StatusCode::OK)
 }
 
 fn login_form(st: &TargetState, error: Option<&str>, status: StatusCode) -> Response {
     let mut rng = rand::rng();
     let csrf = st.csrf.issue(&mut rng);
+    st.flow_token_issued(&csrf, st.clock.now());
     let pow = (st.config.login.pow_bits > 0).then(|| crate::auth::pow::challenge(&mut rng));
     if let Some(ch) = &pow {
         st.issue_pow(ch, st.clock.now());
@@ -56,6 +55,7 @@ fn login_form(st: &TargetState, error: Option<&str>, status: StatusCode) -> Resp
 /// cookies, credentials and login steps, then issues the session cookie
 /// and redirects to `/account`. Every attempt is traced with its outcome.
 pub async fn login_submit(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+    let arrived = st.clock.now();
     let who = guard::client(&st, &peer, &headers);
     let attempt = Attempt::new(&st, LoginVia::Form, who.ip);
     let creds = match form_credentials(&headers, &body) {
@@ -72,12 +72,12 @@ pub async fn login_submit(State(st): St, peer: Peer, headers: HeaderMap, body: B
             _ => respond::blocked(e.code(), respond::wants_json(&headers)),
         };
     }
-    st.login_flow_started(who.ip, st.clock.now());
     delay(&st).await;
     let new = login::NewSession {
         peer: &peer,
         who: &who,
         headers: &headers,
+        arrived,
     };
     match login::complete(&attempt, &new, &creds, true, st.clock.now()) {
         Ok((sid, fresh)) => {

@@ -134,6 +134,8 @@ pub struct NewSession<'a> {
     pub who: &'a ClientIp,
     /// The login request's headers.
     pub headers: &'a HeaderMap,
+    /// When the login request arrived, before any login delay.
+    pub arrived: Timestamp,
 }
 
 /// What both logins share once their own checks passed: credentials and
@@ -165,7 +167,8 @@ pub fn complete(
         attempt.refused(Some(user), LoginRefusal::AccountBanned);
         return Err(LoginRefusal::AccountBanned);
     }
-    st.login_flow_done(new.who.ip, sid, now);
+    let tokens = [creds.csrf.as_deref(), creds.pow_challenge.as_deref()];
+    st.login_flow_done(&tokens, new.arrived, sid, now);
     attempt.ok(user, sid);
     Ok((sid, fresh))
 }

@@ -17,6 +17,7 @@ pub mod guard;
 pub mod handlers;
 mod head_clock;
 mod head_tap;
+mod issued;
 mod listeners;
 pub mod login;
 pub mod metrics;

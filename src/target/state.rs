@@ -1,7 +1,6 @@
 //! The shared state of a running target: engine, tokens, keys, trace and counters.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use crate::session::SessionId;
 use crate::target::config::TargetConfig;
 use crate::target::conn::{DEFAULT_HEAD_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 use crate::target::exit_bans::ExitBans;
+use crate::target::issued::IssuedTokens;
 use crate::target::metrics::Metrics;
 use crate::target::trace_log::TraceLog;
 use crate::timeline::{Script, TimelineAction, TimelineEvent};
@@ -72,9 +72,10 @@ pub struct TargetState {
     /// How long a keep-alive HTTP/1 connection may idle between the end of
     /// a response and the first byte of the next request head.
     pub idle_timeout: Duration,
-    pow_challenges: Mutex<PowChallenges>,
+    pow_challenges: Mutex<IssuedTokens>,
+    /// CSRF tokens and challenges that start a login flow, by issue time.
+    flow_starts: Mutex<IssuedTokens>,
     revoked_jti: Mutex<HashMap<String, Timestamp>>,
-    login_flows: Mutex<HashMap<IpAddr, Timestamp>>,
     served: Mutex<Served>,
     script: Mutex<Script>,
     script_pending: std::sync::atomic::AtomicBool,
@@ -87,8 +88,8 @@ struct Served {
     ids: ServedIds,
 }
 
-/// Most clients with a login flow in progress that are remembered.
-const MAX_LOGIN_FLOWS: usize = 100_000;
+/// Most login-flow starts remembered; older ones count as abandoned.
+const MAX_FLOW_STARTS: usize = 100_000;
 
 /// A trace line for a finished login flow: how long the client spent
 /// logging in, from its first login-flow request to the new session.
@@ -126,9 +127,9 @@ impl TargetState {
             head_timeout: DEFAULT_HEAD_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             metrics: Metrics::default(),
-            pow_challenges: Mutex::new(PowChallenges::default()),
+            pow_challenges: Mutex::new(IssuedTokens::new(MAX_POW_CHALLENGES)),
+            flow_starts: Mutex::new(IssuedTokens::new(MAX_FLOW_STARTS)),
             revoked_jti: Mutex::new(HashMap::new()),
-            login_flows: Mutex::new(HashMap::new()),
             served: Mutex::new(Served::default()),
             script: Mutex::new(Script::default()),
             script_pending: std::sync::atomic::AtomicBool::new(false),
@@ -175,29 +176,40 @@ impl TargetState {
         }
     }
 
-    /// Notes that `ip` is in a login flow from `now` on, unless it already was.
-    pub fn login_flow_started(&self, ip: IpAddr, now: Timestamp) {
-        let mut flows = self.login_flows.lock().unwrap_or_else(|e| e.into_inner());
-        if flows.len() >= MAX_LOGIN_FLOWS && !flows.contains_key(&ip) {
-            flows.clear();
-        }
-        flows.entry(ip).or_insert(now);
+    /// Notes that `token` (a login form's CSRF token, a proof-of-work
+    /// challenge) was issued at `now`: a login that presents it started
+    /// its flow then.
+    pub fn flow_token_issued(&self, token: &str, now: Timestamp) {
+        let mut starts = self.flow_starts.lock().unwrap_or_else(|e| e.into_inner());
+        starts.issue(token, now);
     }
 
-    /// Ends the login flow of `ip` with session `sid` and traces it.
-    pub fn login_flow_done(&self, ip: IpAddr, sid: SessionId, now: Timestamp) {
-        let started = self
-            .login_flows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&ip)
-            .unwrap_or(now);
+    /// Ends a login flow with session `sid` at `now` and traces it. The
+    /// flow started when the earliest of the `tokens` the login presented
+    /// was issued, or when the login request `arrived` if it presented
+    /// none: a login page fetched and left is not part of it.
+    pub fn login_flow_done(
+        &self,
+        tokens: &[Option<&str>],
+        arrived: Timestamp,
+        sid: SessionId,
+        now: Timestamp,
+    ) {
+        let mut starts = self.flow_starts.lock().unwrap_or_else(|e| e.into_inner());
+        let first = tokens.iter().flatten().filter_map(|t| starts.take(t)).min();
+        drop(starts);
         self.trace.record_value(&LoginFlow {
             kind: "login_flow".into(),
             session: sid,
-            started,
+            started: first.unwrap_or(arrived).min(now),
             at: now,
         });
+    }
+
+    /// Login pages and challenges issued that no successful login used.
+    pub fn abandoned_login_flows(&self) -> u64 {
+        let starts = self.flow_starts.lock().unwrap_or_else(|e| e.into_inner());
+        starts.untaken()
     }
 
     /// Notes that the genuine records `ids` were served to `sid`.
@@ -294,25 +306,19 @@ impl TargetState {
             .pow_challenges
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        while store.order.len() >= MAX_POW_CHALLENGES {
-            if let Some(old) = store.order.pop_front() {
-                store.issued.remove(&old);
-            }
-        }
-        store.order.push_back(challenge.to_owned());
-        store.issued.insert(challenge.to_owned(), now);
+        store.issue(challenge, now);
+        drop(store);
+        self.flow_token_issued(challenge, now);
     }
 
-    /// Consumes a challenge: true once, if it was issued and is still fresh.
+    /// Consumes a challenge: `true` if it was issued and is still fresh.
+    /// Each challenge is accepted at most once.
     pub fn take_pow(&self, challenge: &str, now: Timestamp) -> bool {
         let mut store = self
             .pow_challenges
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        store
-            .issued
-            .remove(challenge)
-            .is_some_and(|t| fresh(t, now))
+        store.take(challenge).is_some_and(|t| fresh(t, now))
     }
 
     /// Denies an access token by its `jti` until it would have expired.
@@ -335,9 +341,7 @@ impl TargetState {
             .pow_challenges
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        store.issued.retain(|_, t| fresh(*t, now));
-        let PowChallenges { issued, order } = &mut *store;
-        order.retain(|c| issued.contains_key(c));
+        store.retain(|t| fresh(t, now));
         drop(store);
         self.revoked_jti
             .lock()
@@ -350,13 +354,6 @@ impl TargetState {
         }
         upkeep.removed
     }
-}
-
-/// Outstanding proof-of-work challenges, with their issue order.
-#[derive(Debug, Default)]
-struct PowChallenges {
-    issued: HashMap<String, Timestamp>,
-    order: std::collections::VecDeque<String>,
 }
 
 /// Whether a challenge issued at `issued` is still usable at `now`.

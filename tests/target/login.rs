@@ -229,3 +229,44 @@ async fn totp_is_required_for_accounts_with_a_secret() {
         .expect("answer");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn a_login_flow_starts_with_the_page_that_produced_the_session_not_an_abandoned_one() {
+    let (target, clock) = start(TargetConfig::default()).await;
+    let browser = Browser::new(&target);
+    browser.land().await;
+    // A login page fetched and left: it must not stretch the next flow.
+    browser.login_page().await;
+    advance(&clock, 4);
+    let html = browser.login_page().await;
+    advance(&clock, 1);
+    let fields = [
+        ("csrf", &*csrf_of(&html)),
+        ("username", "alice"),
+        ("password", "wonderland"),
+    ];
+    let res = browser
+        .post_form("/login", &fields)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let flows = trace_lines(&target, "login_flow");
+    assert_eq!(flows.len(), 1);
+    let took =
+        flows[0]["at"].as_u64().expect("at") - flows[0]["started"].as_u64().expect("started");
+    assert_eq!(
+        took, 1_000,
+        "from the page whose token the login presented: {flows:?}"
+    );
+    assert_eq!(
+        target.state().abandoned_login_flows(),
+        1,
+        "the page left behind"
+    );
+    // An API login that presents no token starts its flow when it arrives.
+    let api = Api::new(&target);
+    api.login("bob", "builder").await;
+    let flows = trace_lines(&target, "login_flow");
+    assert_eq!(flows[1]["at"], flows[1]["started"], "{flows:?}");
+}
