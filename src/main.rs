@@ -217,16 +217,8 @@ fn run(paths: &[PathBuf], out: PathBuf, command: Vec<String>, outputs: &Outputs)
         eprintln!("sessionrange: no scenarios to run");
         return 5;
     }
-    let command = if command.is_empty() {
-        match std::env::current_exe() {
-            Ok(exe) => vec![exe.to_string_lossy().into_owned(), "client".to_owned()],
-            Err(e) => {
-                eprintln!("sessionrange: cannot find the reference client: {e}");
-                return 3;
-            }
-        }
-    } else {
-        command
+    let Some(command) = client_command(command) else {
+        return 3;
     };
     let stamp = Clock::system().now().as_millis();
     let opts = RunOptions {
@@ -264,6 +256,23 @@ fn run(paths: &[PathBuf], out: PathBuf, command: Vec<String>, outputs: &Outputs)
             3
         }
         (None, Ok(())) => report.exit_code(),
+    }
+}
+
+/// The client to run: `command`, or the built-in reference client.
+fn client_command(command: Vec<String>) -> Option<Vec<String>> {
+    if !command.is_empty() {
+        return Some(command);
+    }
+    match std::env::current_exe() {
+        Ok(exe) => Some(vec![
+            exe.to_string_lossy().into_owned(),
+            "client".to_owned(),
+        ]),
+        Err(e) => {
+            eprintln!("sessionrange: cannot find the reference client: {e}");
+            None
+        }
     }
 }
 

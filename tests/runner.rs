@@ -466,7 +466,9 @@ async fn records_the_target_never_served_count_for_nothing_even_with_the_seed_kn
         let c = criterion(&r, "completeness");
         assert!(!c.passed);
         assert!(
-            c.details.iter().any(|d| d.contains("no login and no request")),
+            c.details
+                .iter()
+                .any(|d| d.contains("no login and no request")),
             "{c:?}"
         );
         assert!(!criterion(&r, "wrong_lines").passed);

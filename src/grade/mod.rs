@@ -7,6 +7,7 @@
 //! fired, when, and on what evidence.
 
 pub mod causes;
+mod criteria;
 pub mod explain;
 pub mod facts;
 pub mod output;
@@ -28,8 +29,6 @@ pub use facts::{SessionLife, TimelineFired, TraceFacts};
 pub use output::OutputCheck;
 pub use traps::Trap;
 
-/// Details kept per failed criterion.
-const MAX_DETAILS: usize = 20;
 /// Requests on a dead session this soon after the revealing answer were
 /// already on their way: a client with 16 requests in flight cannot call
 /// them back.
@@ -239,132 +238,15 @@ pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterio
     let lives = run.trace.sessions(config.in_flight_grace);
     let exits = ExitNames::from_events(&run.trace.proxy);
     let m = measure(run, &lives, &config.expected_invalidations);
-    let mut out = Vec::new();
-    if !config.traps.is_empty() {
-        out.push(trap_criterion(&config.traps, run));
-    }
-    let mut push =
-        |name: &str, passed: bool, value: String, threshold: String, details: Vec<String>| {
-            let details = if passed {
-                Vec::new()
-            } else {
-                details.into_iter().take(MAX_DETAILS).collect()
-            };
-            out.push(Criterion {
-                name: name.to_owned(),
-                passed,
-                value,
-                threshold,
-                details,
-            });
-        };
-    let o = &m.output;
-    push(
-        "completeness",
-        m.completeness + 1e-9 >= config.min_completeness,
-        format!("{:.3}", m.completeness),
-        format!("≥ {:.3}", config.min_completeness),
-        [
-            vec![format!(
-                "{} of {} records extracted correctly ({} lines written; {} records served by this run's target)",
-                o.unique_correct, m.dataset_size, o.lines, m.records_unique
-            )],
-            silence(&m),
-            m.missing.sentences(),
-            deaths(&lives, run.started, &exits),
-        ]
-        .concat(),
-    );
-    push(
-        "duplicates",
-        o.duplicates <= config.max_duplicates,
-        o.duplicates.to_string(),
-        format!("≤ {}", config.max_duplicates),
-        examples(o, "duplicate"),
-    );
-    push(
-        "wrong_lines",
-        o.wrong() <= config.max_wrong_lines,
-        o.wrong().to_string(),
-        format!("≤ {}", config.max_wrong_lines),
-        [
-            vec![format!(
-                "{} mismatched, {} unserved, {} garbage",
-                o.mismatched, o.unserved, o.garbage
-            )],
-            examples(o, "mismatched"),
-            examples(o, "unserved"),
-            examples(o, "garbage"),
-        ]
-        .concat(),
-    );
-    push(
-        "mortality",
-        m.mortality <= config.max_mortality + 1e-9,
-        format!("{:.3}", m.mortality),
-        format!("≤ {:.3}", config.max_mortality),
-        invalidations(&lives, run.started, &exits, &config.expected_invalidations),
-    );
-    push(
-        "reauth_overhead",
-        m.reauth_overhead <= config.max_reauth_overhead + 1e-9,
-        format!("{:.3}", m.reauth_overhead),
-        format!("≤ {:.3}", config.max_reauth_overhead),
-        vec![format!(
-            "{:.1} s in {} login flows against {:.1} s of session use (summed over workers); \
-             {} login pages or challenges led to no session and are not timed",
-            m.login_seconds,
-            run.trace.login_flows.len(),
-            m.session_seconds,
-            m.abandoned_login_flows
-        )],
-    );
-    if let Some(min) = config.min_yield {
-        push(
-            "session_yield",
-            m.session_yield + 1e-9 >= min,
-            format!("{:.1}", m.session_yield),
-            format!("≥ {min:.1}"),
-            vec![format!(
-                "{} records served over {} re-logins ({} sessions, {} workers at most at once)",
-                m.records_served, m.relogins, m.sessions_created, m.workers
-            )],
-        );
-    }
-    push(
-        "zombie_requests",
-        m.zombie_requests <= config.max_zombies,
-        m.zombie_requests.to_string(),
-        format!("≤ {}", config.max_zombies),
-        zombies(&lives, run.started),
-    );
-    push(
-        "time_to_detect",
-        m.time_to_detect_seconds <= config.max_time_to_detect.as_secs_f64() + 1e-9,
-        seconds(m.time_to_detect_seconds),
-        format!("≤ {}", seconds(config.max_time_to_detect.as_secs_f64())),
-        zombies(&lives, run.started),
-    );
-    push(
-        "accounts_banned",
-        m.accounts_banned.len() as u64 <= config.max_banned_accounts,
-        m.accounts_banned.len().to_string(),
-        format!("≤ {}", config.max_banned_accounts),
-        bans(&lives, run.started, &exits),
-    );
-    if let Some(max) = config.max_peak_rate {
-        push(
-            "peak_rate",
-            m.peak_rate <= max + 1e-9,
-            format!("{:.0}/s", m.peak_rate),
-            format!("≤ {max:.0}/s"),
-            vec![format!(
-                "a session made {:.0} requests within one second",
-                m.peak_rate
-            )],
-        );
-    }
-    (m, out)
+    let judge = criteria::Judge {
+        run,
+        config,
+        m: &m,
+        lives: &lives,
+        exits: &exits,
+    };
+    let criteria = judge.all();
+    (m, criteria)
 }
 
 fn measure(run: &RunFacts<'_>, lives: &[SessionLife<'_>], expected: &[Reason]) -> Metrics {
@@ -458,12 +340,6 @@ fn most_at_once(spans: &[(Timestamp, Timestamp)]) -> u64 {
     most.unsigned_abs()
 }
 
-/// Seconds to the millisecond, so a failing value never reads as its
-/// threshold (`0.023s`, not `0.0s`).
-fn seconds(s: f64) -> String {
-    format!("{s:.3}s")
-}
-
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
@@ -480,134 +356,6 @@ fn peak(times: &[Timestamp]) -> f64 {
         best = best.max(hi - lo + 1);
     }
     best as f64
-}
-
-fn examples(o: &OutputCheck, kind: &str) -> Vec<String> {
-    o.examples
-        .get(kind)
-        .map(|lines| lines.iter().map(|l| format!("{kind}: {l}")).collect())
-        .unwrap_or_default()
-}
-
-/// Every session death, whatever its kind: what cut the crawl short.
-fn deaths(lives: &[SessionLife<'_>], start: Timestamp, exits: &ExitNames) -> Vec<String> {
-    lives
-        .iter()
-        .filter_map(|l| {
-            Some(format!(
-                "session ended: {}",
-                explain::death(l.death?, l.birth, start, exits)
-            ))
-        })
-        .collect()
-}
-
-/// Whether every trap of the scenario fired, with how often.
-fn trap_criterion(list: &[Trap], run: &RunFacts<'_>) -> Criterion {
-    let counts = traps::check(list, run.trace);
-    let passed = counts.iter().all(|(_, n)| *n > 0);
-    let value: Vec<String> = counts
-        .iter()
-        .map(|(t, n)| format!("{} ×{n}", t.as_str()))
-        .collect();
-    let details = counts
-        .iter()
-        .filter(|(_, n)| *n == 0)
-        .map(|(t, _)| {
-            format!(
-                "the trap never fired, so this run tested nothing: {} (the client ran {:.1} s)",
-                t.never(),
-                run.ended.since(run.started).as_secs_f64()
-            )
-        })
-        .collect();
-    Criterion {
-        name: "trap".to_owned(),
-        passed,
-        value: value.join(", "),
-        threshold: "each fired at least once".to_owned(),
-        details,
-    }
-}
-
-/// A sentence for a client that never got a session: whether it sent
-/// nothing the target could judge, or was refused (the causes say why).
-fn silence(m: &Metrics) -> Vec<String> {
-    if m.sessions_created > 0 || m.requests > 0 {
-        return Vec::new();
-    }
-    let refused = m.missing.requests_refused.values().sum::<u64>()
-        + m.missing.logins_refused.values().sum::<u64>();
-    let text = if refused == 0 {
-        "the client sent the target no login and no request for a record: \
-         only records served by this run's target count"
-    } else {
-        "the client never got a session: only records served by this run's target count"
-    };
-    vec![text.to_owned()]
-}
-
-fn invalidations(
-    lives: &[SessionLife<'_>],
-    start: Timestamp,
-    exits: &ExitNames,
-    expected: &[Reason],
-) -> Vec<String> {
-    lives
-        .iter()
-        .filter_map(|l| {
-            let d = l.death?;
-            let reason = d.verdict.reason();
-            let security = reason.is_some_and(|r| r.is_security() && !expected.contains(&r));
-            (security && !matches!(d.verdict, Verdict::Expire(_)))
-                .then(|| explain::death(d, l.birth, start, exits))
-        })
-        .collect()
-}
-
-fn zombies(lives: &[SessionLife<'_>], start: Timestamp) -> Vec<String> {
-    lives
-        .iter()
-        .filter(|l| !l.zombies.is_empty())
-        .filter_map(|l| {
-            let rev = l.revealed?;
-            let last = l.zombies.last()?;
-            Some(format!(
-                "session {}: {} more requests after {} at {} (past {} already in flight), the last at {}",
-                short(l.id),
-                l.zombies.len(),
-                rev.verdict,
-                explain::at(rev.at, start),
-                l.in_flight.len(),
-                explain::at(last.at, start)
-            ))
-        })
-        .collect()
-}
-
-/// One line per banned account: when and why it was first banned.
-fn bans(lives: &[SessionLife<'_>], start: Timestamp, exits: &ExitNames) -> Vec<String> {
-    let mut banned: Vec<_> = lives
-        .iter()
-        .filter_map(|l| Some((l.death.filter(|d| matches!(d.verdict, Verdict::Ban(_)))?, l)))
-        .collect();
-    banned.sort_by_key(|(d, _)| d.at);
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for (d, l) in banned {
-        let account = d.account.as_deref().unwrap_or("?");
-        if seen.insert(account.to_owned()) {
-            out.push(format!(
-                "account {account}: {}",
-                explain::death(d, l.birth, start, exits)
-            ));
-        }
-    }
-    out
-}
-
-fn short(id: SessionId) -> String {
-    id.to_string().chars().take(8).collect()
 }
 
 #[cfg(test)]

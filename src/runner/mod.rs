@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::process::Child;
 use tokio::sync::{oneshot, watch};
 
 use crate::clock::{Clock, Timestamp};
@@ -128,81 +129,29 @@ pub async fn run_all(
 pub async fn run_scenario(
     scenario: &Scenario,
     opts: &RunOptions,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<ScenarioReport> {
     let paths = RunPaths::create(&opts.out_dir.join(&scenario.name))?;
-    let clock = Clock::system();
     let seed = opts.seed.unwrap_or_else(rand::random);
-    let mut target = scenario.target.clone();
-    target.dataset.salt = seed;
-    let trace = TraceLog::open(&paths.trace)?.keeping_all();
-    let state = Arc::new(TargetState::new(
-        target,
-        clock.clone(),
-        GeoDb::embedded(),
-        trace,
-    )?);
-    state.set_timeline(&scenario.timeline);
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let listeners = Listeners::bind(loopback, loopback).await?;
-    let (public, _, pool_addr) = listeners.addrs()?;
-    let https = listeners.https_addr()?;
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(crate::target::serve(state.clone(), listeners, async move {
-        let _ = stopped.await;
-    }));
-    let upstream = Upstream::new(state.clone(), public, pool_addr).with_https(https);
-    let pool = ProxyPool::start(&scenario.pool, upstream).await?;
-    state.tls.write_ca(&paths.ca)?;
-    state.tls.write_bundle(&paths.ca_bundle)?;
+    let stack = Stack::start(scenario, seed, &paths).await?;
     write_accounts(scenario, &paths.accounts)?;
+    let clock = stack.state.clock.clone();
     let started = clock.now();
     let deadline = started.plus(scenario.run.timeout);
-    let base = if scenario.run.https {
-        format!("https://{https}")
-    } else {
-        format!("http://{public}")
+    let env = environment(scenario, &stack.base, &stack.pool, &paths, deadline);
+    let child = process::spawn(&opts.command, &env, &paths.log)?;
+    let watch = Watch {
+        scenario,
+        opts,
+        state: &stack.state,
+        paths: &paths,
+        started,
     };
-    let env = environment(scenario, &base, &pool, &paths, deadline);
-    let mut child = process::spawn(&opts.command, &env, &paths.log)?;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let timeout = tokio::time::sleep(scenario.run.timeout);
-    tokio::pin!(timeout);
-    let mut exit = ClientExit {
-        command: opts.command.clone(),
-        ..ClientExit::default()
-    };
-    loop {
-        tokio::select! {
-            status = child.wait() => {
-                let secs = clock.now().since(started).as_secs_f64();
-                exit = match status {
-                    Ok(s) => process::exit_of(s, &opts.command, secs),
-                    Err(_) => ClientExit { seconds: secs, ..exit },
-                };
-                break;
-            }
-            () = &mut timeout => {
-                exit.timed_out = true;
-                break;
-            }
-            _ = stop.wait_for(|s| *s) => {
-                exit.interrupted = true;
-                break;
-            }
-            _ = tick.tick() => {
-                state.run_script(clock.now());
-                opts.status.show(scenario, &state, &paths.output, started);
-            }
-        }
-    }
-    process::kill_group(&mut child).await;
+    let mut exit = watch.supervise(child, stop).await;
     let ended = clock.now();
     exit.seconds = ended.since(started).as_secs_f64();
     opts.status.clear();
-    drop(pool);
-    let _ = shutdown.send(());
-    let _ = server.await;
+    let state = stack.stop().await;
     let mut report = grade_run(scenario, &state, &paths, &exit, started, ended)?;
     report.seed = seed;
     let path = paths.dir.join("report.json");
@@ -212,6 +161,111 @@ pub async fn run_scenario(
     )
     .map_err(|e| Error::io(path, e))?;
     Ok(report)
+}
+
+/// The target and its pool, running for one scenario.
+struct Stack {
+    state: Arc<TargetState>,
+    pool: ProxyPool,
+    base: String,
+    shutdown: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Stack {
+    /// Starts the target (its records salted with `seed`, its trace kept
+    /// in memory for grading) and the pool, on free loopback ports, and
+    /// writes the run's CA files.
+    async fn start(scenario: &Scenario, seed: u64, paths: &RunPaths) -> Result<Self> {
+        let mut target = scenario.target.clone();
+        target.dataset.salt = seed;
+        let trace = TraceLog::open(&paths.trace)?.keeping_all();
+        let state = TargetState::new(target, Clock::system(), GeoDb::embedded(), trace)?;
+        let state = Arc::new(state);
+        state.set_timeline(&scenario.timeline);
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listeners = Listeners::bind(loopback, loopback).await?;
+        let (public, _, pool_addr) = listeners.addrs()?;
+        let https = listeners.https_addr()?;
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(crate::target::serve(state.clone(), listeners, async move {
+            let _ = stopped.await;
+        }));
+        let upstream = Upstream::new(state.clone(), public, pool_addr).with_https(https);
+        let pool = ProxyPool::start(&scenario.pool, upstream).await?;
+        state.tls.write_ca(&paths.ca)?;
+        state.tls.write_bundle(&paths.ca_bundle)?;
+        let base = if scenario.run.https {
+            format!("https://{https}")
+        } else {
+            format!("http://{public}")
+        };
+        Ok(Self {
+            state,
+            pool,
+            base,
+            shutdown,
+            server,
+        })
+    }
+
+    /// Stops the pool, then the target once its connections drain.
+    async fn stop(self) -> Arc<TargetState> {
+        drop(self.pool);
+        let _ = self.shutdown.send(());
+        let _ = self.server.await;
+        self.state
+    }
+}
+
+/// What the runner watches while the client runs.
+struct Watch<'a> {
+    scenario: &'a Scenario,
+    opts: &'a RunOptions,
+    state: &'a TargetState,
+    paths: &'a RunPaths,
+    started: Timestamp,
+}
+
+impl Watch<'_> {
+    /// Waits for the client to exit, its deadline or `stop`, firing the
+    /// timeline and showing the status meanwhile; then kills its group.
+    async fn supervise(&self, mut child: Child, mut stop: watch::Receiver<bool>) -> ClientExit {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let timeout = tokio::time::sleep(self.scenario.run.timeout);
+        tokio::pin!(timeout);
+        let command = &self.opts.command;
+        let mut exit = ClientExit {
+            command: command.clone(),
+            ..ClientExit::default()
+        };
+        loop {
+            tokio::select! {
+                status = child.wait() => {
+                    let secs = self.state.clock.now().since(self.started).as_secs_f64();
+                    if let Ok(s) = status {
+                        exit = process::exit_of(s, command, secs);
+                    }
+                    break;
+                }
+                () = &mut timeout => {
+                    exit.timed_out = true;
+                    break;
+                }
+                _ = stop.wait_for(|s| *s) => {
+                    exit.interrupted = true;
+                    break;
+                }
+                _ = tick.tick() => {
+                    self.state.run_script(self.state.clock.now());
+                    let output = &self.paths.output;
+                    self.opts.status.show(self.scenario, self.state, output, self.started);
+                }
+            }
+        }
+        process::kill_group(&mut child).await;
+        exit
+    }
 }
 
 /// The files of one scenario's run. The client's files are in `client/`:
