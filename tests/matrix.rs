@@ -145,6 +145,7 @@ const CAREFUL_PASSES: &[&str] = &[
     "ttl-expiry",
     "idle-timeout",
     "refresh-rotation",
+    "escalation",
     "mixed",
     "tls-drift",
 ];

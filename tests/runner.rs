@@ -598,11 +598,13 @@ async fn a_run_whose_trap_never_fired_is_not_a_pass() {
     let scenario = Scenario::parse(text, Path::new("late.toml")).expect("valid");
     let r = run(&scenario, &[BIN, "client"], &dir.0).await;
     assert!(!r.passed, "{}", card(&r));
+    assert_eq!(r.outcome, runner::Outcome::Inconclusive);
+    assert!(card(&r).starts_with("INCONCLUSIVE  late"), "{}", card(&r));
     let trap = criterion(&r, "trap");
     assert!(!trap.passed);
     assert_eq!(trap.value, "session_revoked ×0");
     assert!(
-        trap.details[0].contains("no live session was revoked"),
+        trap.details[0].contains("no session in use was revoked"),
         "{:?}",
         trap.details
     );
@@ -610,4 +612,53 @@ async fn a_run_whose_trap_never_fired_is_not_a_pass() {
         criterion(&r, "completeness").passed,
         "everything else passed"
     );
+}
+
+/// Spends the scenario's request counter on a throwaway session that is
+/// served nothing, then crawls with a fresh one the revocation never meets.
+const THROWAWAY_CLIENT: &str = r#"
+import json, os, requests
+t = os.environ["SESSIONRANGE_TARGET"]
+acc = json.load(open(os.environ["SESSIONRANGE_ACCOUNTS"]))[0]
+def login():
+    s = requests.Session()
+    tok = s.post(t + "/api/login", json={"username": acc["username"], "password": acc["password"]}).json()
+    s.headers["Authorization"] = "Bearer " + tok["access_token"]
+    return s
+dummy = login()
+for _ in range(3):
+    dummy.get(t + "/api/v1/items", params={"page": 999})
+s, page = login(), 1
+with open(os.environ["SESSIONRANGE_OUTPUT"], "w") as out:
+    while page:
+        body = s.get(t + "/api/v1/items", params={"page": page}).json()
+        for item in body["items"]:
+            out.write(json.dumps(item) + "\n")
+        page = body["next"]
+"#;
+
+#[tokio::test]
+async fn a_trap_spent_on_a_throwaway_session_is_not_met() {
+    if !python_requests() {
+        return;
+    }
+    let dir = TempDir::new("throwaway");
+    let text = r#"
+        name = "throwaway"
+        [target.dataset]
+        size = 20
+        page_size = 10
+        [[timeline]]
+        at_request = 3
+        action = "revoke-all"
+        [grade]
+        traps = ["session_revoked"]
+        [run]
+        timeout = "10s"
+    "#;
+    let scenario = Scenario::parse(text, Path::new("throwaway.toml")).expect("valid");
+    let r = run(&scenario, &["python3", "-c", THROWAWAY_CLIENT], &dir.0).await;
+    assert!(criterion(&r, "completeness").passed, "{}", card(&r));
+    assert_eq!(r.outcome, runner::Outcome::Inconclusive, "{}", card(&r));
+    assert_eq!(criterion(&r, "trap").value, "session_revoked ×0");
 }

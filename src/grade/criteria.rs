@@ -203,20 +203,20 @@ fn examples(o: &OutputCheck, kind: &str) -> Vec<String> {
 
 /// Every session death, whatever its kind: what cut the crawl short.
 fn deaths(lives: &[SessionLife<'_>], start: Timestamp, exits: &ExitNames) -> Vec<String> {
-    lives
+    let mut ended: Vec<_> = lives
         .iter()
-        .filter_map(|l| {
-            Some(format!(
-                "session ended: {}",
-                explain::death(l.death?, l.birth, start, exits)
-            ))
-        })
+        .filter_map(|l| Some((l.death?, l.birth)))
+        .collect();
+    ended.sort_by_key(|(d, _)| d.at);
+    ended
+        .into_iter()
+        .map(|(d, birth)| format!("session ended: {}", explain::death(d, birth, start, exits)))
         .collect()
 }
 
 /// Whether every trap of the scenario fired, with how often.
 fn trap_criterion(list: &[Trap], run: &RunFacts<'_>) -> Criterion {
-    let counts = traps::check(list, run.trace);
+    let counts = traps::check(list, run.trace, run.served);
     let passed = counts.iter().all(|(_, n)| *n > 0);
     let value: Vec<String> = counts
         .iter()

@@ -124,6 +124,7 @@ impl TraceFacts {
                     in_flight: Vec::new(),
                     zombies: Vec::new(),
                     requests: Vec::new(),
+                    in_flight_allowance: 0,
                 }
             });
             life.add(d, grace);
@@ -147,9 +148,13 @@ pub struct SessionLife<'a> {
     /// The request that showed the client it was dead: the fatal request
     /// itself, or the first request after a death the client did not cause.
     pub revealed: Option<&'a Decision>,
-    /// Requests after the revealing one but within the grace: sent, most
-    /// likely, before its answer reached the client.
+    /// Requests after the revealing one, within the grace and within the
+    /// session's own concurrency: sent, most likely, before its answer
+    /// reached the client.
     pub in_flight: Vec<&'a Decision>,
+    /// How many requests after the reveal may count as in flight: one less
+    /// than the most requests the session made within one grace before.
+    pub in_flight_allowance: usize,
     /// Requests after the revealing one and its grace.
     pub zombies: Vec<&'a Decision>,
     /// Times of every request decision on it.
@@ -173,7 +178,8 @@ impl<'a> SessionLife<'a> {
     fn request(&mut self, d: &'a Decision, grace: std::time::Duration) {
         self.requests.push(d.at);
         if let Some(rev) = self.revealed {
-            if d.at <= rev.at.plus(grace) {
+            let concurrent = self.in_flight.len() < self.in_flight_allowance;
+            if d.at <= rev.at.plus(grace) && concurrent {
                 self.in_flight.push(d);
             } else {
                 self.zombies.push(d);
@@ -185,6 +191,7 @@ impl<'a> SessionLife<'a> {
                 self.death = Some(d);
             }
             self.revealed = Some(d);
+            self.in_flight_allowance = most_within(&self.requests, grace).saturating_sub(1);
         }
     }
 
@@ -201,4 +208,17 @@ impl<'a> SessionLife<'a> {
         let end = self.death.map_or(last, |d| d.at.max(last));
         Some((born, end.max(born)))
     }
+}
+
+/// The most of `times` (in order) that fall within one `window`: how many
+/// requests a session had on their way at once.
+fn most_within(times: &[Timestamp], window: std::time::Duration) -> usize {
+    let (mut best, mut lo) = (0, 0);
+    for hi in 0..times.len() {
+        while times[hi] > times[lo].plus(window) {
+            lo += 1;
+        }
+        best = best.max(hi + 1 - lo);
+    }
+    best
 }

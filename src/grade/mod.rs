@@ -454,25 +454,32 @@ mod tests {
         assert_eq!(busy.session_yield, 50.0);
     }
 
-    #[test]
-    fn requests_already_in_flight_at_a_death_are_not_zombies() {
+    /// A session that sends requests at `before` (ms), is revoked at 900 ms,
+    /// then sends requests at `after`; graded.
+    fn revoked_between(before: &[u64], after: &[u64]) -> (Metrics, Vec<Criterion>) {
         let engine = Engine::new(EngineConfig::default()).expect("engine");
         let sid = SessionId::from_u128(9);
         let mut facts = TraceFacts::default();
-        facts
-            .decisions
-            .push(engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(0)));
-        facts
-            .decisions
-            .push(engine.revoke(sid, Reason::SessionRevoked, at(900)));
-        for ms in [1_000, 1_050, 1_150, 1_500] {
-            facts
-                .decisions
-                .push(engine.decide(sid, ctx("127.0.1.9"), at(ms)));
+        let mut push = |d| facts.decisions.push(d);
+        push(engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(0)));
+        for ms in before {
+            push(engine.decide(sid, ctx("127.0.1.9"), at(*ms)));
+            push(engine.release(sid, at(*ms)));
+        }
+        push(engine.revoke(sid, Reason::SessionRevoked, at(900)));
+        for ms in after {
+            push(engine.decide(sid, ctx("127.0.1.9"), at(*ms)));
         }
         let none = HashMap::new();
-        let (m, criteria) = grade(&run_of(&facts, &none, 2_000), &GradeConfig::default());
-        assert_eq!((m.in_flight_requests, m.zombie_requests), (2, 1));
+        grade(&run_of(&facts, &none, 2_000), &GradeConfig::default())
+    }
+
+    #[test]
+    fn a_concurrent_clients_requests_already_in_flight_at_a_death_are_not_zombies() {
+        // Bursts of three: after the revealing request, two more were on
+        // their way; a third and a late one were sent after it.
+        let (m, criteria) = revoked_between(&[100, 110, 120], &[1_000, 1_005, 1_010, 1_015, 1_500]);
+        assert_eq!((m.in_flight_requests, m.zombie_requests), (2, 2));
         assert!((m.time_to_detect_seconds - 0.5).abs() < 1e-9);
         let ttd = criteria
             .iter()
@@ -482,6 +489,12 @@ mod tests {
             (ttd.value.as_str(), ttd.threshold.as_str()),
             ("0.500s", "≤ 0.000s")
         );
+    }
+
+    #[test]
+    fn fast_retries_of_a_sequential_client_are_zombies_however_soon() {
+        let (m, _) = revoked_between(&[100, 400, 700], &[1_000, 1_002, 1_004, 1_006]);
+        assert_eq!((m.in_flight_requests, m.zombie_requests), (0, 3));
     }
 
     #[test]

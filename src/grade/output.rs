@@ -158,7 +158,9 @@ pub fn field_matches(want: &Value, got: &Value) -> bool {
     }
 }
 
-/// A JSON integer, or a string holding one.
+/// A JSON number with an integer value (`12`, `12.0`), or a string of
+/// decimal digits (`"12"`; surrounding white space is ignored, a sign is not
+/// a digit).
 fn as_integer(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64().or_else(|| {
@@ -166,7 +168,11 @@ fn as_integer(v: &Value) -> Option<u64> {
                 .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e19)
                 .map(|f| f as u64)
         }),
-        Value::String(s) => s.trim().parse().ok(),
+        Value::String(s) => {
+            let digits = s.trim();
+            let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+            plain.then(|| digits.parse().ok()).flatten()
+        }
         _ => None,
     }
 }
@@ -279,6 +285,8 @@ mod tests {
         assert!(field_matches(&json!("19.90"), &json!(19.9)));
         assert!(!field_matches(&json!("19.90"), &json!("19.09")));
         assert!(!field_matches(&json!(226), &json!("226.5")));
+        assert!(!field_matches(&json!(226), &json!("+226")));
+        assert!(field_matches(&json!(226), &json!(" 226 ")));
         assert!(!field_matches(&json!("USD"), &json!("usd")));
     }
 

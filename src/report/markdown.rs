@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::runner::RunReport;
+use crate::runner::{Outcome, RunReport};
 
 /// GitHub refuses step summaries over 1 MiB; stay well below.
 pub const MAX_SUMMARY_BYTES: usize = 1000 * 1024;
@@ -26,7 +26,11 @@ pub fn markdown(report: &RunReport) -> String {
             out,
             "| `{}` | {} | {}/{} | {} | {} | {} | {} |",
             s.scenario,
-            if s.passed { "✅ pass" } else { "❌ fail" },
+            match s.outcome {
+                Outcome::Pass => "✅ pass",
+                Outcome::Fail => "❌ fail",
+                Outcome::Inconclusive => "⚠️ inconclusive",
+            },
             m.output.unique_correct,
             m.dataset_size,
             m.sessions_created,

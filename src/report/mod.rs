@@ -5,7 +5,7 @@ mod markdown;
 
 use std::fmt::Write as _;
 
-use crate::runner::{RunReport, ScenarioReport};
+use crate::runner::{Outcome, RunReport, ScenarioReport};
 
 pub use junit::junit;
 pub use markdown::{MAX_SUMMARY_BYTES, markdown};
@@ -17,10 +17,19 @@ pub fn card(report: &RunReport) -> String {
         scenario_card(&mut out, s);
     }
     let passed = report.scenarios.iter().filter(|s| s.passed).count();
+    let inconclusive = report
+        .scenarios
+        .iter()
+        .filter(|s| s.outcome == Outcome::Inconclusive)
+        .count();
     let _ = writeln!(
         out,
-        "{passed} of {} scenarios passed{}",
+        "{passed} of {} scenarios passed{}{}",
         report.scenarios.len(),
+        match inconclusive {
+            0 => String::new(),
+            n => format!(", {n} inconclusive (the trap never fired)"),
+        },
         if report.interrupted {
             " (interrupted)"
         } else {
@@ -31,7 +40,7 @@ pub fn card(report: &RunReport) -> String {
 }
 
 fn scenario_card(out: &mut String, s: &ScenarioReport) {
-    let verdict = if s.passed { "PASS" } else { "FAIL" };
+    let verdict = s.outcome.word();
     let _ = writeln!(out, "{verdict}  {}  ({})", s.scenario, s.run_dir.display());
     let width = s.criteria.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in &s.criteria {

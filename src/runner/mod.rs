@@ -41,6 +41,9 @@ pub struct ScenarioReport {
     pub description: String,
     /// Whether every criterion passed.
     pub passed: bool,
+    /// Pass, fail, or inconclusive: every criterion but the trap passed,
+    /// and the trap never fired, so the run tested nothing.
+    pub outcome: Outcome,
     /// How the client ended.
     pub client: ClientExit,
     /// Everything measured.
@@ -54,6 +57,45 @@ pub struct ScenarioReport {
     pub seed: u64,
     /// Where the trace, the output and the client's log are.
     pub run_dir: PathBuf,
+}
+
+/// How a scenario's run came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every criterion passed, the trap included.
+    Pass,
+    /// A criterion other than the trap failed.
+    Fail,
+    /// Everything passed but the scenario's trap never fired: the run
+    /// tested nothing, and is not a pass.
+    Inconclusive,
+}
+
+impl Outcome {
+    /// The outcome of these criteria.
+    pub fn of(criteria: &[Criterion]) -> Self {
+        let failed = |c: &&Criterion| !c.passed;
+        match criteria
+            .iter()
+            .filter(failed)
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()[..]
+        {
+            [] => Self::Pass,
+            ["trap"] => Self::Inconclusive,
+            _ => Self::Fail,
+        }
+    }
+
+    /// The word on the card: `PASS`, `FAIL` or `INCONCLUSIVE`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Pass => "PASS",
+            Self::Fail => "FAIL",
+            Self::Inconclusive => "INCONCLUSIVE",
+        }
+    }
 }
 
 /// A whole run: every scenario, in order.
@@ -419,6 +461,7 @@ fn grade_run(
         scenario: scenario.name.clone(),
         description: scenario.description.clone(),
         passed: criteria.iter().all(|c| c.passed),
+        outcome: Outcome::of(&criteria),
         client: exit.clone(),
         metrics,
         criteria,
