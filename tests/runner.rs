@@ -579,23 +579,21 @@ fn https_clients_trust_the_run_even_with_a_users_own_ca_bundle_set() {
     assert!(log.contains("certificates in the bundle:"), "{log}");
 }
 
+/// A 20-record scenario that revokes every session once, `when`, and
+/// names that as its trap.
+fn revoking(name: &str, when: &str) -> Scenario {
+    let text = format!(
+        "name = \"{name}\"\n[target.dataset]\nsize = 20\npage_size = 10\n\
+         [[timeline]]\n{when}\naction = \"revoke-all\"\n\
+         [grade]\ntraps = [\"session_revoked\"]\n[run]\ntimeout = \"10s\"\n"
+    );
+    Scenario::parse(&text, Path::new("revoking.toml")).expect("a valid scenario")
+}
+
 #[tokio::test]
 async fn a_run_whose_trap_never_fired_is_not_a_pass() {
     let dir = TempDir::new("unfired");
-    let text = r#"
-        name = "late"
-        [target.dataset]
-        size = 20
-        page_size = 10
-        [[timeline]]
-        at = "60s"
-        action = "revoke-all"
-        [grade]
-        traps = ["session_revoked"]
-        [run]
-        timeout = "10s"
-    "#;
-    let scenario = Scenario::parse(text, Path::new("late.toml")).expect("valid");
+    let scenario = revoking("late", "at = \"60s\"");
     let r = run(&scenario, &[BIN, "client"], &dir.0).await;
     assert!(!r.passed, "{}", card(&r));
     assert_eq!(r.outcome, runner::Outcome::Inconclusive);
@@ -643,20 +641,7 @@ async fn a_trap_spent_on_a_throwaway_session_is_not_met() {
         return;
     }
     let dir = TempDir::new("throwaway");
-    let text = r#"
-        name = "throwaway"
-        [target.dataset]
-        size = 20
-        page_size = 10
-        [[timeline]]
-        at_request = 3
-        action = "revoke-all"
-        [grade]
-        traps = ["session_revoked"]
-        [run]
-        timeout = "10s"
-    "#;
-    let scenario = Scenario::parse(text, Path::new("throwaway.toml")).expect("valid");
+    let scenario = revoking("throwaway", "at_request = 3");
     let r = run(&scenario, &["python3", "-c", THROWAWAY_CLIENT], &dir.0).await;
     assert!(criterion(&r, "completeness").passed, "{}", card(&r));
     assert_eq!(r.outcome, runner::Outcome::Inconclusive, "{}", card(&r));
