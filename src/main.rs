@@ -230,6 +230,7 @@ fn run(paths: &[PathBuf], out: PathBuf, command: Vec<String>, outputs: &Outputs)
             Status::auto()
         },
         seed: outputs.seed,
+        sole_parent: true,
     };
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
         eprintln!("sessionrange: cannot start the async runtime");
@@ -238,9 +239,8 @@ fn run(paths: &[PathBuf], out: PathBuf, command: Vec<String>, outputs: &Outputs)
     let (report, error) = runtime.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = tx.send(true);
-            }
+            stop_signal().await;
+            let _ = tx.send(true);
         });
         runner::run_all(&scenarios, &opts, rx).await
     });
@@ -256,6 +256,24 @@ fn run(paths: &[PathBuf], out: PathBuf, command: Vec<String>, outputs: &Outputs)
             3
         }
         (None, Ok(())) => report.exit_code(),
+    }
+}
+
+/// Waits for Ctrl-C, SIGTERM (what `timeout`, CI cancellation and `docker
+/// stop` send) or SIGHUP: each stops a run the same way, with every report
+/// written.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let hup = signal(SignalKind::hangup());
+    let (Ok(mut term), Ok(mut hup)) = (term, hup) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
     }
 }
 

@@ -257,6 +257,7 @@ async fn run_all(set: &str, jobs: Vec<Job>) -> Vec<String> {
             out_dir: root().join(set).join(format!("{n:02}")),
             status: Status::Off,
             seed: None,
+            sole_parent: false,
         };
         let rx = rx.clone();
         tasks.push(tokio::spawn(async move {

@@ -49,6 +49,7 @@ async fn run(scenario: &Scenario, command: &[&str], dir: &Path) -> ScenarioRepor
         out_dir: dir.to_owned(),
         status: Status::Off,
         seed: None,
+        sole_parent: false,
     };
     let (_tx, rx) = watch::channel(false);
     runner::run_scenario(scenario, &opts, rx)
@@ -128,23 +129,74 @@ async fn a_client_past_its_deadline_is_killed_with_its_whole_process_group() {
     let r = run(&quick("1s"), &["sh", "-c", &script], &dir.0).await;
     assert!(r.client.timed_out);
     assert!(!criterion(&r, "client").passed);
-    let pid = std::fs::read_to_string(&marker).expect("the child's pid");
-    let stat = format!("/proc/{}/stat", pid.trim());
-    // SIGKILL lands asynchronously; a killed orphan may linger as a zombie.
-    let mut dead = false;
-    for _ in 0..100 {
-        let state = std::fs::read_to_string(&stat).ok();
-        let state = state
-            .as_deref()
-            .and_then(|s| s.rsplit(") ").next())
-            .and_then(|s| s.chars().next());
-        if matches!(state, None | Some('Z' | 'X')) {
-            dead = true;
-            break;
+    assert!(dead(&marker), "the client's own child was killed too");
+}
+
+/// Whether the process whose pid is in `file` is gone (or a zombie) now.
+fn dead(file: &Path) -> bool {
+    let pid = std::fs::read_to_string(file).expect("a pid was written");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).ok();
+    let state = stat
+        .as_deref()
+        .and_then(|s| s.rsplit(") ").next())
+        .and_then(|s| s.chars().next());
+    matches!(state, None | Some('Z' | 'X'))
+}
+
+#[tokio::test]
+async fn nothing_the_client_started_outlives_its_scenario() {
+    let dir = TempDir::new("orphans");
+    let (bg, daemon) = (dir.0.join("bg.pid"), dir.0.join("daemon.pid"));
+    // A background child left behind by a client that exits at once, and a
+    // grandchild in a session of its own, out of the client's group.
+    let script = format!(
+        "sleep 31 & echo $! > {bg}; setsid sh -c 'echo $$ > {daemon}; exec sleep 31' & \
+         while [ ! -s {daemon} ]; do sleep 0.05; done; exit 0",
+        bg = bg.display(),
+        daemon = daemon.display()
+    );
+    let r = run(&quick("5s"), &["sh", "-c", &script], &dir.0).await;
+    assert!(criterion(&r, "client").passed, "{}", card(&r));
+    assert!(dead(&bg), "the background child was killed");
+    assert!(dead(&daemon), "the setsid grandchild was killed");
+}
+
+#[test]
+fn the_binary_kills_an_orphan_that_cleared_its_environment() {
+    let dir = TempDir::new("bare-orphan");
+    let quick = dir.0.join("quick.toml");
+    std::fs::write(
+        &quick,
+        "name = \"quick\"\n[target.dataset]\nsize = 10\n[run]\ntimeout = \"5s\"\n",
+    )
+    .expect("write");
+    let pid = dir.0.join("bare.pid");
+    let script = format!(
+        "env -i setsid sh -c 'echo $$ > {pid}; exec sleep 31' & \
+         while [ ! -s {pid} ]; do sleep 0.05; done; exit 0",
+        pid = pid.display()
+    );
+    let (code, card) = cli(
+        &[
+            "run",
+            "--quiet",
+            &quick.to_string_lossy(),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+        &dir.0,
+    );
+    assert_eq!(code, 1, "{card}");
+    // The binary has exited; its orphan was its child, killed before.
+    for _ in 0..50 {
+        if dead(&pid) {
+            return;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(dead, "the client's own child was killed too");
+    panic!("the orphan with no environment outlived the run");
 }
 
 #[tokio::test]
@@ -367,16 +419,18 @@ async fn timeline_events_fire_by_request_count_and_time_and_the_reference_client
     );
 }
 
-#[test]
-fn ctrl_c_interrupts_the_run_kills_the_client_and_still_writes_the_report() {
-    use nix::sys::signal::{Signal, kill};
+/// Runs the binary on a slow client, sends it `signal` once the client
+/// runs, and checks the run stopped as interrupted with its report written
+/// and its client dead.
+fn interrupted_by(signal: nix::sys::signal::Signal) {
+    use nix::sys::signal::kill;
     use nix::unistd::Pid;
     let dir = TempDir::new("interrupt");
     let scenario = dir.0.join("slow.toml");
     std::fs::write(&scenario, "name = \"slow\"\n[run]\ntimeout = \"15s\"\n").expect("write");
     let json = dir.0.join("r.json");
-    let marker = dir.0.join("started");
-    let script = format!("touch {}; sleep 30", marker.display());
+    let marker = dir.0.join("client.pid");
+    let script = format!("echo $$ > {}; exec sleep 30", marker.display());
     let mut child = Command::new(BIN)
         .args(["run", "--quiet", "--json"])
         .arg(&json)
@@ -388,21 +442,32 @@ fn ctrl_c_interrupts_the_run_kills_the_client_and_still_writes_the_report() {
         .expect("the binary starts");
     // Wait for the client to be running: an event, not a timer.
     for _ in 0..500 {
-        if marker.exists() {
+        if std::fs::metadata(&marker).is_ok_and(|m| m.len() > 0) {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(marker.exists(), "the client started");
     let pid = Pid::from_raw(i32::try_from(child.id()).expect("a pid"));
-    kill(pid, Signal::SIGINT).expect("SIGINT is sent");
+    kill(pid, signal).expect("the signal is sent");
     let status = child.wait().expect("the run ends");
-    assert_eq!(status.code(), Some(2), "interrupted");
+    assert_eq!(status.code(), Some(2), "{signal}: interrupted");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
             .expect("JSON");
-    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["interrupted"], true, "{signal}");
     assert_eq!(report["scenarios"][0]["client"]["interrupted"], true);
+    assert!(dead(&marker), "{signal}: the client was stopped");
+}
+
+#[test]
+fn ctrl_c_interrupts_the_run_kills_the_client_and_still_writes_the_report() {
+    interrupted_by(nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn sigterm_and_sighup_stop_a_run_like_ctrl_c() {
+    interrupted_by(nix::sys::signal::Signal::SIGTERM);
+    interrupted_by(nix::sys::signal::Signal::SIGHUP);
 }
 
 #[tokio::test]
@@ -455,6 +520,7 @@ async fn records_the_target_never_served_count_for_nothing_even_with_the_seed_kn
             out_dir: dir.0.clone(),
             status: Status::Off,
             seed: Some(42),
+            sole_parent: false,
         };
         let (_tx, rx) = watch::channel(false);
         let r = runner::run_scenario(&scenario, &opts, rx)

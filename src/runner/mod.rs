@@ -8,6 +8,7 @@
 //! the pure [`crate::grade`].
 
 pub mod process;
+pub mod reaper;
 pub mod select;
 mod status;
 
@@ -140,6 +141,10 @@ pub struct RunOptions {
     /// The dataset salt, to reproduce a run; a fresh random one per
     /// scenario when `None`, so that no record can be known in advance.
     pub seed: Option<u64>,
+    /// Whether every child process of this process is a client's: true in
+    /// the `sessionrange run` binary, so orphans that cleared their
+    /// environment are killed too (see [`reaper`]).
+    pub sole_parent: bool,
 }
 
 /// Runs every scenario in order; stops early when `stop` turns true.
@@ -180,7 +185,9 @@ pub async fn run_scenario(
     let clock = stack.state.clock.clone();
     let started = clock.now();
     let deadline = started.plus(scenario.run.timeout);
-    let env = environment(scenario, &stack.base, &stack.pool, &paths, deadline);
+    let reaper = reaper::Reaper::new(opts.sole_parent);
+    let mut env = environment(scenario, &stack.base, &stack.pool, &paths, deadline);
+    env.push(reaper.env());
     let child = process::spawn(&opts.command, &env, &paths.log)?;
     let watch = Watch {
         scenario,
@@ -189,7 +196,7 @@ pub async fn run_scenario(
         paths: &paths,
         started,
     };
-    let mut exit = watch.supervise(child, stop).await;
+    let mut exit = watch.supervise(child, stop, &reaper).await;
     let ended = clock.now();
     exit.seconds = ended.since(started).as_secs_f64();
     opts.status.clear();
@@ -272,7 +279,13 @@ struct Watch<'a> {
 impl Watch<'_> {
     /// Waits for the client to exit, its deadline or `stop`, firing the
     /// timeline and showing the status meanwhile; then kills its group.
-    async fn supervise(&self, mut child: Child, mut stop: watch::Receiver<bool>) -> ClientExit {
+    async fn supervise(
+        &self,
+        mut child: Child,
+        mut stop: watch::Receiver<bool>,
+        reaper: &reaper::Reaper,
+    ) -> ClientExit {
+        let pid = child.id();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let timeout = tokio::time::sleep(self.scenario.run.timeout);
         tokio::pin!(timeout);
@@ -305,7 +318,7 @@ impl Watch<'_> {
                 }
             }
         }
-        process::kill_group(&mut child).await;
+        process::kill_group(&mut child, pid, reaper).await;
         exit
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio::process::{Child, Command};
 
 use crate::error::{Error, Result};
+use crate::runner::reaper::Reaper;
 
 /// How long a client gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_millis(500);
@@ -81,20 +82,23 @@ pub fn spawn(command: &[String], env: &[(String, String)], log: &Path) -> Result
         })
 }
 
-/// Signals the client's whole process group: SIGTERM, then SIGKILL after
-/// a grace period unless `child` exited.
-pub async fn kill_group(child: &mut Child) {
-    let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) else {
-        return;
-    };
-    let group = Pid::from_raw(pid);
-    let _ = killpg(group, Signal::SIGTERM);
+/// Stops the client and everything it started: SIGTERM to its process
+/// group, SIGKILL after a grace period unless it exited, then SIGKILL to
+/// the group and every process `reaper` finds, whether or not the client
+/// itself already exited. `pid` is the client's, taken at spawn (a waited
+/// child no longer reports it).
+pub async fn kill_group(child: &mut Child, pid: Option<u32>, reaper: &Reaper) -> usize {
+    let group = pid.and_then(|p| i32::try_from(p).ok()).map(Pid::from_raw);
+    if let Some(g) = group {
+        let _ = killpg(g, Signal::SIGTERM);
+    }
     if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
-        let _ = killpg(group, Signal::SIGKILL);
+        if let Some(g) = group {
+            let _ = killpg(g, Signal::SIGKILL);
+        }
         let _ = child.wait().await;
     }
-    // Children the client left behind in its group.
-    let _ = killpg(group, Signal::SIGKILL);
+    reaper.kill_all(group).await
 }
 
 /// Reads an exit status into a [`ClientExit`].
