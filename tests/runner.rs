@@ -713,3 +713,34 @@ async fn a_trap_spent_on_a_throwaway_session_is_not_met() {
     assert_eq!(r.outcome, runner::Outcome::Inconclusive, "{}", card(&r));
     assert_eq!(criterion(&r, "trap").value, "session_revoked ×0");
 }
+
+#[tokio::test]
+async fn an_output_that_is_a_link_a_fifo_or_huge_gives_a_report_not_a_hang() {
+    let dir = TempDir::new("hostile-output");
+    let cases = [
+        (
+            "ln -s /dev/zero \"$SESSIONRANGE_OUTPUT\"",
+            "is a symbolic link",
+        ),
+        ("mkfifo \"$SESSIONRANGE_OUTPUT\"", "is a FIFO"),
+        (
+            "head -c 5000000 /dev/zero > \"$SESSIONRANGE_OUTPUT\"",
+            "larger than",
+        ),
+    ];
+    for (n, (script, said)) in cases.iter().enumerate() {
+        let (scenario, out) = (quick("5s"), dir.0.join(n.to_string()));
+        let r = tokio::time::timeout(
+            Duration::from_secs(30),
+            run(&scenario, &["sh", "-c", script], &out),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{script}: the run hung"));
+        let c = criterion(&r, "completeness");
+        assert!(!c.passed, "{script}");
+        assert!(
+            c.details.iter().any(|d| d.contains(said)),
+            "{script}: {c:?}"
+        );
+    }
+}

@@ -7,6 +7,7 @@
 //! group at the deadline, and hands the trace and the client's output to
 //! the pure [`crate::grade`].
 
+pub mod files;
 pub mod process;
 pub mod reaper;
 pub mod select;
@@ -442,11 +443,12 @@ fn grade_run(
     let kept = state.trace.take_kept();
     let facts = TraceFacts::parse(&String::from_utf8_lossy(&kept), &paths.trace)?;
     drop(kept);
-    let output = std::fs::read(&paths.output).unwrap_or_default();
+    let limit = files::output_limit(u64::from(state.dataset.len()));
+    let file = files::read_head(&paths.output, limit);
     let served: HashMap<_, _> = state.served_by_session();
     let served_ids = state.served_ids();
     let output = OutputCheck::check(
-        &String::from_utf8_lossy(&output),
+        &String::from_utf8_lossy(&file.bytes),
         &state.dataset,
         &served_ids,
     );
@@ -461,13 +463,16 @@ fn grade_run(
         ended,
     };
     let (metrics, mut criteria) = grade::grade(&run, &scenario.grade);
-    if !paths.output.exists()
-        && let Some(c) = criteria
-            .iter_mut()
-            .find(|c| c.name == "completeness" && !c.passed)
+    let problem = match (&file.problem, file.exists) {
+        (Some(p), _) => Some(p.clone()),
+        (None, false) => Some(format!("the client wrote no {}", paths.output.display())),
+        (None, true) => None,
+    };
+    if let Some(p) = problem
+        && let Some(c) = criteria.iter_mut().find(|c| c.name == "completeness")
     {
-        c.details
-            .push(format!("the client wrote no {}", paths.output.display()));
+        c.passed = c.passed && file.problem.is_none();
+        c.details.push(p);
     }
     criteria.insert(0, client_criterion(exit, &paths.log));
     Ok(ScenarioReport {

@@ -116,7 +116,8 @@ pub fn exit_of(status: std::process::ExitStatus, command: &[String], seconds: f6
 
 /// The last `n` lines of the client's log, for reports.
 pub fn log_tail(log: &Path, n: usize) -> Vec<String> {
-    let text = std::fs::read(log).unwrap_or_default();
+    // The client could swap its log for anything: read its end, safely.
+    let text = crate::runner::files::read_tail(log, 64 * 1024).bytes;
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..]

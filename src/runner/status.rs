@@ -31,9 +31,12 @@ impl Status {
         if self == Self::Off {
             return;
         }
-        let records = std::fs::read(output)
-            .map(|b| b.iter().filter(|c| **c == b'\n').count())
-            .unwrap_or(0);
+        let limit = crate::runner::files::output_limit(u64::from(scenario.target.dataset.size));
+        let records = crate::runner::files::read_head(output, limit)
+            .bytes
+            .iter()
+            .filter(|c| **c == b'\n')
+            .count();
         let elapsed = state.clock.now().since(started).as_secs_f64();
         let line = format!(
             "{:<20} {elapsed:>5.1}s  requests {:>6}  logins {:>3}  records {records}/{}",
