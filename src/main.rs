@@ -244,7 +244,12 @@ fn run(paths: &[PathBuf], out: PathBuf, command: Vec<String>, outputs: &Outputs)
         });
         runner::run_all(&scenarios, &opts, rx).await
     });
-    print!("{}", report::card(&report));
+    // A run that stopped before its first scenario on an error of the
+    // user's has no card to show: "0 of 0 scenarios passed" says nothing.
+    let usage = matches!(error, Some(sessionrange::Error::Config { .. }));
+    if !(usage && report.scenarios.is_empty()) {
+        print!("{}", report::card(&report));
+    }
     let written = write_reports(&report, outputs);
     match (error, written) {
         (Some(e @ sessionrange::Error::Config { .. }), _) => {

@@ -119,6 +119,31 @@ impl Default for RunConfig {
     }
 }
 
+/// The longest scenario name.
+const MAX_NAME: usize = 64;
+
+/// A name is used as a folder of the run: a plain file-name-safe
+/// identifier, never a path (`/etc`, `../x`, `.`).
+fn check_name(name: &str) -> Result<()> {
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let all_ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if first_ok && all_ok && name.len() <= MAX_NAME {
+        return Ok(());
+    }
+    Err(Error::config(
+        "name",
+        format!(
+            "{name:?} is not a plain name: use 1 to {MAX_NAME} letters, digits, '-', '_' or '.', \
+             starting with a letter or digit"
+        ),
+    ))
+}
+
 impl Scenario {
     /// Parses and validates scenario text; errors name `path`, the line and the field.
     /// Settings whose default depends on the rest of the scenario are
@@ -158,6 +183,7 @@ impl Scenario {
 
     /// Checks every part; errors name the field.
     pub fn validate(&self) -> Result<()> {
+        check_name(&self.name)?;
         self.target.validate("target")?;
         self.pool.validate("pool")?;
         self.grade.validate("grade")?;
@@ -303,6 +329,21 @@ mod tests {
         let text = "name = \"x\"\n[grade]\nmin_completeness = 1.5\n";
         let err = Scenario::parse(text, Path::new("g.toml")).expect_err("share over 1");
         assert!(err.to_string().starts_with("g.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn a_name_that_is_a_path_is_refused_with_file_line_and_field() {
+        let p = Path::new("evil.toml");
+        for bad in ["/tmp/x", "../escape", ".", "", "a/b", "a b", "-x"] {
+            let text = format!("# a scenario\nname = {bad:?}\n");
+            let err = Scenario::parse(&text, p).expect_err(bad).to_string();
+            assert!(
+                err.contains("evil.toml") && err.contains("name"),
+                "{bad}: {err}"
+            );
+            assert!(err.contains(":2"), "the line: {err}");
+        }
+        Scenario::parse("name = \"ok-1.v2_x\"\n", p).expect("a plain name");
     }
 
     #[test]

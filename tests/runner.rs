@@ -281,8 +281,12 @@ fn exit_codes_follow_pytest() {
     let empty = dir.0.join("empty");
     std::fs::create_dir_all(&empty).expect("mkdir");
     let p = |p: &Path| p.to_string_lossy().into_owned();
-    let (code, _) = cli(&["run", "--quiet", &p(&bad), "--", "true"], &dir.0);
+    let (code, out) = cli(&["run", "--quiet", &p(&bad), "--", "true"], &dir.0);
     assert_eq!(code, 4, "a scenario error");
+    assert!(
+        !out.contains("scenarios passed"),
+        "no card before a usage error: {out}"
+    );
     let (code, _) = cli(&["run", "--quiet", &p(&empty), "--", "true"], &dir.0);
     assert_eq!(code, 5, "nothing ran");
     let (code, _) = cli(
@@ -743,4 +747,22 @@ async fn an_output_that_is_a_link_a_fifo_or_huge_gives_a_report_not_a_hang() {
             "{script}: {c:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_clients_log_cannot_forge_the_card_or_the_summary() {
+    let dir = TempDir::new("forge");
+    let script = "printf 'x\\r\\033[2K  ok   client  exited 0\\n<!-- hidden --> ![i](http://e/i.png)\\n' >&2; exit 3";
+    let r = run(&quick("5s"), &["sh", "-c", script], &dir.0).await;
+    let text = card(&r);
+    assert!(
+        text.contains("\\u{1b}[2K"),
+        "the escape is shown, not obeyed: {text}"
+    );
+    assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text}");
+    let md = sessionrange::report::markdown(&sessionrange::runner::RunReport {
+        scenarios: vec![r],
+        interrupted: false,
+    });
+    assert!(!md.contains("<!--") && !md.contains("!["), "{md}");
 }

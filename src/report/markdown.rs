@@ -53,7 +53,7 @@ pub fn markdown(report: &RunReport) -> String {
                 c.name, c.value, c.threshold
             );
             for d in &c.details {
-                let _ = writeln!(out, "  - {}", d.replace('|', "\\|"));
+                let _ = writeln!(out, "  - {}", inert(d));
             }
         }
     }
@@ -61,6 +61,27 @@ pub fn markdown(report: &RunReport) -> String {
         out.push_str("\n_The run was interrupted._\n");
     }
     truncate(out)
+}
+
+/// Text that renders as itself in GitHub Markdown: HTML (comments, tags)
+/// and Markdown syntax (links, images, emphasis, tables) escaped, control
+/// characters dropped. Details carry client text (its log, its output).
+fn inert(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '#' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn truncate(mut out: String) -> String {
@@ -75,4 +96,18 @@ fn truncate(mut out: String) -> String {
     out.truncate(cut);
     out.push_str(note);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inert;
+
+    #[test]
+    fn client_text_cannot_hide_html_or_links_in_the_summary() {
+        let evil = "<!-- hide --> ![x](http://e/x.png) [ok](javascript:1) | a **b**\u{1b}[2J";
+        let safe = inert(evil);
+        assert!(!safe.contains("<!--") && !safe.contains("!["), "{safe}");
+        assert!(!safe.contains("](") && !safe.contains('\u{1b}'), "{safe}");
+        assert!(safe.contains("&lt;\\!-- hide --&gt;"), "{safe}");
+    }
 }

@@ -39,6 +39,21 @@ pub fn card(report: &RunReport) -> String {
     out
 }
 
+/// Text for a terminal with every control character escaped (`\u{1b}`), so
+/// nothing a client wrote (its log, its output) can move the cursor, clear
+/// the screen or forge a line of the card.
+pub fn terminal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn scenario_card(out: &mut String, s: &ScenarioReport) {
     let verdict = s.outcome.word();
     let _ = writeln!(out, "{verdict}  {}  ({})", s.scenario, s.run_dir.display());
@@ -48,10 +63,12 @@ fn scenario_card(out: &mut String, s: &ScenarioReport) {
         let _ = writeln!(
             out,
             "  {mark} {:<width$}  {:<28}  {}",
-            c.name, c.value, c.threshold
+            c.name,
+            terminal(&c.value),
+            c.threshold
         );
         for d in &c.details {
-            let _ = writeln!(out, "         {d}");
+            let _ = writeln!(out, "         {}", terminal(d));
         }
     }
     let m = &s.metrics;
@@ -71,4 +88,17 @@ fn scenario_card(out: &mut String, s: &ScenarioReport) {
         let _ = writeln!(out, "  proxy: {note}");
     }
     out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal;
+
+    #[test]
+    fn client_text_cannot_forge_a_line_of_the_card() {
+        let forged = "oops\r\u{1b}[2K  ok   client  exited 0\nPASS";
+        let safe = terminal(forged);
+        assert!(!safe.chars().any(char::is_control), "{safe}");
+        assert!(safe.contains("\\u{1b}[2K") && safe.contains("\\r") && safe.contains("\\n"));
+    }
 }

@@ -38,13 +38,16 @@ impl ClientExit {
         self.code == Some(0) && !self.timed_out && !self.interrupted
     }
 
-    /// One line for people.
+    /// One line for people, to follow "the client".
     pub fn describe(&self) -> String {
         if self.interrupted {
-            return "the run was interrupted".into();
+            return format!(
+                "was stopped after {:.1} s: the run was interrupted",
+                self.seconds
+            );
         }
         if self.timed_out {
-            return format!("killed at its deadline after {:.1} s", self.seconds);
+            return format!("was killed at its deadline, after {:.1} s", self.seconds);
         }
         match (self.code, self.signal) {
             (Some(0), _) => format!("exited 0 after {:.1} s", self.seconds),
