@@ -458,8 +458,10 @@ impl Default for EscalationConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Most sessions held; past it, dead and then least recently seen
-    /// sessions are evicted.
+    /// Most sessions held, enforced per shard. A login into a full shard
+    /// first forgets sessions past their TTLs and dead ones; if the shard
+    /// is still full of live sessions, the login is refused with
+    /// `SESSION_STORE_FULL`. A live session is never evicted.
     pub max_sessions: usize,
     /// Number of independently locked shards (a power of two).
     pub shards: usize,
