@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::verdict::Action;
 
 /// The whole rule set of an engine.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
     /// Absolute TTL, idle TTL, max uses, clock-skew grace.
@@ -37,12 +37,41 @@ pub struct EngineConfig {
     pub session_velocity: VelocityConfig,
     /// Per-account rate limit, across all of an account's sessions.
     pub account_velocity: VelocityConfig,
+    /// Login attempts per client address.
+    #[serde(deserialize_with = "LoginVelocityConfig::ip_over_default")]
+    pub login_velocity_ip: LoginVelocityConfig,
+    /// Login attempts per account, from every address.
+    #[serde(deserialize_with = "LoginVelocityConfig::account_over_default")]
+    pub login_velocity_account: LoginVelocityConfig,
     /// Inter-request gaps too regular to be human.
     pub robotic_cadence: CadenceConfig,
     /// Repeated invalidations ban the account.
     pub escalation: EscalationConfig,
     /// Session store limits.
     pub store: StoreConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            lifetime: LifetimeConfig::default(),
+            ip_drift: IpDriftConfig::default(),
+            asn_drift: RuleConfig::default(),
+            network_class_drift: RuleConfig::default(),
+            geo_drift: RuleConfig::default(),
+            impossible_travel: TravelConfig::default(),
+            fingerprint: FingerprintConfig::default(),
+            companion_cookies: CompanionConfig::default(),
+            concurrency: ConcurrencyConfig::default(),
+            session_velocity: VelocityConfig::default(),
+            account_velocity: VelocityConfig::default(),
+            login_velocity_ip: LoginVelocityConfig::per_ip(),
+            login_velocity_account: LoginVelocityConfig::per_account(),
+            robotic_cadence: CadenceConfig::default(),
+            escalation: EscalationConfig::default(),
+            store: StoreConfig::default(),
+        }
+    }
 }
 
 /// A rule that has only an action.
@@ -271,6 +300,111 @@ impl VelocityConfig {
     }
 }
 
+/// A GCRA limit on login attempts, per address or per account.
+///
+/// `challenge` refuses the attempt (429 with `Retry-After`); `ban` refuses
+/// it and bans the account (per-account rule) or refuses every login from
+/// the address (per-address rule) for `ban_ttl`. `revoke` is refused: a
+/// login has no session yet to revoke.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginVelocityConfig {
+    /// What happens when the limit is exceeded.
+    pub action: Action,
+    /// Sustained attempts allowed per `per`.
+    pub rate: f64,
+    /// The period of `rate`.
+    #[serde(with = "humantime_serde")]
+    pub per: Duration,
+    /// Attempts allowed at once, on top of the sustained rate.
+    pub burst: u32,
+    /// How long a `ban` lasts.
+    #[serde(with = "humantime_serde")]
+    pub ban_ttl: Duration,
+}
+
+impl LoginVelocityConfig {
+    /// The per-address default: 10 attempts/s with a burst of 30.
+    pub fn per_ip() -> Self {
+        Self::limit(10.0, 30)
+    }
+
+    /// The per-account default: 5 attempts/s with a burst of 20.
+    pub fn per_account() -> Self {
+        Self::limit(5.0, 20)
+    }
+
+    fn limit(rate: f64, burst: u32) -> Self {
+        Self {
+            action: Action::Challenge,
+            rate,
+            per: Duration::from_secs(1),
+            burst,
+            ban_ttl: Duration::from_secs(15 * 60),
+        }
+    }
+
+    fn ip_over_default<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Self, D::Error> {
+        LoginVelocityPatch::deserialize(d).map(|p| p.over(Self::per_ip()))
+    }
+
+    fn account_over_default<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Self, D::Error> {
+        LoginVelocityPatch::deserialize(d).map(|p| p.over(Self::per_account()))
+    }
+
+    /// The same limit as a plain GCRA rate limit.
+    pub fn velocity(&self) -> VelocityConfig {
+        VelocityConfig {
+            action: self.action,
+            rate: self.rate,
+            per: self.per,
+            burst: self.burst,
+        }
+    }
+
+    fn validate(&self, field: &str) -> Result<()> {
+        self.velocity().validate(field)?;
+        positive(&format!("{field}.ban_ttl"), self.ban_ttl)?;
+        if self.action == Action::Revoke {
+            return Err(Error::config(
+                format!("{field}.action"),
+                "must be off, log, challenge or ban (a login has no session to revoke)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A login velocity table as written: the fields it leaves out keep the
+/// defaults of its own rule (the two rules have different defaults).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginVelocityPatch {
+    action: Option<Action>,
+    rate: Option<f64>,
+    #[serde(default, with = "humantime_serde")]
+    per: Option<Duration>,
+    burst: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    ban_ttl: Option<Duration>,
+}
+
+impl LoginVelocityPatch {
+    fn over(self, base: LoginVelocityConfig) -> LoginVelocityConfig {
+        LoginVelocityConfig {
+            action: self.action.unwrap_or(base.action),
+            rate: self.rate.unwrap_or(base.rate),
+            per: self.per.unwrap_or(base.per),
+            burst: self.burst.unwrap_or(base.burst),
+            ban_ttl: self.ban_ttl.unwrap_or(base.ban_ttl),
+        }
+    }
+}
+
 /// Robotic cadence: inter-request gaps too regular over the last requests.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -324,8 +458,10 @@ impl Default for EscalationConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Most sessions held; past it, dead and then least recently seen
-    /// sessions are evicted.
+    /// Most sessions held, enforced per shard. A login into a full shard
+    /// first forgets sessions past their TTLs and dead ones; if the shard
+    /// is still full of live sessions, the login is refused with
+    /// `SESSION_STORE_FULL`. A live session is never evicted.
     pub max_sessions: usize,
     /// Number of independently locked shards (a power of two).
     pub shards: usize,
@@ -362,6 +498,8 @@ impl EngineConfig {
         positive(&at("concurrency.window"), c.window)?;
         self.session_velocity.validate(&at("session_velocity"))?;
         self.account_velocity.validate(&at("account_velocity"))?;
+        self.login_velocity_ip.validate(&at("login_velocity_ip"))?;
+        (self.login_velocity_account).validate(&at("login_velocity_account"))?;
         let r = &self.robotic_cadence;
         if !(3..=15).contains(&r.gaps) {
             return Err(Error::config(

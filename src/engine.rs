@@ -5,16 +5,18 @@
 //! a serializable event that carries everything needed to replay it.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Timestamp, millis};
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, StoreConfig};
 use crate::context::{BirthContext, RequestContext};
 use crate::intern::Interner;
-use crate::rules::{self, lifetime};
+use crate::rules::login::{ADDRESSES_PER_SHARD, AddressStanding};
+use crate::rules::{self, lifetime, login};
 use crate::session::{Account, Session, SessionId, SessionState};
 use crate::store::{Map, Shards, lock};
 use crate::verdict::{Action, Evidence, Firing, Reason, RuleName, Verdict};
@@ -28,6 +30,9 @@ pub enum DecisionKind {
         /// The companion cookies the target set for this client.
         companions: Vec<(String, String)>,
     },
+    /// A login attempt judged by the login velocity rules before its
+    /// credentials are checked; `session` is the id a login would use.
+    LoginGate,
     /// A request presenting the session.
     Request,
     /// The end of an allowed request (tracked for the in-flight rule).
@@ -89,6 +94,7 @@ pub struct Engine {
     config: EngineConfig,
     sessions: Shards<SessionId, Box<Session>>,
     accounts: Shards<Arc<str>, Arc<Mutex<Account>>>,
+    addresses: Shards<IpAddr, AddressStanding>,
     interner: Interner,
     seq: AtomicU64,
 }
@@ -98,8 +104,9 @@ impl Engine {
     pub fn new(config: EngineConfig) -> crate::Result<Self> {
         config.validate("rules")?;
         Ok(Self {
-            sessions: Shards::new(config.store.shards),
+            sessions: Shards::new(session_shards(&config.store)),
             accounts: Shards::new(config.store.shards),
+            addresses: Shards::new(config.store.shards),
             interner: Interner::new(65_536),
             seq: AtomicU64::new(0),
             config,
@@ -124,7 +131,11 @@ impl Engine {
     /// Logs `account` in with session id `sid`, recording the birth context.
     ///
     /// A banned account gets [`Verdict::Ban`] with `ACCOUNT_BANNED` and no
-    /// session. Lock order everywhere: session shard, then account shard.
+    /// session. When the session's shard of the store is full of live
+    /// sessions (after forgetting those past their TTLs and dead ones) the
+    /// login gets `challenge(SESSION_STORE_FULL)` and no session: a live
+    /// session is never evicted. Lock order everywhere: session shard,
+    /// then account shard.
     pub fn login(
         &self,
         sid: SessionId,
@@ -140,13 +151,20 @@ impl Engine {
         let verdict = if lock(&standing).is_banned(now) {
             Verdict::Ban(Reason::AccountBanned)
         } else {
-            let birth = BirthContext::capture(&ctx, &companions, &self.interner);
-            let session = Session::new(sid, name.clone(), standing, birth, now);
-            if shard.len() >= self.shard_capacity() && !shard.contains_key(&sid) {
+            let full = |s: &Map<SessionId, Box<Session>>| {
+                s.len() >= self.shard_capacity() && !s.contains_key(&sid)
+            };
+            if full(&shard) {
                 self.evict(&mut shard, now);
             }
-            shard.insert(sid, Box::new(session));
-            Verdict::Allow
+            if full(&shard) {
+                Verdict::Challenge(Reason::SessionStoreFull)
+            } else {
+                let birth = BirthContext::capture(&ctx, &companions, &self.interner);
+                let session = Session::new(sid, name.clone(), standing, birth, now);
+                shard.insert(sid, Box::new(session));
+                Verdict::Allow
+            }
         };
         Decision {
             seq: self.next_seq(),
@@ -159,6 +177,96 @@ impl Engine {
             fired: Vec::new(),
             verdict,
             on_dead_session: false,
+        }
+    }
+
+    /// Judges a login attempt by the login velocity rules, before its
+    /// credentials are checked and before any session exists: per client
+    /// address (`ctx.ip`) and per account (`account`, when the name is one
+    /// the target knows; `None` leaves the account rule out, so that made-up
+    /// names cannot grow the engine's state).
+    ///
+    /// `allow` admits the attempt and counts it against both limits;
+    /// `challenge(LOGIN_VELOCITY_EXCEEDED)` refuses it; `ban(...)` refuses
+    /// it and bans the account, or every login from the address, for the
+    /// rule's `ban_ttl`. A refused attempt counts against neither limit.
+    /// `sid` is the id the login would give its session.
+    pub fn admit_login(
+        &self,
+        sid: SessionId,
+        account: Option<&str>,
+        ctx: impl Into<Arc<RequestContext>>,
+        now: Timestamp,
+    ) -> Decision {
+        let ctx = ctx.into();
+        let name = account.map(|a| self.interner.intern(a));
+        let standing = name.as_ref().map(|n| self.standing(n));
+        let mut address = ctx.ip.map(|ip| (ip, self.addresses.shard(&ip)));
+        let mut acct = standing.as_deref().map(lock);
+        let ip_state = address
+            .as_ref()
+            .map(|(ip, m)| m.get(ip).copied().unwrap_or_default());
+        let j = self.judge_login(ip_state, acct.as_deref(), now);
+        let admitted = j.verdict == Verdict::Allow;
+        let ban = |rule, ttl| bans(&j.fired, rule).then_some(ttl);
+        if let Some((ip, shard)) = address.as_mut() {
+            let mut st = ip_state.unwrap_or_default();
+            let ban = ban(
+                RuleName::LoginVelocityIp,
+                self.config.login_velocity_ip.ban_ttl,
+            );
+            let key = (&mut st.tat_us, &mut st.banned_until);
+            settle(key, j.ip_tat, admitted, ban, now);
+            remember_address(shard, *ip, st, now);
+        }
+        if let Some(a) = acct.as_deref_mut() {
+            let ttl = self.config.login_velocity_account.ban_ttl;
+            let ban = ban(RuleName::LoginVelocityAccount, ttl);
+            let key = (&mut a.login_tat_us, &mut a.banned_until);
+            a.bans += u32::from(settle(key, j.acct_tat, admitted, ban, now));
+        }
+        let seq = self.next_seq();
+        drop((address, acct));
+        let mut d = self.event(seq, now, DecisionKind::LoginGate, sid, name, j.verdict);
+        d.context = Some(ctx);
+        d.fired = j.fired;
+        d
+    }
+
+    /// Runs both login velocity rules on an attempt, changing nothing.
+    fn judge_login(
+        &self,
+        ip: Option<AddressStanding>,
+        acct: Option<&Account>,
+        now: Timestamp,
+    ) -> LoginJudgement {
+        let mut fired = Vec::new();
+        let ip_tat = ip.and_then(|a| {
+            let (cfg, rule) = (&self.config.login_velocity_ip, RuleName::LoginVelocityIp);
+            let outcome = login::check(cfg, rule, a.tat_us, a.banned_until, now);
+            rules::conformed(outcome, &mut fired)
+        });
+        let acct_tat = acct.and_then(|a| {
+            let cfg = &self.config.login_velocity_account;
+            let outcome = login::check(
+                cfg,
+                RuleName::LoginVelocityAccount,
+                a.login_tat_us,
+                None,
+                now,
+            );
+            rules::conformed(outcome, &mut fired)
+        });
+        let verdict = match rules::strongest(&fired).map(|f| (f.action, f.reason)) {
+            None => Verdict::Allow,
+            Some((Action::Ban, r)) => Verdict::Ban(r),
+            Some((_, r)) => Verdict::Challenge(r),
+        };
+        LoginJudgement {
+            verdict,
+            fired,
+            ip_tat,
+            acct_tat,
         }
     }
 
@@ -420,6 +528,7 @@ impl Engine {
         shards.iter_mut().for_each(|s| s.clear());
         drop(shards);
         self.accounts.each().for_each(|mut a| a.clear());
+        self.addresses.each().for_each(|mut a| a.clear());
         self.interner.clear();
         upkeep
     }
@@ -454,6 +563,10 @@ impl Engine {
             shard.retain(|_, s| !self.outlived(s, now));
             upkeep.removed += before - shard.len();
         }
+        drop(shards);
+        self.addresses
+            .each()
+            .for_each(|mut a| a.retain(|_, st| st.matters(now)));
         upkeep
     }
 
@@ -472,23 +585,14 @@ impl Engine {
     }
 
     /// Makes room in a full shard: first everything that has outlived its
-    /// TTLs, then dead sessions, then the least recently seen eighth.
+    /// TTLs, then dead sessions. Live sessions stay: a flood of logins
+    /// must not log everyone else out.
     fn evict(&self, shard: &mut Map<SessionId, Box<Session>>, now: Timestamp) {
         shard.retain(|_, s| !self.outlived(s, now));
         if shard.len() < self.shard_capacity() {
             return;
         }
         shard.retain(|_, s| s.is_active());
-        if shard.len() < self.shard_capacity() {
-            return;
-        }
-        let mut seen: Vec<(Timestamp, SessionId)> =
-            shard.values().map(|s| (s.last_seen, s.id)).collect();
-        let cut = (seen.len() / 8).max(1);
-        seen.select_nth_unstable(cut - 1);
-        for (_, id) in &seen[..cut] {
-            shard.remove(id);
-        }
     }
 
     /// Applies a recorded decision again and returns the new decision.
@@ -501,11 +605,96 @@ impl Engine {
                 let account = d.account.as_deref().unwrap_or_default();
                 self.login(d.session, account, ctx, companions.clone(), d.at)
             }
+            DecisionKind::LoginGate => self.admit_login(d.session, d.account.as_deref(), ctx, d.at),
             DecisionKind::Request => self.decide(d.session, ctx, d.at),
             DecisionKind::Release => self.release(d.session, d.at),
             DecisionKind::Revoke { cause } => self.revoke(d.session, *cause, d.at),
         }
     }
+}
+
+/// What the login velocity rules found on one attempt.
+struct LoginJudgement {
+    verdict: Verdict,
+    fired: Vec<Firing>,
+    /// The address's new arrival time, when it conformed.
+    ip_tat: Option<u64>,
+    /// The account's new arrival time, when it conformed.
+    acct_tat: Option<u64>,
+}
+
+/// What a login attempt leaves on one key, given as its (arrival time,
+/// ban end): an admitted attempt advances the limit; `ban` (a ban by the
+/// key's rule, with its length) starts a ban unless one lasts. Returns
+/// whether a ban started.
+fn settle(
+    key: (&mut u64, &mut Option<Timestamp>),
+    tat: Option<u64>,
+    admitted: bool,
+    ban: Option<std::time::Duration>,
+    now: Timestamp,
+) -> bool {
+    let (tat_us, banned_until) = key;
+    if let Some(t) = tat.filter(|_| admitted) {
+        *tat_us = t;
+    }
+    let banned = banned_until.is_some_and(|u| now < u);
+    match ban {
+        Some(ttl) if !banned => {
+            *banned_until = Some(now.plus(ttl));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Whether `rule` fired with `ban`.
+fn bans(fired: &[Firing], rule: RuleName) -> bool {
+    fired
+        .iter()
+        .any(|f| f.rule == rule && f.action == Action::Ban)
+}
+
+/// Stores an address's login standing in its shard of the bounded table:
+/// when the shard is full, addresses whose limits have run out go first,
+/// then the one closest to conforming again.
+fn remember_address(
+    shard: &mut Map<IpAddr, AddressStanding>,
+    ip: IpAddr,
+    st: AddressStanding,
+    now: Timestamp,
+) {
+    if !shard.contains_key(&ip) && shard.len() >= ADDRESSES_PER_SHARD {
+        shard.retain(|_, a| a.matters(now));
+        if shard.len() >= ADDRESSES_PER_SHARD {
+            let first = shard
+                .iter()
+                .min_by_key(|(k, a)| (a.banned_until, a.tat_us, **k));
+            if let Some(k) = first.map(|(k, _)| *k) {
+                shard.remove(&k);
+            }
+        }
+    }
+    if st == AddressStanding::default() {
+        shard.remove(&ip);
+    } else {
+        shard.insert(ip, st);
+    }
+}
+
+/// Sessions a shard of the store holds at least, unless the whole store
+/// is smaller: a login is refused when its own shard is full, so small
+/// stores use fewer shards to refuse close to `max_sessions`.
+const MIN_SESSIONS_PER_SHARD: usize = 1024;
+
+/// The number of session shards for `store`: `store.shards`, halved until
+/// each holds at least [`MIN_SESSIONS_PER_SHARD`] (one shard at least).
+fn session_shards(store: &StoreConfig) -> usize {
+    let mut n = store.shards.max(1);
+    while n > 1 && store.max_sessions / n < MIN_SESSIONS_PER_SHARD {
+        n /= 2;
+    }
+    n
 }
 
 /// The firing of the escalation rule: `count` invalidations against `limit`.

@@ -308,6 +308,9 @@ pub struct Account {
     pub bans: u32,
     /// GCRA theoretical arrival time across all of its sessions.
     pub(crate) velocity_tat_us: u64,
+    /// GCRA theoretical arrival time of its next login attempt.
+    #[serde(default)]
+    pub(crate) login_tat_us: u64,
 }
 
 impl Account {

@@ -115,6 +115,8 @@ reasons! {
     HttpFingerprintDrift = "HTTP_FINGERPRINT_DRIFT", security = true;
     /// The session or account sent requests faster than its rate and burst.
     VelocityExceeded = "VELOCITY_EXCEEDED", security = true;
+    /// An address or an account attempted logins faster than its rate and burst.
+    LoginVelocityExceeded = "LOGIN_VELOCITY_EXCEEDED", security = true;
     /// Inter-request gaps were too regular to be human.
     RoboticCadence = "ROBOTIC_CADENCE", security = true;
     /// The session was used from too many addresses at once, or had too many requests in flight.
@@ -127,6 +129,8 @@ reasons! {
     RefreshTokenReuse = "REFRESH_TOKEN_REUSE", security = true;
     /// The account is banned.
     AccountBanned = "ACCOUNT_BANNED", security = true;
+    /// The session store is full of live sessions: a login gets no session.
+    SessionStoreFull = "SESSION_STORE_FULL", security = false;
 }
 
 impl fmt::Display for Reason {
@@ -178,6 +182,8 @@ pub enum RuleName {
     InFlight,
     SessionVelocity,
     AccountVelocity,
+    LoginVelocityIp,
+    LoginVelocityAccount,
     RoboticCadence,
     Escalation,
     AccountBan,

@@ -165,7 +165,7 @@ impl<'a> SessionLife<'a> {
     fn add(&mut self, d: &'a Decision, grace: std::time::Duration) {
         match d.kind {
             DecisionKind::Login { .. } if d.verdict == Verdict::Allow => self.birth = Some(d),
-            DecisionKind::Login { .. } | DecisionKind::Release => {}
+            DecisionKind::Login { .. } | DecisionKind::LoginGate | DecisionKind::Release => {}
             DecisionKind::Revoke { .. } => {
                 if self.death.is_none() && d.verdict.is_terminal() {
                     self.death = Some(d);

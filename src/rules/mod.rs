@@ -11,6 +11,7 @@
 pub mod concurrency;
 pub mod fingerprint;
 pub mod lifetime;
+pub(crate) mod login;
 pub mod network;
 pub mod velocity;
 
@@ -87,7 +88,8 @@ pub(crate) fn evaluate(
     update
 }
 
-fn conformed(outcome: velocity::Outcome, fired: &mut Vec<Firing>) -> Option<u64> {
+/// The new arrival time of a conforming outcome; a firing is pushed.
+pub(crate) fn conformed(outcome: velocity::Outcome, fired: &mut Vec<Firing>) -> Option<u64> {
     match outcome {
         velocity::Outcome::Off => None,
         velocity::Outcome::Conforms(tat) => Some(tat),

@@ -138,8 +138,13 @@ pub async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -
             st.refresh.start(sid, &creds.username, refresh.clone(), now);
             tokens(&st, sid, &creds.username, refresh, now)
         }
-        Err(LoginRefusal::AccountBanned) => error(StatusCode::FORBIDDEN, "ACCOUNT_BANNED", None),
-        Err(e) => error(StatusCode::UNAUTHORIZED, login::api_code(e), None),
+        Err(e) => match (e.reason, e.retry_after) {
+            (LoginRefusal::AccountBanned, _) => {
+                error(StatusCode::FORBIDDEN, "ACCOUNT_BANNED", None)
+            }
+            (r, Some(secs)) => login::limited(r, secs, true),
+            (r, None) => error(StatusCode::UNAUTHORIZED, login::api_code(r), None),
+        },
     }
 }
 

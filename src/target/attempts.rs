@@ -67,6 +67,11 @@ pub enum LoginRefusal {
     AuthMode,
     /// The body could not be read as a login.
     Malformed,
+    /// The address or the account attempted logins faster than the login
+    /// velocity rules allow (`429` with `Retry-After`).
+    LoginVelocityExceeded,
+    /// The session store is full of live sessions (`503` with `Retry-After`).
+    SessionStoreFull,
 }
 
 impl LoginRefusal {
@@ -83,6 +88,8 @@ impl LoginRefusal {
             Self::CompanionCookieAltered => "COMPANION_COOKIE_ALTERED",
             Self::AuthMode => "AUTH_MODE",
             Self::Malformed => "MALFORMED",
+            Self::LoginVelocityExceeded => "LOGIN_VELOCITY_EXCEEDED",
+            Self::SessionStoreFull => "SESSION_STORE_FULL",
         }
     }
 }
@@ -290,6 +297,8 @@ mod tests {
         for r in [
             LoginRefusal::TotpMissing,
             LoginRefusal::CompanionCookieAltered,
+            LoginRefusal::LoginVelocityExceeded,
+            LoginRefusal::SessionStoreFull,
         ] {
             assert_eq!(
                 serde_json::to_value(r).expect("json"),

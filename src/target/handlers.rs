@@ -86,8 +86,11 @@ pub async fn login_submit(State(st): St, peer: Peer, headers: HeaderMap, body: B
             append_cookies(&mut r, &[session_cookie(sid)]);
             r
         }
-        Err(LoginRefusal::AccountBanned) => respond::banned(false),
-        Err(e) => login_form(&st, Some(login::message(e)), StatusCode::UNAUTHORIZED),
+        Err(e) => match (e.reason, e.retry_after) {
+            (LoginRefusal::AccountBanned, _) => respond::banned(false),
+            (r, Some(secs)) => login::limited(r, secs, respond::wants_json(&headers)),
+            (r, None) => login_form(&st, Some(login::message(r)), StatusCode::UNAUTHORIZED),
+        },
     }
 }
 

@@ -4,13 +4,37 @@ use axum::http::HeaderMap;
 
 use crate::auth::{pow, totp};
 use crate::clock::Timestamp;
+use crate::engine::Decision;
 use crate::session::SessionId;
 use crate::target::attempts::{Attempt, LoginRefusal};
 use crate::target::client_ip::ClientIp;
 use crate::target::guard;
 use crate::target::peer::Peer;
 use crate::target::state::TargetState;
-use crate::verdict::Verdict;
+use crate::verdict::{Evidence, Reason, Verdict};
+
+/// Seconds a client is told to wait when the session store is full: the
+/// target forgets expired sessions once a minute.
+pub const STORE_FULL_RETRY_SECS: u64 = 60;
+
+/// Why a login got no session, and for a limit when to try again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// The refusal, as traced.
+    pub reason: LoginRefusal,
+    /// Seconds until a new attempt may succeed (`Retry-After`), for
+    /// `LOGIN_VELOCITY_EXCEEDED` and `SESSION_STORE_FULL`.
+    pub retry_after: Option<u64>,
+}
+
+impl From<LoginRefusal> for Refused {
+    fn from(reason: LoginRefusal) -> Self {
+        Self {
+            reason,
+            retry_after: None,
+        }
+    }
+}
 
 /// The code of a `401` JSON answer of the API login, as it always was.
 pub fn api_code(e: LoginRefusal) -> &'static str {
@@ -30,6 +54,13 @@ pub fn message(e: LoginRefusal) -> &'static str {
         }
         _ => "Wrong username or password.",
     }
+}
+
+/// The answer to a login refused for a limit: `503` for a full session
+/// store, `429` otherwise, each with `Retry-After: secs`.
+pub fn limited(e: LoginRefusal, secs: u64, wants_json: bool) -> axum::response::Response {
+    let unavailable = e == LoginRefusal::SessionStoreFull;
+    crate::target::respond::login_limited(e.code(), unavailable, secs, wants_json)
 }
 
 /// What a client submits to log in.
@@ -138,37 +169,85 @@ pub struct NewSession<'a> {
     pub arrived: Timestamp,
 }
 
-/// What both logins share once their own checks passed: credentials and
-/// login steps, then a session from the engine, with the decision and the
-/// attempt traced and the login flow ended. Returns the session and the
-/// `Set-Cookie` values of companion cookies minted for it (only when
-/// `mint`); `Err(AccountBanned)` when the engine refused the account.
+/// What both logins share once their own checks passed: the login
+/// velocity rules, credentials and login steps, then a session from the
+/// engine, with the decisions and the attempt traced and the login flow
+/// ended. Returns the session and the `Set-Cookie` values of companion
+/// cookies minted for it (only when `mint`).
 pub fn complete(
     attempt: &Attempt<'_>,
     new: &NewSession<'_>,
     creds: &Credentials,
     mint: bool,
     now: Timestamp,
-) -> Result<(SessionId, Vec<String>), LoginRefusal> {
+) -> Result<(SessionId, Vec<String>), Refused> {
     let st = attempt.state();
     let user = creds.username.as_str();
-    if let Err(e) = verify(st, creds, now) {
+    let sid = st.new_session_id();
+    let ctx = std::sync::Arc::new(guard::context(
+        st,
+        new.who,
+        new.peer.tls.as_deref(),
+        new.headers,
+    ));
+    let checked = admit(st, sid, user, &ctx, now).and_then(|()| Ok(verify(st, creds, now)?));
+    if let Err(e) = checked {
         st.metrics.login(false);
-        attempt.refused(Some(user), e);
+        attempt.refused(Some(user), e.reason);
         return Err(e);
     }
     let (companions, fresh) = self::companions(st, new.headers, mint);
-    let sid = st.new_session_id();
-    let ctx = guard::context(st, new.who, new.peer.tls.as_deref(), new.headers);
     let d = st.engine.login(sid, user, ctx, companions, now);
     st.trace.record(&d);
     st.metrics.login(d.verdict == Verdict::Allow);
-    if d.verdict != Verdict::Allow {
-        attempt.refused(Some(user), LoginRefusal::AccountBanned);
-        return Err(LoginRefusal::AccountBanned);
+    if let Some(e) = login_refusal(d.verdict) {
+        attempt.refused(Some(user), e.reason);
+        return Err(e);
     }
     let tokens = [creds.csrf.as_deref(), creds.pow_challenge.as_deref()];
     st.login_flow_done(&tokens, new.arrived, sid, now);
     attempt.ok(user, sid);
     Ok((sid, fresh))
+}
+
+/// Asks the engine's login velocity rules about this attempt and traces
+/// the decision. The account counts only when it is one of the scenario's.
+fn admit(
+    st: &TargetState,
+    sid: SessionId,
+    user: &str,
+    ctx: &std::sync::Arc<crate::context::RequestContext>,
+    now: Timestamp,
+) -> Result<(), Refused> {
+    let known = st.config.account(user).map(|a| a.username.as_str());
+    let d = st.engine.admit_login(sid, known, ctx.clone(), now);
+    st.trace.record(&d);
+    if d.verdict == Verdict::Allow {
+        return Ok(());
+    }
+    Err(Refused {
+        reason: LoginRefusal::LoginVelocityExceeded,
+        retry_after: Some(retry_after(&d)),
+    })
+}
+
+/// The longest wait any fired limit asks for, in whole seconds (1 at least).
+fn retry_after(d: &Decision) -> u64 {
+    let waits = d.fired.iter().filter_map(|f| match f.evidence {
+        Evidence::Rate { retry_after_ms, .. } => Some(retry_after_ms),
+        _ => None,
+    });
+    waits.max().unwrap_or(0).div_ceil(1000).max(1)
+}
+
+/// The refusal of a login the engine did not allow.
+fn login_refusal(v: Verdict) -> Option<Refused> {
+    match v {
+        Verdict::Allow => None,
+        Verdict::Challenge(Reason::SessionStoreFull) => Some(Refused {
+            reason: LoginRefusal::SessionStoreFull,
+            retry_after: Some(STORE_FULL_RETRY_SECS),
+        }),
+        _ => Some(LoginRefusal::AccountBanned.into()),
+    }
 }

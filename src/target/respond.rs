@@ -166,6 +166,32 @@ pub fn ip_banned(wants_json: bool) -> Response {
     blocked("IP_BANNED", wants_json)
 }
 
+/// A login refused for a limit, with `Retry-After: secs`: `429`
+/// `{"error":"RATE_LIMITED","reason":CODE,"retry_after":secs}` when
+/// `unavailable` is false, else `503` with `"error":"UNAVAILABLE"`; an
+/// HTML page when the client does not ask for JSON.
+pub fn login_limited(code: &str, unavailable: bool, secs: u64, wants_json: bool) -> Response {
+    let (status, error) = if unavailable {
+        (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
+    } else {
+        (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED")
+    };
+    let mut res = if wants_json {
+        let body = json!({ "error": error, "reason": code, "retry_after": secs });
+        Json(body).into_response()
+    } else {
+        let body = format!(
+            "<h1>Try again later</h1><p>Login refused: <code>{code}</code>. \
+             Retry after {secs} s.</p>"
+        );
+        Html(page("Try again later", &body)).into_response()
+    };
+    *res.status_mut() = status;
+    set(&mut res, header::RETRY_AFTER, &secs.to_string());
+    finish(&mut res, None);
+    res
+}
+
 /// The 403 block page (or `{"error":"blocked","reason":CODE}`) for a
 /// request refused outright with `code`.
 pub fn blocked(code: &str, wants_json: bool) -> Response {

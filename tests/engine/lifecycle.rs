@@ -263,12 +263,27 @@ fn the_store_is_bounded_and_evicts_dead_sessions_first() {
     });
     let c = Client::new("127.0.1.10");
     let first = login(&e, 0, "alice", &c, at(0));
-    for n in 1..1000 {
+    for n in 1..64 {
         login(&e, n, "alice", &c, at(1));
-        assert!(e.len() <= 64, "{} sessions", e.len());
     }
-    assert!(e.session(first).is_none());
-    assert!(e.len() > 32);
+    for n in 64..1000 {
+        let d = e.login(
+            SessionId::from_u128(n),
+            "alice",
+            c.ctx(),
+            companions(),
+            at(1),
+        );
+        assert_eq!(d.verdict, Verdict::Challenge(Reason::SessionStoreFull));
+        assert_eq!(e.len(), 64);
+    }
+    assert!(
+        e.session(first).is_some(),
+        "a live session is never evicted"
+    );
+    e.revoke(first, Reason::LoggedOut, at(2));
+    login(&e, 1000, "alice", &c, at(3));
+    assert!(e.session(first).is_none(), "the dead session made room");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod helpers;
 mod lifecycle;
+mod login_gate;
 mod properties;
 mod rules;
 mod tls_pin;

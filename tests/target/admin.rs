@@ -123,7 +123,7 @@ async fn events_are_json_lines_of_decisions() {
         .into_iter()
         .filter(|l| l["type"] == "decision")
         .collect();
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 4);
     let verdicts: Vec<(&Value, &Value, &Value)> = lines
         .iter()
         .map(|l| (&l["kind"], &l["verdict"], &l["reason"]))
@@ -131,14 +131,15 @@ async fn events_are_json_lines_of_decisions() {
     assert_eq!(
         verdicts,
         [
+            (&json!("login_gate"), &json!("allow"), &Value::Null),
             (&json!("login"), &json!("allow"), &Value::Null),
             (&json!("request"), &json!("allow"), &Value::Null),
             (&json!("request"), &json!("revoke"), &json!("ASN_DRIFT")),
         ]
     );
-    assert_eq!(lines[2]["context"]["ip"], AMAZON);
-    assert_eq!(lines[2]["account"], "alice");
-    assert_eq!(target.events().len(), 3);
+    assert_eq!(lines[3]["context"]["ip"], AMAZON);
+    assert_eq!(lines[3]["account"], "alice");
+    assert_eq!(target.events().len(), 4);
 }
 
 #[tokio::test]
@@ -163,7 +164,7 @@ async fn following_events_streams_new_decisions_as_they_happen() {
     let mut text = String::new();
     for _ in 0..50 {
         let decisions = text.lines().filter(|l| l.contains("\"type\":\"decision\""));
-        if decisions.count() >= 3 {
+        if decisions.count() >= 4 {
             break;
         }
         let next = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await;
@@ -176,10 +177,17 @@ async fn following_events_streams_new_decisions_as_they_happen() {
         .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
         .filter(|l| l["type"] == "decision")
         .collect();
-    assert_eq!(lines.len(), 3, "the past login, then two live requests");
-    assert_eq!(lines[0]["kind"], "login");
-    assert!(lines[1..].iter().all(|l| l["kind"] == "request"));
-    assert!(lines[1..].iter().all(|l| l["verdict"] == "allow"));
+    assert_eq!(
+        lines.len(),
+        4,
+        "the past login's gate and login, then two live requests"
+    );
+    assert_eq!(
+        (&lines[0]["kind"], &lines[1]["kind"]),
+        (&json!("login_gate"), &json!("login"))
+    );
+    assert!(lines[2..].iter().all(|l| l["kind"] == "request"));
+    assert!(lines[2..].iter().all(|l| l["verdict"] == "allow"));
 }
 
 #[tokio::test]

@@ -102,8 +102,14 @@ async fn serve_prints_its_url_and_serves_the_login_page() {
         .collect();
     assert_eq!(
         types,
-        ["refused", "decision", "login_flow", "login_attempt"],
-        "the direct request, the login, its login flow and the login attempt are traced"
+        [
+            "refused",
+            "decision",
+            "decision",
+            "login_flow",
+            "login_attempt"
+        ],
+        "the direct request, the login velocity gate, the login, its login flow and the login attempt are traced"
     );
     let seen = via.get(format!("{site}__range/fingerprint")).send().await;
     let seen = json_body(seen.expect("the proxy answers"), StatusCode::OK).await;

@@ -12,6 +12,7 @@ mod helpers;
 mod identity;
 mod jwt_flow;
 mod login;
+mod login_flood;
 mod pool;
 mod pool_clients;
 mod pool_edges;

@@ -48,7 +48,12 @@ async fn every_decision_is_a_line_in_the_trace_file_by_the_time_the_response_arr
 
     let mut api = Api::via(&target, COMCAST);
     let tokens = api.login("alice", "wonderland").await;
-    let line = last_line(&path, 1);
+    let line = last_line(&path, 2);
+    assert_eq!(
+        lines(&path)[0]["kind"],
+        "login_gate",
+        "the login velocity gate first"
+    );
     assert_eq!(
         (&line["type"], &line["kind"]),
         (&"decision".into(), &"login".into())
@@ -58,7 +63,7 @@ async fn every_decision_is_a_line_in_the_trace_file_by_the_time_the_response_arr
 
     let res = api.get_with("/api/v1/items?page=1", &tokens.access).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let line = last_line(&path, 2);
+    let line = last_line(&path, 3);
     assert_eq!(
         (&line["kind"], &line["verdict"]),
         (&"request".into(), &"allow".into())
@@ -67,7 +72,7 @@ async fn every_decision_is_a_line_in_the_trace_file_by_the_time_the_response_arr
     api.move_to(AMAZON);
     let res = api.get_with("/api/v1/items?page=2", &tokens.access).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let line = last_line(&path, 3);
+    let line = last_line(&path, 4);
     assert_eq!(
         (&line["verdict"], &line["reason"]),
         (&"revoke".into(), &"ASN_DRIFT".into())
