@@ -15,7 +15,7 @@ pub struct Metrics {
     by_verdict: [AtomicU64; 5],
     by_reason: Mutex<BTreeMap<Reason, u64>>,
     ip_banned: AtomicU64,
-    listeners: [Arc<ListenerStats>; 3],
+    listeners: [Arc<ListenerStats>; 4],
 }
 
 /// The listeners whose connections are counted.
@@ -27,16 +27,24 @@ pub enum Listener {
     Pool,
     /// HTTPS for clients.
     Https,
+    /// The admin API.
+    Admin,
 }
 
 impl Listener {
-    const ALL: [Listener; 3] = [Listener::Public, Listener::Pool, Listener::Https];
+    const ALL: [Listener; 4] = [
+        Listener::Public,
+        Listener::Pool,
+        Listener::Https,
+        Listener::Admin,
+    ];
 
     fn index(self) -> usize {
         match self {
             Listener::Public => 0,
             Listener::Pool => 1,
             Listener::Https => 2,
+            Listener::Admin => 3,
         }
     }
 
@@ -45,6 +53,7 @@ impl Listener {
             Listener::Public => "public",
             Listener::Pool => "pool",
             Listener::Https => "https",
+            Listener::Admin => "admin",
         }
     }
 }

@@ -21,11 +21,13 @@ mod issued;
 mod listeners;
 pub mod login;
 pub mod metrics;
+mod opening;
 pub mod pages;
 pub mod peer;
 pub mod respond;
 mod server;
 pub mod state;
+mod streams;
 pub mod trace_log;
 
 pub use config::TargetConfig;

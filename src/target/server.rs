@@ -132,9 +132,8 @@ pub async fn serve(
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let app = router(state.clone());
-    let admin_app =
-        admin::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let serve = |listener, which| {
+    let admin_app = admin::router(state.clone());
+    let serve = |listener, which, app: &Router| {
         listeners::serve_listener(
             state.clone(),
             listener,
@@ -143,10 +142,10 @@ pub async fn serve(
             wait(rx.clone()),
         )
     };
-    let public = serve(listeners.public, Listener::Public);
-    let pool = serve(listeners.pool, Listener::Pool);
-    let https = serve(listeners.https, Listener::Https);
-    let admin = axum::serve(listeners.admin, admin_app).with_graceful_shutdown(wait(rx.clone()));
+    let public = serve(listeners.public, Listener::Public, &app);
+    let pool = serve(listeners.pool, Listener::Pool, &app);
+    let https = serve(listeners.https, Listener::Https, &app);
+    let admin = serve(listeners.admin, Listener::Admin, &admin_app);
     let sweeper = tokio::spawn(sweep_forever(state));
     tokio::spawn(async move {
         shutdown.await;

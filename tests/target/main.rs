@@ -9,6 +9,7 @@ mod curl;
 mod direct;
 mod expiry;
 mod helpers;
+mod hostile;
 mod identity;
 mod jwt_flow;
 mod login;
