@@ -8,6 +8,7 @@ mod cookie_flow;
 mod curl;
 mod direct;
 mod expiry;
+mod h2_abuse;
 mod helpers;
 mod hostile;
 mod identity;
