@@ -19,6 +19,7 @@ use hyper::Version;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use nix::errno::Errno;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -32,6 +33,7 @@ use crate::target::head_tap::{self, HeadTap, Tapped};
 use crate::target::metrics::ListenerStats;
 use crate::target::opening::{self, Protocol};
 use crate::target::peer::{ConnTls, ContextMemo, PoolExit, RawHead};
+use crate::target::shed::Idlers;
 use crate::target::streams::{StreamGuard, Streams, Tracked};
 use crate::tls::{HelloRead, Prefixed, read_client_hello};
 
@@ -91,18 +93,29 @@ pub(crate) struct Listening {
     pub(crate) idle_timeout: Duration,
     /// This listener's connection counts.
     pub(crate) stats: Arc<ListenerStats>,
+    /// The target's silent connections, every listener's.
+    idlers: Arc<Idlers>,
     /// Turns `true` when connections should finish and close.
     drain: watch::Receiver<bool>,
 }
 
 impl Listening {
-    /// Runs `step` within the head timeout; `None`, counted, if the peer was too slow.
+    /// Runs `step` within the head timeout; `None`, counted, if the peer
+    /// was too slow, or if it was shed to free a descriptor meanwhile.
     pub(crate) async fn in_time<T>(&self, step: impl Future<Output = T>) -> Option<T> {
-        let done = tokio::time::timeout(self.head_timeout, step).await;
-        if done.is_err() {
-            self.stats.timed_out();
+        let idling = self.idlers.enter();
+        tokio::select! {
+            done = tokio::time::timeout(self.head_timeout, step) => {
+                if done.is_err() {
+                    self.stats.timed_out();
+                }
+                done.ok()
+            }
+            () = idling.shed() => {
+                self.stats.shed();
+                None
+            }
         }
-        done.ok()
     }
 }
 
@@ -116,7 +129,7 @@ impl Listening {
 /// counted in `stats`.
 pub(crate) async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    (app, timeouts, stats): (Router, Timeouts, Arc<ListenerStats>),
+    (app, timeouts, stats, idlers): (Router, Timeouts, Arc<ListenerStats>, Arc<Idlers>),
     stop: impl Future<Output = ()>,
     mut handle: F,
 ) -> std::io::Result<()>
@@ -130,8 +143,10 @@ where
         head_timeout: timeouts.head,
         idle_timeout: timeouts.idle,
         stats,
+        idlers,
         drain: draining,
     };
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut conns = JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -139,7 +154,14 @@ where
             () = &mut stop => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => {
-                let Ok((stream, addr)) = accepted else { continue };
+                let (stream, addr) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        backoff = accept_failed(&e, backoff, &listening.idlers).await;
+                        continue;
+                    }
+                };
+                backoff = ACCEPT_BACKOFF_MIN;
                 let _ = stream.set_nodelay(true);
                 let open = listening.stats.open();
                 let served = handle(stream, addr, listening.clone());
@@ -188,6 +210,29 @@ impl ConnFacts {
         }
         self.streams.as_ref().map(Streams::open)
     }
+}
+
+/// The first wait after `accept` failed for want of descriptors or memory.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// The longest wait; it doubles up to this while `accept` keeps failing.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(160);
+/// Silent connections shed each time `accept` runs out of descriptors.
+const SHED_BATCH: usize = 16;
+
+/// After a failed `accept`: when descriptors (or kernel memory) ran out,
+/// sheds the oldest silent connections and waits `backoff`, rather than
+/// spinning on a listener that stays readable; returns the next backoff.
+/// Other errors (a peer that reset while queued) retry at once.
+async fn accept_failed(e: &std::io::Error, backoff: Duration, idlers: &Idlers) -> Duration {
+    let exhausted = [Errno::EMFILE, Errno::ENFILE, Errno::ENOBUFS, Errno::ENOMEM]
+        .iter()
+        .any(|errno| e.raw_os_error() == Some(*errno as i32));
+    if !exhausted {
+        return ACCEPT_BACKOFF_MIN;
+    }
+    idlers.shed_oldest(SHED_BATCH);
+    tokio::time::sleep(backoff).await;
+    (backoff * 2).min(ACCEPT_BACKOFF_MAX)
 }
 
 /// Serves HTTP/1.1 or h2 on `io` until the peer goes, idles too long or

@@ -34,7 +34,7 @@ pub(crate) async fn serve_listener(
         head: state.head_timeout,
         idle: state.idle_timeout,
     };
-    let settings = (app, timeouts, stats);
+    let settings = (app, timeouts, stats, Arc::clone(&state.idlers));
     conn::accept_loop(listener, settings, stop, move |stream, addr, l| {
         let state = Arc::clone(&state);
         async move {

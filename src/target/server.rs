@@ -71,6 +71,19 @@ pub fn check_loopback(addr: SocketAddr) -> Result<()> {
     ))
 }
 
+/// Raises this process's soft limit on open descriptors to its hard limit,
+/// so that a flood of silent connections meets the most room the system
+/// allows before the accept loop has to shed any; returns the new limit.
+/// `serve` and [`TargetServer`] call it at start.
+pub fn raise_descriptor_limit() -> std::io::Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard)
+}
+
 /// Binds a loopback listener.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     check_loopback(addr)?;
@@ -241,6 +254,8 @@ impl TargetServerBuilder {
 
     /// Binds both listeners on `127.0.0.1:0` and starts serving.
     pub async fn start(self) -> Result<TargetServer> {
+        // A limit that cannot be raised leaves the one there is.
+        let _ = raise_descriptor_limit();
         let trace = match &self.trace {
             Some(p) => TraceLog::open(p)?,
             None => TraceLog::in_memory(),

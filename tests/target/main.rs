@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod cookie_flow;
 mod curl;
+mod descriptors;
 mod direct;
 mod expiry;
 mod h2_abuse;
