@@ -359,6 +359,9 @@ fn serve(
     config.dataset.salt = seed.unwrap_or_else(rand::random);
     let state = Arc::new(TargetState::new(config, clock, GeoDb::embedded(), log)?);
     state.set_timeline(&scenario.timeline);
+    if let Err(e) = target::raise_descriptor_limit() {
+        eprintln!("sessionrange: cannot raise the descriptor limit: {e}");
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let listeners = target::Listeners::bind(addr, admin_addr).await?;

@@ -34,12 +34,14 @@ pub(crate) async fn serve_listener(
         head: state.head_timeout,
         idle: state.idle_timeout,
     };
-    let settings = (app, timeouts, stats);
+    let settings = (app, timeouts, stats, Arc::clone(&state.idlers));
     conn::accept_loop(listener, settings, stop, move |stream, addr, l| {
         let state = Arc::clone(&state);
         async move {
             match which {
-                Listener::Public => conn::serve(stream, l, PeerFacts::socket(addr)).await,
+                Listener::Public | Listener::Admin => {
+                    conn::serve(stream, l, PeerFacts::socket(addr)).await
+                }
                 Listener::Https => {
                     let config = state.tls.server.clone();
                     conn::serve_tls(stream, config, l, PeerFacts::socket(addr)).await;
@@ -64,12 +66,14 @@ async fn pool_connection(state: Arc<TargetState>, mut stream: TcpStream, l: List
         tls: None,
     };
     // Through a CONNECT tunnel the client speaks TLS to us: its own hello.
+    // Within the head timeout: a pool node that opened the connection and
+    // then sent nothing must not hold it.
     let mut first = [0u8; 1];
-    match stream.peek(&mut first).await {
-        Ok(1) if first[0] == 0x16 => {
+    match l.in_time(stream.peek(&mut first)).await {
+        Some(Ok(1)) if first[0] == 0x16 => {
             conn::serve_tls(stream, state.tls.server.clone(), l, facts).await
         }
-        Ok(1) => conn::serve(stream, l, facts).await,
+        Some(Ok(1)) => conn::serve(stream, l, facts).await,
         _ => {}
     }
 }

@@ -15,7 +15,7 @@ pub struct Metrics {
     by_verdict: [AtomicU64; 5],
     by_reason: Mutex<BTreeMap<Reason, u64>>,
     ip_banned: AtomicU64,
-    listeners: [Arc<ListenerStats>; 3],
+    listeners: [Arc<ListenerStats>; 4],
 }
 
 /// The listeners whose connections are counted.
@@ -27,16 +27,24 @@ pub enum Listener {
     Pool,
     /// HTTPS for clients.
     Https,
+    /// The admin API.
+    Admin,
 }
 
 impl Listener {
-    const ALL: [Listener; 3] = [Listener::Public, Listener::Pool, Listener::Https];
+    const ALL: [Listener; 4] = [
+        Listener::Public,
+        Listener::Pool,
+        Listener::Https,
+        Listener::Admin,
+    ];
 
     fn index(self) -> usize {
         match self {
             Listener::Public => 0,
             Listener::Pool => 1,
             Listener::Https => 2,
+            Listener::Admin => 3,
         }
     }
 
@@ -45,6 +53,7 @@ impl Listener {
             Listener::Public => "public",
             Listener::Pool => "pool",
             Listener::Https => "https",
+            Listener::Admin => "admin",
         }
     }
 }
@@ -59,6 +68,7 @@ pub struct ListenerStats {
     closed: AtomicU64,
     timed_out: AtomicU64,
     idle_timed_out: AtomicU64,
+    shed: AtomicU64,
 }
 
 impl ListenerStats {
@@ -76,6 +86,16 @@ impl ListenerStats {
     /// Counts a keep-alive connection closed for idling between requests.
     pub fn idle_timed_out(&self) {
         self.idle_timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a silent connection closed to free its descriptor.
+    pub fn shed(&self) {
+        self.shed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Silent connections closed to free descriptors so far.
+    pub fn sheds(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
     }
 
     /// Keep-alive connections closed for idling between requests so far.
@@ -179,7 +199,7 @@ impl Metrics {
     /// The per-listener lines: open connections, slow-peer and idle timeouts.
     fn render_listeners(&self, out: &mut String) {
         type Count = fn(&ListenerStats) -> u64;
-        let per_listener: [(&str, &str, Count); 3] = [
+        let per_listener: [(&str, &str, Count); 4] = [
             ("open_connections", "gauge", ListenerStats::open_now),
             (
                 "slow_peer_timeouts_total",
@@ -191,6 +211,7 @@ impl Metrics {
                 "counter",
                 ListenerStats::idle_timeouts,
             ),
+            ("shed_connections_total", "counter", ListenerStats::sheds),
         ];
         for (name, kind, count) in per_listener {
             let _ = writeln!(out, "# TYPE sessionrange_{name} {kind}");

@@ -21,16 +21,20 @@ mod issued;
 mod listeners;
 pub mod login;
 pub mod metrics;
+mod opening;
 pub mod pages;
 pub mod peer;
 pub mod respond;
 mod server;
+mod shed;
 pub mod state;
+mod streams;
 pub mod trace_log;
 
 pub use config::TargetConfig;
 pub use server::{
-    Listeners, TargetServer, TargetServerBuilder, bind, check_loopback, router, serve,
+    Listeners, TargetServer, TargetServerBuilder, bind, check_loopback, raise_descriptor_limit,
+    router, serve,
 };
 pub use state::TargetState;
 pub use trace_log::TraceLog;

@@ -71,6 +71,19 @@ pub fn check_loopback(addr: SocketAddr) -> Result<()> {
     ))
 }
 
+/// Raises this process's soft limit on open descriptors to its hard limit,
+/// so that a flood of silent connections meets the most room the system
+/// allows before the accept loop has to shed any; returns the new limit.
+/// `serve` and [`TargetServer`] call it at start.
+pub fn raise_descriptor_limit() -> std::io::Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard)
+}
+
 /// Binds a loopback listener.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     check_loopback(addr)?;
@@ -132,9 +145,8 @@ pub async fn serve(
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let app = router(state.clone());
-    let admin_app =
-        admin::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let serve = |listener, which| {
+    let admin_app = admin::router(state.clone());
+    let serve = |listener, which, app: &Router| {
         listeners::serve_listener(
             state.clone(),
             listener,
@@ -143,10 +155,10 @@ pub async fn serve(
             wait(rx.clone()),
         )
     };
-    let public = serve(listeners.public, Listener::Public);
-    let pool = serve(listeners.pool, Listener::Pool);
-    let https = serve(listeners.https, Listener::Https);
-    let admin = axum::serve(listeners.admin, admin_app).with_graceful_shutdown(wait(rx.clone()));
+    let public = serve(listeners.public, Listener::Public, &app);
+    let pool = serve(listeners.pool, Listener::Pool, &app);
+    let https = serve(listeners.https, Listener::Https, &app);
+    let admin = serve(listeners.admin, Listener::Admin, &admin_app);
     let sweeper = tokio::spawn(sweep_forever(state));
     tokio::spawn(async move {
         shutdown.await;
@@ -242,6 +254,8 @@ impl TargetServerBuilder {
 
     /// Binds both listeners on `127.0.0.1:0` and starts serving.
     pub async fn start(self) -> Result<TargetServer> {
+        // A limit that cannot be raised leaves the one there is.
+        let _ = raise_descriptor_limit();
         let trace = match &self.trace {
             Some(p) => TraceLog::open(p)?,
             None => TraceLog::in_memory(),

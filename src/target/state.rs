@@ -1,6 +1,7 @@
 //! The shared state of a running target: engine, tokens, keys, trace and counters.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use crate::target::conn::{DEFAULT_HEAD_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 use crate::target::exit_bans::ExitBans;
 use crate::target::issued::IssuedTokens;
 use crate::target::metrics::Metrics;
+use crate::target::shed::Idlers;
 use crate::target::trace_log::TraceLog;
 use crate::timeline::{Script, TimelineAction, TimelineEvent};
 use crate::tls::TlsMaterial;
@@ -57,6 +59,8 @@ pub struct TargetState {
     pub trace: TraceLog,
     /// Counters.
     pub metrics: Metrics,
+    /// Connections still in their opening, to shed when descriptors run out.
+    pub(crate) idlers: Arc<Idlers>,
     /// The admin API's bearer token.
     pub admin_token: String,
     /// The secret a pool node must send in its PROXY header.
@@ -127,6 +131,7 @@ impl TargetState {
             head_timeout: DEFAULT_HEAD_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             metrics: Metrics::default(),
+            idlers: Arc::default(),
             pow_challenges: Mutex::new(IssuedTokens::new(MAX_POW_CHALLENGES)),
             flow_starts: Mutex::new(IssuedTokens::new(MAX_FLOW_STARTS)),
             revoked_jti: Mutex::new(HashMap::new()),

@@ -31,7 +31,7 @@ async fn with_idle(head_timeout: Duration, idle_timeout: Duration) -> TargetServ
 }
 
 /// Waits (in runtime turns, bounded) until `listener` has `n` open connections.
-async fn open_becomes(target: &TargetServer, listener: Listener, n: u64) -> bool {
+pub(crate) async fn open_becomes(target: &TargetServer, listener: Listener, n: u64) -> bool {
     let stats = target.state().metrics.listener(listener);
     for _ in 0..10_000 {
         if stats.open_now() == n {
@@ -43,7 +43,7 @@ async fn open_becomes(target: &TargetServer, listener: Listener, n: u64) -> bool
 }
 
 /// The admin `/metrics` text.
-async fn metrics(target: &TargetServer) -> String {
+pub(crate) async fn metrics(target: &TargetServer) -> String {
     reqwest::Client::new()
         .get(target.admin_url("/metrics"))
         .bearer_auth(target.admin_token())
@@ -146,7 +146,10 @@ async fn response(s: &mut TcpStream) -> Option<String> {
 }
 
 /// Whether the target closes `s` within `limit`, reading whatever comes.
-async fn closes_within(s: &mut TcpStream, limit: Duration) -> bool {
+pub(crate) async fn closes_within(
+    s: &mut (impl tokio::io::AsyncRead + Unpin + ?Sized),
+    limit: Duration,
+) -> bool {
     let mut buf = [0u8; 4096];
     let eof = async {
         loop {
