@@ -211,15 +211,7 @@ impl Worker {
                 let ended = classify::ended(Style::RateLimit429, None);
                 self.refused(sess, page, ended).await
             }
-            Outcome::RateLimited(pause) => {
-                self.sh.stats.update(|s| s.rate_limited += 1);
-                self.sh
-                    .log(format_args!("worker {}: 429, waiting {pause:?}", self.id));
-                sess.slow_down(pause);
-                let jitter = rand::rng().random_range(0..300);
-                self.sh.sleep(pause + Duration::from_millis(jitter)).await;
-                Flow::Again
-            }
+            Outcome::RateLimited(pause) => self.wait_out(sess, pause).await,
             // Cookies refused on data by a session that just logged in:
             // the scenario is JWT-only. (A session whose cookie the target
             // deleted gets the same answer later; that is a dead session.)
@@ -252,6 +244,17 @@ impl Worker {
             Outcome::Unexpected(status) => self.odd_answer(sess, status).await,
             refusal => self.refused(sess, page, refusal).await,
         }
+    }
+
+    /// Waits out a `429` on `sess`, with jitter, and tries again.
+    async fn wait_out(&mut self, sess: &Session, pause: Duration) -> Flow {
+        self.sh.stats.update(|s| s.rate_limited += 1);
+        self.sh
+            .log(format_args!("worker {}: 429, waiting {pause:?}", self.id));
+        sess.slow_down(pause);
+        let jitter = rand::rng().random_range(0..300);
+        self.sh.sleep(pause + Duration::from_millis(jitter)).await;
+        Flow::Again
     }
 
     /// Counts a `429` on `sess`; whether it is the second in a row.

@@ -68,10 +68,30 @@ pub fn death(
     out
 }
 
+/// One side of a network change: `AS7922 (residential, Comcast)`.
+fn network(asn: Option<u32>, org: Option<&str>, class: impl std::fmt::Display) -> String {
+    let asn = asn.map_or("AS?".to_owned(), |a| format!("AS{a}"));
+    match org {
+        Some(org) => format!("{asn} ({class}, {org})"),
+        None => format!("{asn} ({class})"),
+    }
+}
+
 /// A firing's evidence in a few words.
 pub fn evidence(f: &Firing) -> String {
-    let opt = |v: Option<String>| v.unwrap_or_else(|| "none".to_owned());
     match &f.evidence {
+        Evidence::Ip { .. }
+        | Evidence::Network { .. }
+        | Evidence::Country { .. }
+        | Evidence::Text { .. } => change(&f.evidence),
+        other => measured(other),
+    }
+}
+
+/// A value that changed since birth: `birth → live`.
+fn change(e: &Evidence) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "none".to_owned());
+    match e {
         Evidence::Ip { birth, live } => format!(
             "{} → {}",
             opt(birth.map(|i| i.to_string())),
@@ -84,31 +104,16 @@ pub fn evidence(f: &Firing) -> String {
             live_asn,
             live_org,
             live_class,
-        } => {
-            let side = |asn: &Option<u32>, org: &Option<std::sync::Arc<str>>, class| {
-                let asn = asn.map_or("AS?".to_owned(), |a| format!("AS{a}"));
-                match org {
-                    Some(org) => format!("{asn} ({class}, {org})"),
-                    None => format!("{asn} ({class})"),
-                }
-            };
-            format!(
-                "{} → {}",
-                side(birth_asn, birth_org, birth_class),
-                side(live_asn, live_org, live_class)
-            )
-        }
+        } => format!(
+            "{} → {}",
+            network(*birth_asn, birth_org.as_deref(), birth_class),
+            network(*live_asn, live_org.as_deref(), live_class)
+        ),
         Evidence::Country { birth, live } => format!(
             "{} → {}",
             opt(birth.map(|c| c.to_string())),
             opt(live.map(|c| c.to_string()))
         ),
-        Evidence::Travel {
-            km,
-            seconds,
-            kmh,
-            limit_kmh,
-        } => format!("{km:.0} km in {seconds:.1} s = {kmh:.0} km/h (limit {limit_kmh:.0})"),
         Evidence::Text { birth, live } => {
             format!(
                 "{:?} → {:?}",
@@ -116,6 +121,19 @@ pub fn evidence(f: &Firing) -> String {
                 live.as_deref().unwrap_or("")
             )
         }
+        _ => String::new(),
+    }
+}
+
+/// A rule's measure against its limit.
+fn measured(e: &Evidence) -> String {
+    match e {
+        Evidence::Travel {
+            km,
+            seconds,
+            kmh,
+            limit_kmh,
+        } => format!("{km:.0} km in {seconds:.1} s = {kmh:.0} km/h (limit {limit_kmh:.0})"),
         Evidence::Cookie { name, got, .. } => match got {
             Some(_) => format!("companion cookie {name} came back altered"),
             None => format!("companion cookie {name} went missing"),
@@ -132,17 +150,16 @@ pub fn evidence(f: &Firing) -> String {
         } => {
             format!("{gaps} gaps of {mean_ms:.0} ms on average, CV {cv:.3} (human: above {max_cv})")
         }
-        Evidence::Age { age_ms, limit_ms } => {
-            format!(
-                "{:.1} s old, limit {:.1} s",
-                *age_ms as f64 / 1e3,
-                *limit_ms as f64 / 1e3
-            )
-        }
+        Evidence::Age { age_ms, limit_ms } => format!(
+            "{:.1} s old, limit {:.1} s",
+            *age_ms as f64 / 1e3,
+            *limit_ms as f64 / 1e3
+        ),
         Evidence::Escalation {
             invalidations,
             limit,
             ..
         } => format!("{invalidations} invalidations, limit {limit}"),
+        _ => String::new(),
     }
 }

@@ -31,6 +31,7 @@ use crate::pool::exits::{
 use crate::pool::faults::{FaultPlan, RequestFaults};
 use crate::pool::stream::ClientStream;
 use crate::pool::{Timeouts, Upstream};
+use crate::target::conn;
 
 /// Largest first request head read before handing the connection to hyper.
 const MAX_HEAD: usize = 64 * 1024;
@@ -150,12 +151,22 @@ impl Node {
 /// connection task.
 pub(crate) async fn run(node: Arc<Node>, listener: TcpListener) {
     let mut tasks = JoinSet::new();
+    let mut backoff = conn::FIRST_BACKOFF;
     loop {
         tokio::select! {
             () = node.stopped() => return,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => {
-                let Ok((mut stream, client)) = accepted else { continue };
+                let (mut stream, client) = match accepted {
+                    Ok(a) => { backoff = conn::FIRST_BACKOFF; a }
+                    Err(e) => {
+                        // Out of descriptors, accept again at once would spin.
+                        if conn::out_of_descriptors(&e) {
+                            backoff = conn::back_off(backoff).await;
+                        }
+                        continue;
+                    }
+                };
                 let Ok(permit) = Arc::clone(&node.permits).try_acquire_owned() else {
                     let busy = bare_response(StatusCode::SERVICE_UNAVAILABLE);
                     tasks.spawn(async move { let _ = stream.write_all(&busy).await; });
@@ -196,15 +207,8 @@ async fn connection(node: Arc<Node>, mut stream: TcpStream, client: SocketAddr) 
             format!("{rate} bytes/s to the client"),
         );
     }
-    let head = match read_head(&mut stream, node.timeouts.head).await {
-        Ok(head) => head,
-        Err(status) => {
-            if let Some(status) = status {
-                node.record(id, refused(status, "no complete request head"));
-                let _ = stream.write_all(&bare_response(status)).await;
-            }
-            return;
-        }
+    let Some(head) = first_head(&node, id, &mut stream).await else {
+        return;
     };
     let traced = Arc::clone(&node);
     let on_reset = move |sent: u64| {
@@ -233,6 +237,21 @@ async fn connection(node: Arc<Node>, mut stream: TcpStream, client: SocketAddr) 
     tokio::select! {
         _ = serve => {}
         () = node.stopped() => {}
+    }
+}
+
+/// The client's first request head, or `None` once it was refused (with
+/// its status, traced) for sending none in time.
+async fn first_head(node: &Node, id: u64, stream: &mut TcpStream) -> Option<Vec<u8>> {
+    match read_head(stream, node.timeouts.head).await {
+        Ok(head) => Some(head),
+        Err(status) => {
+            if let Some(status) = status {
+                node.record(id, refused(status, "no complete request head"));
+                let _ = stream.write_all(&bare_response(status)).await;
+            }
+            None
+        }
     }
 }
 

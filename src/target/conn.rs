@@ -224,16 +224,29 @@ const SHED_BATCH: usize = 16;
 /// spinning on a listener that stays readable; returns the next backoff.
 /// Other errors (a peer that reset while queued) retry at once.
 async fn accept_failed(e: &std::io::Error, backoff: Duration, idlers: &Idlers) -> Duration {
-    let exhausted = [Errno::EMFILE, Errno::ENFILE, Errno::ENOBUFS, Errno::ENOMEM]
-        .iter()
-        .any(|errno| e.raw_os_error() == Some(*errno as i32));
-    if !exhausted {
+    if !out_of_descriptors(e) {
         return ACCEPT_BACKOFF_MIN;
     }
     idlers.shed_oldest(SHED_BATCH);
+    back_off(backoff).await
+}
+
+/// Whether a failed `accept` ran out of descriptors or kernel memory: the
+/// listener stays readable, so accepting again at once would spin.
+pub(crate) fn out_of_descriptors(e: &std::io::Error) -> bool {
+    [Errno::EMFILE, Errno::ENFILE, Errno::ENOBUFS, Errno::ENOMEM]
+        .iter()
+        .any(|errno| e.raw_os_error() == Some(*errno as i32))
+}
+
+/// Waits `backoff`; returns the next, doubled up to the longest.
+pub(crate) async fn back_off(backoff: Duration) -> Duration {
     tokio::time::sleep(backoff).await;
     (backoff * 2).min(ACCEPT_BACKOFF_MAX)
 }
+
+/// The first wait of [`back_off`].
+pub(crate) const FIRST_BACKOFF: Duration = ACCEPT_BACKOFF_MIN;
 
 /// Serves HTTP/1.1 or h2 on `io` until the peer goes, idles too long or
 /// the listener drains. The opening (the bytes that tell the protocol; for

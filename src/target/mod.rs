@@ -11,7 +11,7 @@ pub mod api;
 pub mod attempts;
 pub mod client_ip;
 pub mod config;
-mod conn;
+pub(crate) mod conn;
 pub mod exit_bans;
 pub mod guard;
 pub mod handlers;
