@@ -24,8 +24,8 @@ use tokio::sync::{oneshot, watch};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::geo::GeoDb;
-use crate::grade::{self, Criterion, Metrics, OutputCheck, RunFacts, TraceFacts};
-use crate::pool::{ProxyEvent, ProxyPool, ProxyWhat, Upstream};
+use crate::grade::{self, Criterion, Metrics, OutputCheck, RunFacts};
+use crate::pool::{ProxyPool, Upstream};
 use crate::scenario::Scenario;
 use crate::target::{Listeners, TargetState, TraceLog};
 
@@ -221,7 +221,7 @@ impl Stack {
     async fn start(scenario: &Scenario, seed: u64, paths: &RunPaths) -> Result<Self> {
         let mut target = scenario.target.clone();
         target.dataset.salt = seed;
-        let trace = TraceLog::open(&paths.trace)?.keeping_all();
+        let trace = TraceLog::open(&paths.trace)?.grading(scenario.grade.in_flight_grace);
         let state = TargetState::new(target, Clock::system(), GeoDb::embedded(), trace)?;
         let state = Arc::new(state);
         state.set_timeline(&scenario.timeline);
@@ -424,11 +424,9 @@ fn grade_run(
     started: Timestamp,
     ended: Timestamp,
 ) -> Result<ScenarioReport> {
-    // The runner's own copy of the trace: the file is for people, and a
-    // client could have edited it.
-    let kept = state.trace.take_kept();
-    let facts = TraceFacts::parse(&String::from_utf8_lossy(&kept), &paths.trace)?;
-    drop(kept);
+    // The runner's own summary of the trace, made as it was written: the
+    // file is for people, and a client could have edited it.
+    let facts = state.trace.take_facts().unwrap_or_default();
     let output = std::fs::read(&paths.output).unwrap_or_default();
     let served: HashMap<_, _> = state.served_by_session();
     let served_ids = state.served_ids();
@@ -465,7 +463,7 @@ fn grade_run(
         client: exit.clone(),
         metrics,
         criteria,
-        proxy_notes: proxy_notes(&facts.proxy),
+        proxy_notes: facts.proxy_notes.clone(),
         seed: 0,
         run_dir: paths.dir.clone(),
     })
@@ -487,19 +485,4 @@ fn client_criterion(exit: &ClientExit, log: &Path) -> Criterion {
         threshold: "exit 0 before the deadline".into(),
         details: if passed { Vec::new() } else { details },
     }
-}
-
-/// Sentences for the pool's notable events: rotations and faults.
-fn proxy_notes(events: &[ProxyEvent]) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.what,
-                ProxyWhat::StickyRotated { .. } | ProxyWhat::Fault { .. }
-            )
-        })
-        .take(50)
-        .map(ProxyEvent::describe)
-        .collect()
 }

@@ -16,6 +16,7 @@ use crate::target::pages;
 use crate::target::peer::Peer;
 use crate::target::respond::{self, Refusal};
 use crate::target::state::TargetState;
+use crate::trace::MAX_REFERENCE_DISTANCE;
 use crate::verdict::{Action, Evidence, Firing, Verdict};
 
 pub use crate::target::respond::clear_cookie;
@@ -85,14 +86,10 @@ pub fn context(
     }
 }
 
-/// How far back, in decisions, a trace line may name the line that holds
-/// its context. Past it the context is written in full again, so a reader
-/// of the recent trace (64 MiB, far more than this many lines) always
-/// finds the line named.
-const MAX_REFERENCE_DISTANCE: u64 = 10_000;
-
 /// `context_of` when the line it names is at most
-/// [`MAX_REFERENCE_DISTANCE`] decisions before `seq`.
+/// [`MAX_REFERENCE_DISTANCE`] decisions before `seq`; past it the context
+/// is written in full again, so a reader of the recent trace (64 MiB, far
+/// more than this many lines) always finds the line named.
 fn near(context_of: Option<u64>, seq: u64) -> Option<u64> {
     context_of.filter(|of| seq.saturating_sub(*of) <= MAX_REFERENCE_DISTANCE)
 }

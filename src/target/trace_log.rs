@@ -11,12 +11,15 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::engine::{Decision, Upkeep};
 use crate::error::{Error, Result};
+use crate::grade::builder::GradedLine;
+use crate::grade::{FactsBuilder, TraceFacts};
 use crate::trace;
 
 /// Bytes of recent trace kept in memory for the admin API and tests.
@@ -41,8 +44,8 @@ pub struct TraceLog {
     path: Option<PathBuf>,
     recent: Mutex<Recent>,
     live: broadcast::Sender<Arc<str>>,
-    /// Every line, when the run keeps its own copy to grade from.
-    kept: Option<Mutex<Vec<u8>>>,
+    /// The run's own summary of every line, when it grades from it.
+    graded: Option<Mutex<FactsBuilder>>,
 }
 
 /// Recent lines, newline-terminated, in large chunks: appending a line
@@ -81,25 +84,37 @@ impl TraceLog {
             path: None,
             recent: Mutex::new(Recent::default()),
             live: broadcast::channel(4096).0,
-            kept: None,
+            graded: None,
         }
     }
 
-    /// Also keeps every line in memory, for [`TraceLog::take_kept`]: the
-    /// runner grades from this copy, which no client can reach, and never
-    /// from the file, which a client on the same machine could edit.
+    /// Also sums up every event as it is recorded, for
+    /// [`TraceLog::take_facts`]: the runner grades from this summary, which
+    /// no client can reach, and never from the file, which a client on the
+    /// same machine could edit. The summary keeps what grading needs per
+    /// session, not the lines (see [`FactsBuilder`]); `grace` is the
+    /// scenario's in-flight grace.
     #[must_use]
-    pub fn keeping_all(mut self) -> Self {
-        self.kept = Some(Mutex::new(Vec::new()));
+    pub fn grading(mut self, grace: Duration) -> Self {
+        self.graded = Some(Mutex::new(FactsBuilder::new(grace)));
         self
     }
 
-    /// Every line kept since the start (see [`TraceLog::keeping_all`]),
-    /// leaving the copy empty; empty when nothing is kept.
-    pub fn take_kept(&self) -> Vec<u8> {
-        self.kept.as_ref().map_or_else(Vec::new, |kept| {
-            std::mem::take(&mut *kept.lock().unwrap_or_else(|e| e.into_inner()))
-        })
+    /// The summary of every event recorded since the start (see
+    /// [`TraceLog::grading`]), leaving an empty one; `None` when the trace
+    /// is not graded.
+    pub fn take_facts(&self) -> Option<TraceFacts> {
+        let graded = self.graded.as_ref()?;
+        let mut graded = graded.lock().unwrap_or_else(|e| e.into_inner());
+        let grace = graded.grace();
+        Some(std::mem::replace(&mut *graded, FactsBuilder::new(grace)).finish())
+    }
+
+    /// Feeds the summary, if the trace is graded.
+    fn grade(&self, add: impl FnOnce(&mut FactsBuilder)) {
+        if let Some(graded) = &self.graded {
+            add(&mut graded.lock().unwrap_or_else(|e| e.into_inner()));
+        }
     }
 
     /// A trace appended to `path`, creating its directory.
@@ -128,12 +143,18 @@ impl TraceLog {
     /// whether there is no file): a write that failed, for a full disk,
     /// does not fail the request.
     pub fn record(&self, d: &Decision) -> bool {
-        self.record_value(&TraceEvent::Decision(d))
+        let written = self.write_event(&TraceEvent::Decision(d)).0;
+        // The engine's decisions all come here, whole: a context given
+        // by reference names a decision already summed up.
+        self.grade(|g| {
+            let _ = g.add_decision(d);
+        });
+        written
     }
 
     /// Appends a reset or sweep of the engine.
     pub fn record_upkeep(&self, u: &Upkeep) {
-        self.record_value(&TraceEvent::Upkeep(u));
+        self.write_event(&TraceEvent::Upkeep(u));
     }
 
     /// Appends any serializable event (proxy events, scripted events).
@@ -145,6 +166,19 @@ impl TraceLog {
     /// Returns whether the event itself (not an error in its place)
     /// reached the file, or whether there is no file.
     pub fn record_value(&self, event: &impl Serialize) -> bool {
+        let (written, parsed) = self.write_event(event);
+        if let Some(parsed) = parsed {
+            self.grade(|g| {
+                let _ = g.add(&parsed);
+            });
+        }
+        written
+    }
+
+    /// Serializes and appends one event; returns whether it reached the
+    /// file, and, when the trace is graded, the event read back as
+    /// grading sees it (parsed outside any lock).
+    fn write_event(&self, event: &impl Serialize) -> (bool, Option<GradedLine>) {
         let write = |line: &mut Vec<u8>| {
             line.clear();
             let serialized = serde_json::to_writer(&mut *line, event);
@@ -155,10 +189,16 @@ impl TraceLog {
             }
             line.push(b'\n');
             let written = self.append(line);
+            let parsed = self
+                .graded
+                .as_ref()
+                .and_then(|_| std::str::from_utf8(&line[..line.len() - 1]).ok())
+                .and_then(|text| GradedLine::parse(text).ok().flatten())
+                .filter(|p| !matches!(p, GradedLine::Decision(_)));
             if line.capacity() > MAX_KEPT_LINE {
                 *line = Vec::with_capacity(LINE_CAPACITY);
             }
-            written && serialized.is_ok()
+            (written && serialized.is_ok(), parsed)
         };
         // While a thread is being torn down its buffer may be gone already:
         // a line written then (a request dropped late) gets a buffer of its own.
@@ -178,10 +218,6 @@ impl TraceLog {
         if self.live.receiver_count() > 0 {
             let text = String::from_utf8_lossy(&line[..line.len() - 1]);
             let _ = self.live.send(text.into());
-        }
-        if let Some(kept) = &self.kept {
-            let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
-            kept.extend_from_slice(line);
         }
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent.tail().extend_from_slice(line);
