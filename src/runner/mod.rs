@@ -205,6 +205,20 @@ pub async fn run_scenario(
     Ok(report)
 }
 
+/// Recent trace a run keeps in memory: nothing reads it but the admin API,
+/// which no client is told of.
+pub const RUN_RECENT_BYTES: usize = 1 << 20;
+
+/// The trace of a run, as the runner opens it: written to `path`, summed
+/// up for grading as it is written (with the scenario's in-flight
+/// `grace`), and with little recent trace kept in memory. Its memory
+/// grows with the run's sessions, not its requests.
+pub fn graded_trace(path: &Path, grace: Duration) -> Result<TraceLog> {
+    Ok(TraceLog::open(path)?
+        .keeping_recent(RUN_RECENT_BYTES)
+        .grading(grace))
+}
+
 /// The target and its pool, running for one scenario.
 struct Stack {
     state: Arc<TargetState>,
@@ -221,7 +235,7 @@ impl Stack {
     async fn start(scenario: &Scenario, seed: u64, paths: &RunPaths) -> Result<Self> {
         let mut target = scenario.target.clone();
         target.dataset.salt = seed;
-        let trace = TraceLog::open(&paths.trace)?.grading(scenario.grade.in_flight_grace);
+        let trace = graded_trace(&paths.trace, scenario.grade.in_flight_grace)?;
         let state = TargetState::new(target, Clock::system(), GeoDb::embedded(), trace)?;
         let state = Arc::new(state);
         state.set_timeline(&scenario.timeline);

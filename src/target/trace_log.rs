@@ -23,7 +23,7 @@ use crate::grade::{FactsBuilder, TraceFacts};
 use crate::trace;
 
 /// Bytes of recent trace kept in memory for the admin API and tests.
-const RECENT_BYTES: usize = 64 << 20;
+pub const RECENT_BYTES: usize = 64 << 20;
 /// Size of one in-memory chunk of lines.
 const CHUNK: usize = 1 << 20;
 /// A decision with its context is under 2 KiB.
@@ -50,10 +50,21 @@ pub struct TraceLog {
 
 /// Recent lines, newline-terminated, in large chunks: appending a line
 /// costs no allocation of its own, and old chunks are dropped whole.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Recent {
     chunks: VecDeque<Vec<u8>>,
     bytes: usize,
+    budget: usize,
+}
+
+impl Default for Recent {
+    fn default() -> Self {
+        Self {
+            chunks: VecDeque::new(),
+            bytes: 0,
+            budget: RECENT_BYTES,
+        }
+    }
 }
 
 impl Recent {
@@ -68,7 +79,7 @@ impl Recent {
 
     /// Drops the oldest chunks while more than the budget is kept.
     fn trim(&mut self) {
-        while self.bytes > RECENT_BYTES && self.chunks.len() > 1 {
+        while self.bytes > self.budget && self.chunks.len() > 1 {
             if let Some(old) = self.chunks.pop_front() {
                 self.bytes -= old.len();
             }
@@ -86,6 +97,14 @@ impl TraceLog {
             live: broadcast::channel(4096).0,
             graded: None,
         }
+    }
+
+    /// Keeps about `bytes` of recent trace in memory (whole chunks of 1 MiB,
+    /// at least one) instead of [`RECENT_BYTES`].
+    #[must_use]
+    pub fn keeping_recent(self, bytes: usize) -> Self {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner()).budget = bytes;
+        self
     }
 
     /// Also sums up every event as it is recorded, for
