@@ -342,7 +342,7 @@ fn ratio(a: f64, b: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::EngineConfig;
     use crate::context::RequestContext;
@@ -356,7 +356,7 @@ mod tests {
     }
 
     /// A request context from `ip`, as the embedded geo data sees it.
-    pub(super) fn ctx(ip: &str) -> RequestContext {
+    pub(crate) fn ctx(ip: &str) -> RequestContext {
         let ip = ip.parse().expect("an address");
         RequestContext::from_headers(
             Some(ip),

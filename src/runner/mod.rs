@@ -27,7 +27,7 @@ use crate::geo::GeoDb;
 use crate::grade::{self, Criterion, Metrics, OutputCheck, RunFacts};
 use crate::pool::{ProxyPool, Upstream};
 use crate::scenario::Scenario;
-use crate::target::{Listeners, TargetState, TraceLog};
+use crate::target::{Listeners, TargetState, TraceLimit, TraceLog};
 
 pub use process::ClientExit;
 pub use status::Status;
@@ -211,10 +211,11 @@ pub const RUN_RECENT_BYTES: usize = 1 << 20;
 
 /// The trace of a run, as the runner opens it: written to `path`, summed
 /// up for grading as it is written (with the scenario's in-flight
-/// `grace`), and with little recent trace kept in memory. Its memory
+/// `grace`), cut at the default size limit (the grade does not read the
+/// file), and with little recent trace kept in memory. Its memory
 /// grows with the run's sessions, not its requests.
 pub fn graded_trace(path: &Path, grace: Duration) -> Result<TraceLog> {
-    Ok(TraceLog::open(path)?
+    Ok(TraceLog::open_limited(path, Some(TraceLimit::default()))?
         .keeping_recent(RUN_RECENT_BYTES)
         .grading(grace))
 }
@@ -355,14 +356,19 @@ impl RunPaths {
             ca_bundle: client.join("ca-bundle.pem"),
             dir,
         };
-        for f in [
+        let old_traces = (1..=TraceLimit::default().keep).map(|i| {
+            let mut name = paths.trace.clone().into_os_string();
+            name.push(format!(".{i}"));
+            PathBuf::from(name)
+        });
+        for f in old_traces.collect::<Vec<_>>().iter().chain([
             &paths.trace,
             &paths.output,
             &paths.accounts,
             &paths.log,
             &paths.ca,
             &paths.ca_bundle,
-        ] {
+        ]) {
             match std::fs::remove_file(f) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(f, e)),
                 _ => {}

@@ -152,15 +152,16 @@ pub fn authorize(
     };
     let (ctx, context_of) = memo_context(st, peer, headers);
     let mut d = st.engine.decide(sid, Arc::clone(&ctx), now);
-    let reference = near(context_of, d.seq);
+    // A reference never names a line of an older trace file.
+    let reference = near(context_of, d.seq).filter(|of| *of >= st.trace.floor());
     if let Some(of) = reference {
         d.context = None;
         d.context_of = Some(of);
     }
     // Traced in full first, so the line a later reference names exists;
     // a line that did not reach the file is never named.
-    let written = st.record(&d);
-    if let (None, Some(memo), true) = (reference, &peer.memo, written) {
+    let (written, full) = st.record_request(&d, Some(&ctx));
+    if let (true, Some(memo), true) = (full, &peer.memo, written) {
         memo.put(headers, ctx, d.seq);
     }
     let retry = retry_after(&d.fired);

@@ -26,6 +26,7 @@ pub mod peer;
 pub mod respond;
 mod server;
 pub mod state;
+pub mod trace_file;
 pub mod trace_log;
 
 pub use config::TargetConfig;
@@ -33,4 +34,5 @@ pub use server::{
     Listeners, TargetServer, TargetServerBuilder, bind, check_loopback, router, serve,
 };
 pub use state::TargetState;
+pub use trace_file::{Dropped, TraceLimit};
 pub use trace_log::TraceLog;
