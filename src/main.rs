@@ -21,30 +21,39 @@ struct Cli {
     command: Command,
 }
 
+/// `serve`'s options.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// A scenario file; the embedded baseline when left out.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// The public listener (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// The admin listener (loopback only; a free port by default).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    admin_addr: SocketAddr,
+    /// Where to append the decision trace; `runs/<time>/trace.jsonl` by default.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// The trace file's size limit (`256M`, `1G`; 0 for none): past it
+    /// the file is renamed `<trace>.1` and a new one started; three old
+    /// files are kept.
+    #[arg(long, default_value = "256M", value_parser = target::trace_file::parse_size)]
+    trace_max: u64,
+    /// The dataset salt; a fresh random one when left out, so the
+    /// records differ from every other run's.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Work with the geo fixture databases.
     #[command(subcommand)]
     Geo(GeoCommand),
     /// Run the mock target until Ctrl-C.
-    Serve {
-        /// A scenario file; the embedded baseline when left out.
-        #[arg(long)]
-        scenario: Option<PathBuf>,
-        /// The public listener (loopback only).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: SocketAddr,
-        /// The admin listener (loopback only; a free port by default).
-        #[arg(long, default_value = "127.0.0.1:0")]
-        admin_addr: SocketAddr,
-        /// Where to append the decision trace; `runs/<time>/trace.jsonl` by default.
-        #[arg(long)]
-        trace: Option<PathBuf>,
-        /// The dataset salt; a fresh random one when left out, so the
-        /// records differ from every other run's.
-        #[arg(long)]
-        seed: Option<u64>,
-    },
+    Serve(ServeArgs),
     /// Grade a client on scenarios: start the target and the pool, run the
     /// client, print the report card. Exit codes follow pytest: 0 all
     /// passed, 1 some criteria failed, 2 interrupted, 3 internal error,
@@ -142,13 +151,7 @@ fn main() -> anyhow::Result<()> {
                 println!("{{\"ip\":\"{ip}\",\"network\":{info}}}");
             }
         }
-        Command::Serve {
-            scenario,
-            addr,
-            admin_addr,
-            trace,
-            seed,
-        } => serve(scenario.as_deref(), addr, admin_addr, trace, seed)?,
+        Command::Serve(args) => serve(&args)?,
         Command::Run {
             scenarios,
             json,
@@ -337,24 +340,17 @@ fn replay(path: &Path, rules: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(
-    scenario: Option<&Path>,
-    addr: SocketAddr,
-    admin_addr: SocketAddr,
-    trace: Option<PathBuf>,
-    seed: Option<u64>,
-) -> anyhow::Result<()> {
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let (addr, admin_addr, seed) = (args.addr, args.admin_addr, args.seed);
     // Refuse a non-loopback address before creating the trace file.
     target::check_loopback(addr)?;
     target::check_loopback(admin_addr)?;
-    let scenario = match scenario {
+    let scenario = match &args.scenario {
         Some(p) => Scenario::load(p)?,
         None => Scenario::embedded()?,
     };
     let clock = Clock::system();
-    let trace_path = trace
-        .unwrap_or_else(|| PathBuf::from(format!("runs/{}/trace.jsonl", clock.now().as_secs())));
-    let log = TraceLog::open(&trace_path)?;
+    let (trace_path, log) = open_trace((args.trace.clone(), args.trace_max), &clock)?;
     let mut config = scenario.target.clone();
     config.dataset.salt = seed.unwrap_or_else(rand::random);
     let state = Arc::new(TargetState::new(config, clock, GeoDb::embedded(), log)?);
@@ -394,8 +390,25 @@ fn serve(
         target::serve(state.clone(), listeners, ctrl_c).await?;
         println!("\nstopped. {}", state.metrics.summary());
         println!("trace: {}", trace_path.display());
+        println!("{}", state.trace.dropped().sentence());
         anyhow::Ok(())
     })
+}
+
+/// The trace `serve` writes: `path` or `runs/<time>/trace.jsonl`, cut at
+/// `max` bytes (none when 0).
+fn open_trace(
+    (path, max): (Option<PathBuf>, u64),
+    clock: &Clock,
+) -> anyhow::Result<(PathBuf, TraceLog)> {
+    let path = path
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}/trace.jsonl", clock.now().as_secs())));
+    let limit = (max > 0).then(|| target::TraceLimit {
+        max_bytes: max,
+        ..target::TraceLimit::default()
+    });
+    let log = TraceLog::open_limited(&path, limit)?;
+    Ok((path, log))
 }
 
 fn print_pool(pool: &ProxyPool, public: SocketAddr) {

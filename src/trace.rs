@@ -1,6 +1,6 @@
 //! Reading decision traces back: one JSON decision per line, as the target writes them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -8,11 +8,20 @@ use crate::context::RequestContext;
 use crate::engine::{Decision, Entry, Upkeep};
 use crate::error::{Error, Result};
 
+/// How far back, in decisions, a trace line may name the line that holds
+/// its context (`context_of`). Past it the target writes the context in
+/// full again, so a reader keeps no more than this many contexts back.
+pub const MAX_REFERENCE_DISTANCE: u64 = 10_000;
+
 /// Puts back the contexts that decision lines give by reference
-/// (`context_of`). Feed it every decision in trace order.
+/// (`context_of`). Feed it every decision in trace order. It keeps the
+/// contexts of the last [`MAX_REFERENCE_DISTANCE`] decisions (twice that,
+/// for lines written slightly out of `seq` order), no more.
 #[derive(Debug, Default)]
 pub struct ContextRefs {
     by_seq: HashMap<u64, Arc<RequestContext>>,
+    order: VecDeque<u64>,
+    newest: u64,
 }
 
 impl ContextRefs {
@@ -20,21 +29,55 @@ impl ContextRefs {
     /// `Err` carries a reference to no line seen so far (a trace cut short
     /// at its start); the context then stays empty.
     pub fn resolve(&mut self, d: &mut Decision) -> std::result::Result<(), String> {
-        match (&d.context, d.context_of) {
-            (Some(ctx), _) => {
-                self.by_seq.insert(d.seq, Arc::clone(ctx));
-            }
-            (None, Some(of)) => {
-                d.context = self.by_seq.get(&of).cloned();
-                if d.context.is_none() {
-                    return Err(format!(
-                        "context_of {of} names no earlier decision with a context"
-                    ));
-                }
-            }
-            (None, None) => {}
+        if d.context.is_none() {
+            d.context = self.context_of(d)?;
+        } else {
+            let _ = self.context_of(d)?;
         }
         Ok(())
+    }
+
+    /// `d`'s context: its own, which is remembered, or the one of the
+    /// decision it names. `Err` for a reference to no line seen so far.
+    pub fn context_of(
+        &mut self,
+        d: &Decision,
+    ) -> std::result::Result<Option<Arc<RequestContext>>, String> {
+        match (&d.context, d.context_of) {
+            (Some(ctx), _) => {
+                self.remember(d.seq, ctx);
+                Ok(Some(Arc::clone(ctx)))
+            }
+            (None, Some(of)) => match self.by_seq.get(&of) {
+                Some(ctx) => Ok(Some(Arc::clone(ctx))),
+                None => Err(format!(
+                    "context_of {of} names no earlier decision with a context"
+                )),
+            },
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Keeps `ctx` under `seq`, forgetting contexts too far back to be named.
+    fn remember(&mut self, seq: u64, ctx: &Arc<RequestContext>) {
+        self.by_seq.insert(seq, Arc::clone(ctx));
+        self.order.push_back(seq);
+        self.newest = self.newest.max(seq);
+        let oldest = self.newest.saturating_sub(2 * MAX_REFERENCE_DISTANCE);
+        while let Some(&seq) = self.order.front().filter(|s| **s < oldest) {
+            self.order.pop_front();
+            self.by_seq.remove(&seq);
+        }
+    }
+
+    /// How many contexts are kept.
+    pub fn len(&self) -> usize {
+        self.by_seq.len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.by_seq.is_empty()
     }
 }
 
@@ -136,6 +179,41 @@ mod tests {
         let err = parse_trace(&text, Path::new("t.jsonl")).expect_err("dangling");
         assert!(err.to_string().starts_with("t.jsonl:3:"), "{err}");
         assert!(err.to_string().contains("context_of 99"), "{err}");
+    }
+
+    fn request(seq: u64) -> Decision {
+        Decision {
+            seq,
+            at: crate::clock::Timestamp::from_millis(seq),
+            kind: crate::engine::DecisionKind::Request,
+            session: crate::session::SessionId::from_u128(1),
+            account: None,
+            context: None,
+            context_of: None,
+            fired: Vec::new(),
+            verdict: crate::verdict::Verdict::Allow,
+            on_dead_session: false,
+        }
+    }
+
+    #[test]
+    fn contexts_too_far_back_to_be_named_are_forgotten() {
+        let mut refs = ContextRefs::default();
+        let ctx = Arc::new(RequestContext::default());
+        for seq in 0..(5 * MAX_REFERENCE_DISTANCE) {
+            let mut d = request(seq);
+            d.context = Some(Arc::clone(&ctx));
+            refs.resolve(&mut d).expect("a full context");
+        }
+        assert!(
+            refs.len() as u64 <= 2 * MAX_REFERENCE_DISTANCE + 1,
+            "{}",
+            refs.len()
+        );
+        let mut near = request(5 * MAX_REFERENCE_DISTANCE);
+        near.context_of = Some(4 * MAX_REFERENCE_DISTANCE);
+        refs.resolve(&mut near).expect("a line in reach");
+        assert!(near.context.is_some());
     }
 
     #[test]

@@ -486,10 +486,8 @@ async fn the_reference_client_passes_the_baseline_over_https() {
     let r = run(&scenario, &[BIN, "client"], &dir.0).await;
     let card = card(&r);
     assert!(r.passed, "{card}");
-    let facts =
-        sessionrange::grade::TraceFacts::read(&r.run_dir.join("trace.jsonl")).expect("trace");
-    let ja4 = facts
-        .decisions
+    let decisions = sessionrange::trace::read_trace(&r.run_dir.join("trace.jsonl")).expect("trace");
+    let ja4 = decisions
         .iter()
         .find_map(|d| d.context.as_ref()?.ja4.clone());
     assert!(

@@ -4,10 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::engine::DecisionKind;
 use crate::grade::facts::TraceFacts;
-use crate::target::attempts::AttemptOutcome;
-use crate::verdict::Verdict;
 
 /// The causes of the records a client did not extract, counted.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -29,32 +26,13 @@ pub struct Missing {
 impl Missing {
     /// Counts the causes from the trace and the record counts.
     pub fn count(facts: &TraceFacts, dataset: u64, served: u64, correct: u64) -> Self {
-        let mut m = Self {
+        Self {
             never_served: dataset.saturating_sub(served),
             served_not_written: served.saturating_sub(correct),
-            ..Self::default()
-        };
-        for d in &facts.decisions {
-            if d.kind == DecisionKind::Request && d.verdict != Verdict::Allow {
-                *m.requests_refused.entry(d.verdict.to_string()).or_default() += 1;
-            }
+            requests_refused: facts.requests_refused.clone(),
+            logins_refused: facts.logins_refused.clone(),
+            logins_ok: facts.logins_ok,
         }
-        for r in &facts.refused {
-            let key = format!("refused({})", r.reason.code());
-            *m.requests_refused.entry(key).or_default() += 1;
-        }
-        for a in &facts.login_attempts {
-            match (a.outcome, a.reason) {
-                (AttemptOutcome::Ok, _) => m.logins_ok += 1,
-                (AttemptOutcome::Refused, Some(r)) => {
-                    *m.logins_refused.entry(r.code().to_owned()).or_default() += 1;
-                }
-                (AttemptOutcome::Refused, None) => {
-                    *m.logins_refused.entry("UNKNOWN".to_owned()).or_default() += 1;
-                }
-            }
-        }
-        m
     }
 
     /// Sentences for the report card, most telling first; none when

@@ -16,7 +16,7 @@ pub(super) struct Judge<'a> {
     pub(super) run: &'a RunFacts<'a>,
     pub(super) config: &'a GradeConfig,
     pub(super) m: &'a Metrics,
-    pub(super) lives: &'a [SessionLife<'a>],
+    pub(super) lives: &'a [SessionLife],
     pub(super) exits: &'a ExitNames,
 }
 
@@ -125,7 +125,7 @@ impl Judge<'_> {
                 "{:.1} s in {} login flows against {:.1} s of session use (summed over workers); \
              {} login pages or challenges led to no session and are not timed",
                 self.m.login_seconds,
-                self.run.trace.login_flows.len(),
+                self.run.trace.login_flows,
                 self.m.session_seconds,
                 self.m.abandoned_login_flows
             )],
@@ -202,10 +202,10 @@ fn examples(o: &OutputCheck, kind: &str) -> Vec<String> {
 }
 
 /// Every session death, whatever its kind: what cut the crawl short.
-fn deaths(lives: &[SessionLife<'_>], start: Timestamp, exits: &ExitNames) -> Vec<String> {
+fn deaths(lives: &[SessionLife], start: Timestamp, exits: &ExitNames) -> Vec<String> {
     let mut ended: Vec<_> = lives
         .iter()
-        .filter_map(|l| Some((l.death?, l.birth)))
+        .filter_map(|l| Some((l.death.as_ref()?, l.birth.as_ref())))
         .collect();
     ended.sort_by_key(|(d, _)| d.at);
     ended
@@ -260,7 +260,7 @@ fn silence(m: &Metrics) -> Vec<String> {
 }
 
 fn invalidations(
-    lives: &[SessionLife<'_>],
+    lives: &[SessionLife],
     start: Timestamp,
     exits: &ExitNames,
     expected: &[Reason],
@@ -268,40 +268,43 @@ fn invalidations(
     lives
         .iter()
         .filter_map(|l| {
-            let d = l.death?;
+            let d = l.death.as_ref()?;
             let reason = d.verdict.reason();
             let security = reason.is_some_and(|r| r.is_security() && !expected.contains(&r));
             (security && !matches!(d.verdict, Verdict::Expire(_)))
-                .then(|| explain::death(d, l.birth, start, exits))
+                .then(|| explain::death(d, l.birth.as_ref(), start, exits))
         })
         .collect()
 }
 
-fn zombies(lives: &[SessionLife<'_>], start: Timestamp) -> Vec<String> {
+fn zombies(lives: &[SessionLife], start: Timestamp) -> Vec<String> {
     lives
         .iter()
-        .filter(|l| !l.zombies.is_empty())
+        .filter(|l| l.zombies > 0)
         .filter_map(|l| {
-            let rev = l.revealed?;
-            let last = l.zombies.last()?;
+            let rev = l.revealed.as_ref()?;
+            let last = l.last_zombie?;
             Some(format!(
                 "session {}: {} more requests after {} at {} (past {} already in flight), the last at {}",
                 short(l.id),
-                l.zombies.len(),
+                l.zombies,
                 rev.verdict,
                 explain::at(rev.at, start),
-                l.in_flight.len(),
-                explain::at(last.at, start)
+                l.in_flight,
+                explain::at(last, start)
             ))
         })
         .collect()
 }
 
 /// One line per banned account: when and why it was first banned.
-fn bans(lives: &[SessionLife<'_>], start: Timestamp, exits: &ExitNames) -> Vec<String> {
+fn bans(lives: &[SessionLife], start: Timestamp, exits: &ExitNames) -> Vec<String> {
     let mut banned: Vec<_> = lives
         .iter()
-        .filter_map(|l| Some((l.death.filter(|d| matches!(d.verdict, Verdict::Ban(_)))?, l)))
+        .filter_map(|l| {
+            let death = l.death.as_ref()?;
+            matches!(death.verdict, Verdict::Ban(_)).then_some((death, l))
+        })
         .collect();
     banned.sort_by_key(|(d, _)| d.at);
     let mut seen = std::collections::HashSet::new();
@@ -311,7 +314,7 @@ fn bans(lives: &[SessionLife<'_>], start: Timestamp, exits: &ExitNames) -> Vec<S
         if seen.insert(account.to_owned()) {
             out.push(format!(
                 "account {account}: {}",
-                explain::death(d, l.birth, start, exits)
+                explain::death(d, l.birth.as_ref(), start, exits)
             ));
         }
     }

@@ -15,16 +15,21 @@ pub struct ExitNames(HashMap<IpAddr, String>);
 impl ExitNames {
     /// Collects the names of every exit the pool used.
     pub fn from_events(events: &[ProxyEvent]) -> Self {
-        let mut names = HashMap::new();
+        let mut names = Self::default();
         for e in events {
-            let exit = match &e.what {
-                ProxyWhat::ExitChosen { exit, .. } | ProxyWhat::StickyRenewed { exit, .. } => exit,
-                ProxyWhat::StickyRotated { to, .. } => to,
-                _ => continue,
-            };
-            names.entry(exit.ip).or_insert_with(|| e.node.clone());
+            names.add(e);
         }
-        Self(names)
+        names
+    }
+
+    /// Learns the exit `e` names, if any; the first name of an address stays.
+    pub fn add(&mut self, e: &ProxyEvent) {
+        let exit = match &e.what {
+            ProxyWhat::ExitChosen { exit, .. } | ProxyWhat::StickyRenewed { exit, .. } => exit,
+            ProxyWhat::StickyRotated { to, .. } => to,
+            _ => return,
+        };
+        self.0.entry(exit.ip).or_insert_with(|| e.node.clone());
     }
 
     /// The exit `ip` belongs to, if it came through the pool.

@@ -1,11 +1,12 @@
 //! The grade: what a client achieved and what it cost, from the target's trace and the client's output.
 //!
-//! Grading is pure: it reads the parsed trace ([`TraceFacts`]), the judged
+//! Grading is pure: it reads the summed-up trace ([`TraceFacts`]), the judged
 //! output file ([`OutputCheck`]) and the records served per session, and
 //! returns metrics and one pass/fail criterion per threshold of the
 //! scenario. Every failed criterion carries sentences that say which rule
 //! fired, when, and on what evidence.
 
+pub mod builder;
 pub mod causes;
 mod criteria;
 pub mod explain;
@@ -23,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::session::SessionId;
 use crate::verdict::{Reason, Verdict};
 
+pub use builder::FactsBuilder;
 pub use causes::Missing;
 pub use explain::ExitNames;
 pub use facts::{SessionLife, TimelineFired, TraceFacts};
@@ -215,7 +217,8 @@ pub struct Criterion {
 /// What grading needs besides the trace and the output.
 #[derive(Clone, Debug)]
 pub struct RunFacts<'a> {
-    /// The parsed trace.
+    /// The trace, summed up with the scenario's in-flight grace
+    /// ([`GradeConfig::in_flight_grace`]).
     pub trace: &'a TraceFacts,
     /// The judged output.
     pub output: OutputCheck,
@@ -235,21 +238,20 @@ pub struct RunFacts<'a> {
 
 /// Measures a run and judges it against `config`.
 pub fn grade(run: &RunFacts<'_>, config: &GradeConfig) -> (Metrics, Vec<Criterion>) {
-    let lives = run.trace.sessions(config.in_flight_grace);
-    let exits = ExitNames::from_events(&run.trace.proxy);
-    let m = measure(run, &lives, &config.expected_invalidations);
+    let lives = &run.trace.lives;
+    let m = measure(run, lives, &config.expected_invalidations);
     let judge = criteria::Judge {
         run,
         config,
         m: &m,
-        lives: &lives,
-        exits: &exits,
+        lives,
+        exits: &run.trace.exits,
     };
     let criteria = judge.all();
     (m, criteria)
 }
 
-fn measure(run: &RunFacts<'_>, lives: &[SessionLife<'_>], expected: &[Reason]) -> Metrics {
+fn measure(run: &RunFacts<'_>, lives: &[SessionLife], expected: &[Reason]) -> Metrics {
     let mut m = Metrics {
         dataset_size: run.dataset_size,
         output: run.output.clone(),
@@ -266,12 +268,7 @@ fn measure(run: &RunFacts<'_>, lives: &[SessionLife<'_>], expected: &[Reason]) -
         .sum();
     let unexpected = invalidated - m.expected_invalidations;
     m.mortality = ratio(unexpected as f64, m.sessions_created as f64);
-    let flows = run.trace.login_flows.iter();
-    // An empty float sum is -0.0.
-    m.login_seconds = flows
-        .map(|f| f.at.since(f.started).as_secs_f64())
-        .sum::<f64>()
-        + 0.0;
+    m.login_seconds = run.trace.login_seconds + 0.0;
     let spans: Vec<_> = lives.iter().filter_map(SessionLife::span).collect();
     m.session_seconds = spans
         .iter()
@@ -289,6 +286,7 @@ fn measure(run: &RunFacts<'_>, lives: &[SessionLife<'_>], expected: &[Reason]) -
         m.records_unique,
         m.output.unique_correct,
     );
+    m.requests += run.trace.untracked_requests;
     m.workers = most_at_once(&spans);
     m.relogins = m.sessions_created.saturating_sub(m.workers);
     m.session_yield = m.records_served as f64 / (1 + m.relogins) as f64;
@@ -296,17 +294,17 @@ fn measure(run: &RunFacts<'_>, lives: &[SessionLife<'_>], expected: &[Reason]) -
 }
 
 /// Adds one session's counts to `m`.
-fn measure_life(m: &mut Metrics, life: &SessionLife<'_>) {
+fn measure_life(m: &mut Metrics, life: &SessionLife) {
     m.sessions_created += u64::from(life.born());
-    m.requests += life.requests.len() as u64;
-    m.zombie_requests += life.zombies.len() as u64;
-    m.in_flight_requests += life.in_flight.len() as u64;
-    if let (Some(rev), Some(last)) = (life.revealed, life.zombies.last()) {
-        let late = last.at.since(rev.at).as_secs_f64();
+    m.requests += life.requests;
+    m.zombie_requests += life.zombies;
+    m.in_flight_requests += life.in_flight;
+    if let (Some(rev), Some(last)) = (&life.revealed, life.last_zombie) {
+        let late = last.since(rev.at).as_secs_f64();
         m.time_to_detect_seconds = m.time_to_detect_seconds.max(late);
     }
-    m.peak_rate = m.peak_rate.max(peak(&life.requests));
-    let Some(death) = life.death else { return };
+    m.peak_rate = m.peak_rate.max(life.peak_rate as f64);
+    let Some(death) = &life.death else { return };
     match death.verdict {
         Verdict::Expire(r) => *m.sessions_expired.entry(r.code().to_owned()).or_default() += 1,
         Verdict::Revoke(r) | Verdict::Ban(r) if r.is_security() => {
@@ -344,26 +342,12 @@ fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
 
-/// The most requests inside any one-second window.
-fn peak(times: &[Timestamp]) -> f64 {
-    let mut sorted: Vec<u64> = times.iter().map(|t| t.as_millis()).collect();
-    sorted.sort_unstable();
-    let (mut best, mut lo) = (0usize, 0usize);
-    for hi in 0..sorted.len() {
-        while sorted[hi] - sorted[lo] >= 1000 {
-            lo += 1;
-        }
-        best = best.max(hi - lo + 1);
-    }
-    best as f64
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::EngineConfig;
     use crate::context::RequestContext;
-    use crate::engine::Engine;
+    use crate::engine::{Decision, Engine};
     use crate::geo::GeoDb;
     use crate::target::state::LoginFlow;
     use crate::verdict::{Action, Reason};
@@ -372,7 +356,8 @@ mod tests {
         Timestamp::from_millis(1_790_000_000_000 + ms)
     }
 
-    fn ctx(ip: &str) -> RequestContext {
+    /// A request context from `ip`, as the embedded geo data sees it.
+    pub(crate) fn ctx(ip: &str) -> RequestContext {
         let ip = ip.parse().expect("an address");
         RequestContext::from_headers(
             Some(ip),
@@ -385,27 +370,28 @@ mod tests {
     /// `at(0)` and then making a request every 100 ms for ten seconds;
     /// each session is served 50 records.
     fn workers(engine: &Engine, n: u128) -> (TraceFacts, HashMap<SessionId, u64>) {
-        let mut facts = TraceFacts::default();
+        let mut facts = FactsBuilder::new(DEFAULT_IN_FLIGHT_GRACE);
+        let mut push = |d: Decision| facts.add_decision(&d).expect("a full context");
         let mut served = HashMap::new();
+        let mut flows = Vec::new();
         for w in 0..n {
             let sid = SessionId::from_u128(w + 1);
-            facts
-                .decisions
-                .push(engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(500)));
-            facts.login_flows.push(LoginFlow {
+            push(engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(500)));
+            flows.push(LoginFlow {
                 kind: "login_flow".into(),
                 session: sid,
                 started: at(0),
                 at: at(500),
             });
             for i in 1..=100 {
-                facts
-                    .decisions
-                    .push(engine.decide(sid, ctx("127.0.1.9"), at(500 + i * 100)));
+                push(engine.decide(sid, ctx("127.0.1.9"), at(500 + i * 100)));
             }
             served.insert(sid, 50);
         }
-        (facts, served)
+        for f in &flows {
+            facts.add_login_flow(f);
+        }
+        (facts.finish(), served)
     }
 
     fn run_of<'a>(
@@ -459,8 +445,8 @@ mod tests {
     fn revoked_between(before: &[u64], after: &[u64]) -> (Metrics, Vec<Criterion>) {
         let engine = Engine::new(EngineConfig::default()).expect("engine");
         let sid = SessionId::from_u128(9);
-        let mut facts = TraceFacts::default();
-        let mut push = |d| facts.decisions.push(d);
+        let mut facts = FactsBuilder::new(DEFAULT_IN_FLIGHT_GRACE);
+        let mut push = |d: Decision| facts.add_decision(&d).expect("a full context");
         push(engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(0)));
         for ms in before {
             push(engine.decide(sid, ctx("127.0.1.9"), at(*ms)));
@@ -471,7 +457,10 @@ mod tests {
             push(engine.decide(sid, ctx("127.0.1.9"), at(*ms)));
         }
         let none = HashMap::new();
-        grade(&run_of(&facts, &none, 2_000), &GradeConfig::default())
+        grade(
+            &run_of(&facts.finish(), &none, 2_000),
+            &GradeConfig::default(),
+        )
     }
 
     #[test]
@@ -502,20 +491,18 @@ mod tests {
         let mut rules = EngineConfig::default();
         rules.asn_drift.action = Action::Ban;
         let engine = Engine::new(rules).expect("engine");
-        let mut facts = TraceFacts::default();
+        let mut facts = FactsBuilder::new(DEFAULT_IN_FLIGHT_GRACE);
+        let mut push = |d: Decision| facts.add_decision(&d).expect("a full context");
         for n in 1..=3 {
             let sid = SessionId::from_u128(n);
-            facts
-                .decisions
-                .push(engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(0)));
+            push(engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(0)));
         }
         for n in 1..=3 {
             let sid = SessionId::from_u128(n);
-            facts
-                .decisions
-                .push(engine.decide(sid, ctx("127.0.2.9"), at(100 * n as u64)));
+            push(engine.decide(sid, ctx("127.0.2.9"), at(100 * n as u64)));
         }
         let none = HashMap::new();
+        let facts = facts.finish();
         let (m, criteria) = grade(&run_of(&facts, &none, 1_000), &GradeConfig::default());
         assert_eq!(m.accounts_banned, ["alice"]);
         let bans = criteria
@@ -524,14 +511,6 @@ mod tests {
             .expect("bans");
         assert_eq!(bans.details.len(), 1, "{:?}", bans.details);
         assert!(bans.details[0].contains("ASN_DRIFT"), "{:?}", bans.details);
-    }
-
-    #[test]
-    fn peak_counts_the_busiest_second() {
-        let t = |ms| Timestamp::from_millis(ms);
-        assert_eq!(peak(&[]), 0.0);
-        assert_eq!(peak(&[t(0), t(100), t(999), t(1000), t(1001)]), 4.0);
-        assert_eq!(peak(&[t(0), t(2000), t(4000)]), 1.0);
     }
 
     #[test]

@@ -8,18 +8,12 @@
 //! it: in each case the card says which trap never fired and the run is
 //! inconclusive, never a pass.
 
-use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Decision, DecisionKind};
-use crate::grade::explain::ExitNames;
-use crate::grade::facts::TraceFacts;
-use crate::pool::{FaultKind, ProxyWhat};
+use crate::grade::facts::{SessionLife, TraceFacts};
 use crate::session::SessionId;
-use crate::target::attempts::RefreshOutcome;
-use crate::verdict::{Reason, Verdict};
 
 /// One trap a run must have met.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,82 +63,34 @@ impl Trap {
     /// How many times it met a session in use: one `served` records.
     pub fn count(self, facts: &TraceFacts, served: &HashMap<SessionId, u64>) -> u64 {
         let used = |s: &SessionId| served.get(s).is_some_and(|n| *n > 0);
-        let decisions = facts.decisions.iter().filter(|d| used(&d.session));
-        let n = match self {
-            Self::SessionRevoked => decisions
-                .filter(|d| matches!(d.kind, DecisionKind::Revoke { .. }))
-                .filter(|d| d.verdict == Verdict::Revoke(Reason::SessionRevoked))
-                .count(),
-            Self::SessionExpired => expiries(decisions, Reason::SessionExpired),
-            Self::IdleTimeout => expiries(decisions, Reason::IdleTimeout),
+        let lives = facts.lives.iter().filter(|l| used(&l.id));
+        match self {
+            Self::SessionRevoked => lives.map(|l| l.operator_revocations).sum(),
+            Self::SessionExpired => lives.map(|l| l.ttl_expiries).sum(),
+            Self::IdleTimeout => lives.map(|l| l.idle_expiries).sum(),
             Self::TokenExpired => facts
-                .refreshes
+                .rotations
                 .iter()
-                .filter(|r| r.outcome == RefreshOutcome::Rotated)
-                .filter(|r| r.session.as_ref().is_some_and(used))
-                .count(),
-            Self::ExitMoved => moves(decisions),
-            Self::ExitDied => deaths_under_sessions(facts, &used),
-        };
-        n as u64
-    }
-}
-
-/// Requests refused because their session had expired for `reason`.
-fn expiries<'a>(decisions: impl Iterator<Item = &'a Decision>, reason: Reason) -> usize {
-    decisions
-        .filter(|d| d.kind == DecisionKind::Request && d.verdict == Verdict::Expire(reason))
-        .count()
-}
-
-/// Requests of a session from another address than its login.
-fn moves<'a>(decisions: impl Iterator<Item = &'a Decision>) -> usize {
-    let mut born: HashMap<SessionId, Option<IpAddr>> = HashMap::new();
-    let mut n = 0;
-    for d in decisions {
-        let ip = d.context.as_ref().and_then(|c| c.ip);
-        match d.kind {
-            DecisionKind::Login { .. } if d.verdict == Verdict::Allow => {
-                born.insert(d.session, ip);
-            }
-            DecisionKind::Request => {
-                let birth = born.get(&d.session).copied().flatten();
-                n += usize::from(birth.is_some() && ip.is_some() && birth != ip);
-            }
-            _ => {}
+                .filter(|(s, _)| used(s))
+                .map(|(_, n)| *n)
+                .sum(),
+            Self::ExitMoved => lives.map(|l| l.exit_moves).sum(),
+            Self::ExitDied => lives.filter(|l| born_on_dead_exit(facts, l)).count() as u64,
         }
     }
-    n
 }
 
-/// Sessions in use that were born on an exit that later died.
-fn deaths_under_sessions(facts: &TraceFacts, used: &dyn Fn(&SessionId) -> bool) -> usize {
-    let dead: HashSet<&str> = facts
-        .proxy
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.what,
-                ProxyWhat::Fault {
-                    fault: FaultKind::Dies,
-                    ..
-                }
-            )
-        })
-        .map(|e| e.node.as_str())
-        .collect();
-    let names = ExitNames::from_events(&facts.proxy);
-    let on_dead = |d: &&Decision| {
-        let ip = d.context.as_ref().and_then(|c| c.ip);
-        names.name(ip).is_some_and(|n| dead.contains(n))
-    };
+/// Whether `life` was born on an exit that later died.
+fn born_on_dead_exit(facts: &TraceFacts, life: &SessionLife) -> bool {
+    let ip = life
+        .birth
+        .as_ref()
+        .and_then(|b| b.context.as_ref())
+        .and_then(|c| c.ip);
     facts
-        .decisions
-        .iter()
-        .filter(|d| matches!(d.kind, DecisionKind::Login { .. }) && d.verdict == Verdict::Allow)
-        .filter(|d| used(&d.session))
-        .filter(on_dead)
-        .count()
+        .exits
+        .name(ip)
+        .is_some_and(|n| facts.dead_exits.contains(n))
 }
 
 /// The `trap` criterion's parts: a count per trap.

@@ -26,10 +26,10 @@ use tokio::sync::{oneshot, watch};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::geo::GeoDb;
-use crate::grade::{self, Criterion, Metrics, OutputCheck, RunFacts, TraceFacts};
-use crate::pool::{ProxyEvent, ProxyPool, ProxyWhat, Upstream};
+use crate::grade::{self, Criterion, Metrics, OutputCheck, RunFacts};
+use crate::pool::{ProxyPool, Upstream};
 use crate::scenario::Scenario;
-use crate::target::{Listeners, TargetState, TraceLog};
+use crate::target::{Listeners, TargetState, TraceLimit, TraceLog};
 
 pub use process::ClientExit;
 pub use status::Status;
@@ -213,6 +213,21 @@ pub async fn run_scenario(
     Ok(report)
 }
 
+/// Recent trace a run keeps in memory: nothing reads it but the admin API,
+/// which no client is told of.
+pub const RUN_RECENT_BYTES: usize = 1 << 20;
+
+/// The trace of a run, as the runner opens it: written to `path`, summed
+/// up for grading as it is written (with the scenario's in-flight
+/// `grace`), cut at the default size limit (the grade does not read the
+/// file), and with little recent trace kept in memory. Its memory
+/// grows with the run's sessions, not its requests.
+pub fn graded_trace(path: &Path, grace: Duration) -> Result<TraceLog> {
+    Ok(TraceLog::open_limited(path, Some(TraceLimit::default()))?
+        .keeping_recent(RUN_RECENT_BYTES)
+        .grading(grace))
+}
+
 /// The target and its pool, running for one scenario.
 struct Stack {
     state: Arc<TargetState>,
@@ -229,7 +244,7 @@ impl Stack {
     async fn start(scenario: &Scenario, seed: u64, paths: &RunPaths) -> Result<Self> {
         let mut target = scenario.target.clone();
         target.dataset.salt = seed;
-        let trace = TraceLog::open(&paths.trace)?.keeping_all();
+        let trace = graded_trace(&paths.trace, scenario.grade.in_flight_grace)?;
         let state = TargetState::new(target, Clock::system(), GeoDb::embedded(), trace)?;
         let state = Arc::new(state);
         state.set_timeline(&scenario.timeline);
@@ -355,14 +370,19 @@ impl RunPaths {
             ca_bundle: client.join("ca-bundle.pem"),
             dir,
         };
-        for f in [
+        let old_traces = (1..=TraceLimit::default().keep).map(|i| {
+            let mut name = paths.trace.clone().into_os_string();
+            name.push(format!(".{i}"));
+            PathBuf::from(name)
+        });
+        for f in old_traces.collect::<Vec<_>>().iter().chain([
             &paths.trace,
             &paths.output,
             &paths.accounts,
             &paths.log,
             &paths.ca,
             &paths.ca_bundle,
-        ] {
+        ]) {
             match std::fs::remove_file(f) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(f, e)),
                 _ => {}
@@ -438,11 +458,9 @@ fn grade_run(
     started: Timestamp,
     ended: Timestamp,
 ) -> Result<ScenarioReport> {
-    // The runner's own copy of the trace: the file is for people, and a
-    // client could have edited it.
-    let kept = state.trace.take_kept();
-    let facts = TraceFacts::parse(&String::from_utf8_lossy(&kept), &paths.trace)?;
-    drop(kept);
+    // The runner's own summary of the trace, made as it was written: the
+    // file is for people, and a client could have edited it.
+    let facts = state.trace.take_facts().unwrap_or_default();
     let limit = files::output_limit(u64::from(state.dataset.len()));
     let file = files::read_head(&paths.output, limit);
     let served: HashMap<_, _> = state.served_by_session();
@@ -483,7 +501,7 @@ fn grade_run(
         client: exit.clone(),
         metrics,
         criteria,
-        proxy_notes: proxy_notes(&facts.proxy),
+        proxy_notes: facts.proxy_notes.clone(),
         seed: 0,
         run_dir: paths.dir.clone(),
     })
@@ -505,19 +523,4 @@ fn client_criterion(exit: &ClientExit, log: &Path) -> Criterion {
         threshold: "exit 0 before the deadline".into(),
         details: if passed { Vec::new() } else { details },
     }
-}
-
-/// Sentences for the pool's notable events: rotations and faults.
-fn proxy_notes(events: &[ProxyEvent]) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.what,
-                ProxyWhat::StickyRotated { .. } | ProxyWhat::Fault { .. }
-            )
-        })
-        .take(50)
-        .map(ProxyEvent::describe)
-        .collect()
 }

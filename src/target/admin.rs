@@ -138,6 +138,7 @@ async fn reset(State(st): St) -> Response {
 }
 
 async fn metrics(State(st): St) -> Response {
-    let text = st.metrics.render(st.engine.len());
+    let mut text = st.metrics.render(st.engine.len());
+    text.push_str(&st.trace.dropped().render());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -16,6 +16,7 @@ use crate::target::pages;
 use crate::target::peer::Peer;
 use crate::target::respond::{self, Refusal};
 use crate::target::state::TargetState;
+use crate::trace::MAX_REFERENCE_DISTANCE;
 use crate::verdict::{Action, Evidence, Firing, Verdict};
 
 pub use crate::target::respond::clear_cookie;
@@ -85,14 +86,10 @@ pub fn context(
     }
 }
 
-/// How far back, in decisions, a trace line may name the line that holds
-/// its context. Past it the context is written in full again, so a reader
-/// of the recent trace (64 MiB, far more than this many lines) always
-/// finds the line named.
-const MAX_REFERENCE_DISTANCE: u64 = 10_000;
-
 /// `context_of` when the line it names is at most
-/// [`MAX_REFERENCE_DISTANCE`] decisions before `seq`.
+/// [`MAX_REFERENCE_DISTANCE`] decisions before `seq`; past it the context
+/// is written in full again, so a reader of the recent trace (64 MiB, far
+/// more than this many lines) always finds the line named.
 fn near(context_of: Option<u64>, seq: u64) -> Option<u64> {
     context_of.filter(|of| seq.saturating_sub(*of) <= MAX_REFERENCE_DISTANCE)
 }
@@ -155,15 +152,16 @@ pub fn authorize(
     };
     let (ctx, context_of) = memo_context(st, peer, headers);
     let mut d = st.engine.decide(sid, Arc::clone(&ctx), now);
-    let reference = near(context_of, d.seq);
+    // A reference never names a line of an older trace file.
+    let reference = near(context_of, d.seq).filter(|of| *of >= st.trace.floor());
     if let Some(of) = reference {
         d.context = None;
         d.context_of = Some(of);
     }
     // Traced in full first, so the line a later reference names exists;
     // a line that did not reach the file is never named.
-    let written = st.record(&d);
-    if let (None, Some(memo), true) = (reference, &peer.memo, written) {
+    let (written, full) = st.record_request(&d, Some(&ctx));
+    if let (true, Some(memo), true) = (full, &peer.memo, written) {
         memo.put(headers, ctx, d.seq);
     }
     let retry = retry_after(&d.fired);

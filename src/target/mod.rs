@@ -29,6 +29,7 @@ mod server;
 mod shed;
 pub mod state;
 mod streams;
+pub mod trace_file;
 pub mod trace_log;
 
 pub use config::TargetConfig;
@@ -37,4 +38,5 @@ pub use server::{
     router, serve,
 };
 pub use state::TargetState;
+pub use trace_file::{Dropped, TraceLimit};
 pub use trace_log::TraceLog;

@@ -147,10 +147,22 @@ impl TargetState {
     /// Records a decision in the trace and the counters. Returns whether
     /// its line reached the trace file (see [`TraceLog::record`]).
     pub fn record(&self, d: &Decision) -> bool {
+        self.record_request(d, None).0
+    }
+
+    /// [`TargetState::record`] for a request whose line may name an
+    /// earlier context, `ctx` being its own (see
+    /// [`TraceLog::record_request`]): returns whether the line reached the
+    /// file and whether its context was written in full.
+    pub fn record_request(
+        &self,
+        d: &Decision,
+        ctx: Option<&std::sync::Arc<crate::context::RequestContext>>,
+    ) -> (bool, bool) {
         self.metrics.decided(d.verdict);
-        let written = self.trace.record(d);
+        let recorded = self.trace.record_request(d, ctx);
         self.run_script(d.at);
-        written
+        recorded
     }
 
     /// Gives the target a scenario's timeline: each event fires once, at
