@@ -217,8 +217,11 @@ async fn an_h2_connection_with_no_open_stream_is_closed_at_the_idle_timeout() {
             .await
             .unwrap_or_else(|_| panic!("{listener:?}: an idle h2 connection stays open"))
             .expect("the client task");
+        // The server's idle clock starts when it finished the stream, a
+        // little before the client read the answer; the counts below say
+        // which timer closed the connection.
         assert!(
-            start.elapsed() >= IDLE,
+            start.elapsed() >= IDLE - HEAD / 2,
             "{listener:?}: not before the idle timeout"
         );
         assert!(none_open(&target, listener).await);
