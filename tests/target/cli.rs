@@ -194,3 +194,61 @@ async fn serve_names_the_file_and_line_of_a_bad_scenario() {
         "no trace opened"
     );
 }
+
+#[tokio::test]
+async fn serve_cuts_its_trace_at_trace_max_and_keeps_three_old_files() {
+    let dir = TempDir::new("serve-trace-max");
+    let trace = dir.join("trace.jsonl");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--trace-max",
+            "2K",
+            "--trace",
+        ])
+        .arg(&trace)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let find_site = async {
+        while let Some(line) = lines.next_line().await.expect("stdout") {
+            if let Some(url) = line.strip_prefix("  site:   ") {
+                return url.to_owned();
+            }
+        }
+        panic!("the banner has no site line");
+    };
+    let site = tokio::time::timeout(Duration::from_secs(10), find_site)
+        .await
+        .expect("the banner within 10 s");
+    // Each direct request is refused and traced: about 150 bytes a line.
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let res = client
+            .get(format!("{site}login"))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+    let name = |n: usize| dir.join(&format!("trace.jsonl.{n}"));
+    for n in 1..=3 {
+        let len = std::fs::metadata(name(n)).expect("an old file").len();
+        assert!(len <= 2048, "file .{n} holds {len} bytes");
+    }
+    assert!(!name(4).exists(), "only three old files are kept");
+    let current = std::fs::read_to_string(&trace).expect("the current file");
+    let first: Value = serde_json::from_str(current.lines().next().expect("a line")).expect("JSON");
+    assert_eq!(first["type"], "trace_rotated", "{first}");
+    assert!(
+        first["dropped_files"].as_u64().expect("a count") > 0,
+        "{first}"
+    );
+}
