@@ -50,11 +50,7 @@ async fn every_form_login_is_traced_with_its_outcome_and_session() {
         ("username", "bob"),
         ("password", "builder"),
     ];
-    let res = browser
-        .post_form("/login", &creds)
-        .send()
-        .await
-        .expect("answer");
+    let res = browser.post_login(&creds).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     browser.log_in("alice", "wonderland").await;
 

@@ -29,13 +29,20 @@ async fn serve_fails(args: &[&str]) -> (Output, String) {
     (out, stderr)
 }
 
-#[tokio::test]
-async fn serve_prints_its_url_and_serves_the_login_page() {
-    let dir = TempDir::new("serve");
-    let trace = dir.join("trace.jsonl");
+/// Starts `sessionrange serve` on a free port with `args` and its trace at
+/// `trace`; returns the process and its banner's lines.
+fn spawn_serve(
+    args: &[&str],
+    trace: &std::path::Path,
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
     let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--trace"])
-        .arg(&trace)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .arg("--trace")
+        .arg(trace)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -43,7 +50,14 @@ async fn serve_prints_its_url_and_serves_the_login_page() {
         .spawn()
         .expect("the binary starts");
     let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
+    (child, BufReader::new(stdout).lines())
+}
+
+#[tokio::test]
+async fn serve_prints_its_url_and_serves_the_login_page() {
+    let dir = TempDir::new("serve");
+    let trace = dir.join("trace.jsonl");
+    let (mut child, mut lines) = spawn_serve(&[], &trace);
     let find_site = async {
         let (mut site, mut refused) = (None, false);
         while let Some(line) = lines.next_line().await.expect("stdout") {
@@ -199,24 +213,7 @@ async fn serve_names_the_file_and_line_of_a_bad_scenario() {
 async fn serve_cuts_its_trace_at_trace_max_and_keeps_three_old_files() {
     let dir = TempDir::new("serve-trace-max");
     let trace = dir.join("trace.jsonl");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--trace-max",
-            "2K",
-            "--trace",
-        ])
-        .arg(&trace)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
+    let (_child, mut lines) = spawn_serve(&["--trace-max", "2K"], &trace);
     let find_site = async {
         while let Some(line) = lines.next_line().await.expect("stdout") {
             if let Some(url) = line.strip_prefix("  site:   ") {

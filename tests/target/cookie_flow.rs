@@ -297,11 +297,7 @@ async fn the_soft_login_form_served_after_a_drift_logs_back_in() {
         ("username", "alice".to_owned()),
         ("password", "wonderland".to_owned()),
     ];
-    let res = browser
-        .post_form("/login", &fields)
-        .send()
-        .await
-        .expect("answer");
+    let res = browser.post_login(&fields).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "born again on Amazon");
     let page = browser.read_catalog(2).await;
     assert!(!page.contains("id=\"login-form\""));

@@ -245,6 +245,14 @@ impl Browser {
         assert_eq!(res.status(), StatusCode::OK, "landing page");
     }
 
+    /// Posts `fields` to the login form as they are.
+    pub(crate) async fn post_login<T: Serialize + ?Sized>(&self, fields: &T) -> Response {
+        self.post_form("/login", fields)
+            .send()
+            .await
+            .expect("the target answers")
+    }
+
     /// Fetches the login form and returns its HTML.
     pub(crate) async fn login_page(&self) -> String {
         let res = self.fetch("/login").await;

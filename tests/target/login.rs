@@ -14,21 +14,13 @@ async fn a_form_login_without_a_valid_csrf_token_is_forbidden() {
     let browser = Browser::new(&target);
     let creds = [("username", "alice"), ("password", "wonderland")];
     // No login page visited: neither cookie nor field.
-    let res = browser
-        .post_form("/login", &creds)
-        .send()
-        .await
-        .expect("answer");
+    let res = browser.post_login(&creds).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.text().await.expect("body").contains("CSRF"));
 
     let csrf = csrf_of(&browser.login_page().await);
     // The cookie but no field.
-    let res = browser
-        .post_form("/login", &creds)
-        .send()
-        .await
-        .expect("answer");
+    let res = browser.post_login(&creds).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // A field that differs from the cookie.
     let mut other = csrf.clone();
@@ -105,11 +97,7 @@ async fn proof_of_work_is_required_and_a_solution_logs_in() {
         ("pow_challenge", challenge.clone()),
         ("pow_nonce", nonce.clone()),
     ];
-    let res = browser
-        .post_form("/login", &fields)
-        .send()
-        .await
-        .expect("answer");
+    let res = browser.post_login(&fields).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "solved");
 
     let api = Api::new(&target);
@@ -222,11 +210,7 @@ async fn totp_is_required_for_accounts_with_a_secret() {
         ("password", "wonderland".to_owned()),
         ("totp", code),
     ];
-    let res = browser
-        .post_form("/login", &fields)
-        .send()
-        .await
-        .expect("answer");
+    let res = browser.post_login(&fields).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
 
@@ -245,11 +229,7 @@ async fn a_login_flow_starts_with_the_page_that_produced_the_session_not_an_aban
         ("username", "alice"),
         ("password", "wonderland"),
     ];
-    let res = browser
-        .post_form("/login", &fields)
-        .send()
-        .await
-        .expect("answer");
+    let res = browser.post_login(&fields).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let flows = trace_lines(&target, "login_flow");
     assert_eq!(flows.len(), 1);

@@ -69,11 +69,7 @@ async fn an_api_only_target_has_no_form_catalog_or_account() {
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
     }
     let creds = [("username", "alice"), ("password", "wonderland")];
-    let res = browser
-        .post_form("/login", &creds)
-        .send()
-        .await
-        .expect("answer");
+    let res = browser.post_login(&creds).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let api = Api::new(&target);
     let tokens = api.login("alice", "wonderland").await;
