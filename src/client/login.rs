@@ -5,6 +5,7 @@
 //! steps skip the pacer: the target rates requests made with a session,
 //! and a slow login only makes the re-login overhead worse.
 
+use crate::client::catalog::unescape;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -242,14 +243,6 @@ pub(crate) fn input_attr(html: &str, name: &str, attr: &str) -> Option<String> {
     let from = tag.find(&key)? + key.len();
     let len = tag[from..].find('"')?;
     Some(unescape(&tag[from..from + len]))
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
 }
 
 /// The message of the form's error alert.
