@@ -28,8 +28,8 @@ use axum::extract::Query;
 use axum::routing::get;
 use common::{Headers, ROUND_TIME, WORKERS, clients, config, median, range, round};
 use sessionrange::dataset::{Dataset, DatasetConfig};
-use sessionrange::target::TargetServer;
-use sessionrange::target::handlers::PageQuery;
+use sessionrange::site::TargetServer;
+use sessionrange::site::handlers::PageQuery;
 
 const ROUNDS: usize = 15;
 

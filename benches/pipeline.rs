@@ -22,9 +22,9 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use sessionrange::dataset::Dataset;
-use sessionrange::target::handlers::PageQuery;
-use sessionrange::target::peer::{ContextMemo, Peer};
-use sessionrange::target::{TargetState, TraceLog, guard, router};
+use sessionrange::site::handlers::PageQuery;
+use sessionrange::site::peer::{ContextMemo, Peer};
+use sessionrange::site::{TargetState, TraceLog, guard, router};
 use sessionrange::{Clock, GeoDb};
 use tower::ServiceExt;
 

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use common::{Headers, ROUND_TIME, WORKERS, clients, config, median, range, round};
 use sessionrange::pool::{PoolConfig, ProxyPool};
-use sessionrange::target::TargetServer;
+use sessionrange::site::TargetServer;
 
 const ROUNDS: usize = 11;
 const LATENCY_BLOCKS: usize = 20;

@@ -10,7 +10,7 @@ use sessionrange::pool::{ProxyPool, Upstream};
 use sessionrange::report;
 use sessionrange::runner::{self, RunOptions, RunReport, Status};
 use sessionrange::scenario::Scenario;
-use sessionrange::target::{self, TargetState, TraceLog};
+use sessionrange::site::{self, TargetState, TraceLog};
 use sessionrange::{Clock, EngineConfig, GeoDb, geo, trace};
 
 /// A test range for stateful HTTP clients.
@@ -39,7 +39,7 @@ struct ServeArgs {
     /// The trace file's size limit (`256M`, `1G`; 0 for none): past it
     /// the file is renamed `<trace>.1` and a new one started; three old
     /// files are kept.
-    #[arg(long, default_value = "256M", value_parser = target::trace_file::parse_size)]
+    #[arg(long, default_value = "256M", value_parser = site::trace_file::parse_size)]
     trace_max: u64,
     /// The dataset salt; a fresh random one when left out, so the
     /// records differ from every other run's.
@@ -343,8 +343,8 @@ fn replay(path: &Path, rules: Option<&Path>) -> anyhow::Result<()> {
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let (addr, admin_addr, seed) = (args.addr, args.admin_addr, args.seed);
     // Refuse a non-loopback address before creating the trace file.
-    target::check_loopback(addr)?;
-    target::check_loopback(admin_addr)?;
+    site::check_loopback(addr)?;
+    site::check_loopback(admin_addr)?;
     let scenario = match &args.scenario {
         Some(p) => Scenario::load(p)?,
         None => Scenario::embedded()?,
@@ -355,12 +355,12 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     config.dataset.salt = seed.unwrap_or_else(rand::random);
     let state = Arc::new(TargetState::new(config, clock, GeoDb::embedded(), log)?);
     state.set_timeline(&scenario.timeline);
-    if let Err(e) = target::raise_descriptor_limit() {
+    if let Err(e) = site::raise_descriptor_limit() {
         eprintln!("sessionrange: cannot raise the descriptor limit: {e}");
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let listeners = target::Listeners::bind(addr, admin_addr).await?;
+        let listeners = site::Listeners::bind(addr, admin_addr).await?;
         let (public, admin, pool_addr) = listeners.addrs()?;
         let https = listeners.https_addr()?;
         let ca = trace_path.with_file_name("ca.pem");
@@ -387,7 +387,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         let ctrl_c = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        target::serve(state.clone(), listeners, ctrl_c).await?;
+        site::serve(state.clone(), listeners, ctrl_c).await?;
         println!("\nstopped. {}", state.metrics.summary());
         println!("trace: {}", trace_path.display());
         println!("{}", state.trace.dropped().sentence());
@@ -403,9 +403,9 @@ fn open_trace(
 ) -> anyhow::Result<(PathBuf, TraceLog)> {
     let path = path
         .unwrap_or_else(|| PathBuf::from(format!("runs/{}/trace.jsonl", clock.now().as_secs())));
-    let limit = (max > 0).then(|| target::TraceLimit {
+    let limit = (max > 0).then(|| site::TraceLimit {
         max_bytes: max,
-        ..target::TraceLimit::default()
+        ..site::TraceLimit::default()
     });
     let log = TraceLog::open_limited(&path, limit)?;
     Ok((path, log))

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::grade::GradeConfig;
 use crate::pool::PoolConfig;
-use crate::target::config::{DirectAccess, TargetConfig};
+use crate::site::config::{DirectAccess, TargetConfig};
 use crate::timeline::TimelineEvent;
 use crate::toml_file;
 use std::time::Duration;

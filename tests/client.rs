@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::Value;
 use sessionrange::client::{self, Bug, ClientArgs, ClientEnv, ClientSummary};
 use sessionrange::pool::{PoolConfig, ProxyPool};
-use sessionrange::target::config::AccountSpec;
-use sessionrange::target::{TargetConfig, TargetServer, TargetState};
+use sessionrange::site::config::AccountSpec;
+use sessionrange::site::{TargetConfig, TargetServer, TargetState};
 use sessionrange::timeline::TimelineAction;
 use sessionrange::{Action, Decision, DecisionKind, Reason, SessionId, Verdict};
 
@@ -306,8 +306,8 @@ async fn good_client_reads_every_record_once_through_two_exits_and_is_never_refu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn good_client_crawls_the_html_catalog_where_the_site_has_no_api() {
     let mut cfg = strict(60, 5);
-    cfg.surfaces = vec![sessionrange::target::config::Surface::Html];
-    cfg.direct = Some(sessionrange::target::config::DirectAccess::Refuse);
+    cfg.surfaces = vec![sessionrange::site::config::Surface::Html];
+    cfg.direct = Some(sessionrange::site::config::DirectAccess::Refuse);
     let range = Range::start("html", cfg, TWO_EXITS).await;
     let summary = range.run(quiet()).await;
     assert!(summary.complete, "{summary:#?}");
@@ -320,7 +320,7 @@ async fn good_client_crawls_the_html_catalog_where_the_site_has_no_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn good_client_uses_bearer_tokens_when_cookies_are_refused_and_refreshes_once_at_a_time() {
     let mut cfg = config(60, 3);
-    cfg.auth = sessionrange::target::config::AuthMode::Jwt;
+    cfg.auth = sessionrange::site::config::AuthMode::Jwt;
     cfg.tokens.access_ttl = Duration::from_secs(2);
     cfg.tokens.skew = Duration::ZERO;
     cfg.login.pow_bits = 8;
@@ -526,7 +526,7 @@ async fn no_reauth_stops_at_the_first_refused_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refreshing_in_parallel_reuses_a_rotated_refresh_token() {
     let mut cfg = config(60, 3);
-    cfg.auth = sessionrange::target::config::AuthMode::Jwt;
+    cfg.auth = sessionrange::site::config::AuthMode::Jwt;
     cfg.tokens.access_ttl = Duration::from_secs(2);
     cfg.tokens.skew = Duration::ZERO;
     let range = Range::start("parallel-refresh", cfg, ONE_EXIT).await;

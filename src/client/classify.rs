@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use crate::target::guard::SESSION_COOKIE;
+use crate::site::guard::SESSION_COOKIE;
 use crate::verdict::Reason;
 
 /// How a session-ending refusal looked, named after the target's styles.

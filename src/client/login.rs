@@ -14,7 +14,7 @@ use crate::client::accounts::Account;
 use crate::client::classify::{self, Outcome};
 use crate::client::session::{Extra, HTML, JSON, Reply, SendError, Session, Tokens, unix_now};
 use crate::clock::Timestamp;
-use crate::target::guard::SESSION_COOKIE;
+use crate::site::guard::SESSION_COOKIE;
 
 /// Attempts per login before a refusal is believed.
 const ATTEMPTS: usize = 2;
@@ -260,8 +260,8 @@ fn error_code(body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::config::TargetConfig;
-    use crate::target::pages::{LoginForm, login};
+    use crate::site::config::TargetConfig;
+    use crate::site::pages::{LoginForm, login};
 
     #[test]
     fn the_target_form_yields_its_fields() {

@@ -22,7 +22,7 @@ use crate::client::exits::{Exit, ExitId};
 use crate::client::session::{Extra, HTML, JSON, SendError, Session, Tokens, unix_now};
 use crate::client::shared::Shared;
 use crate::client::{catalog, items};
-use crate::target::guard::SESSION_COOKIE;
+use crate::site::guard::SESSION_COOKIE;
 
 /// Failures in a row (refusals, proxy errors, odd answers) before a worker gives up.
 const MAX_STRIKES: u32 = 12;

@@ -5,7 +5,7 @@
 //! second or so for the two sliding windows), so grading a run of any
 //! length takes memory in proportion to its sessions, not its requests.
 //! The runner feeds it every decision as the target makes it
-//! ([`crate::target::TraceLog::grading`]); file readers feed it lines.
+//! ([`crate::site::TraceLog::grading`]); file readers feed it lines.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -18,10 +18,10 @@ use crate::engine::{Decision, DecisionKind};
 use crate::grade::facts::{SessionLife, TimelineFired, TraceFacts};
 use crate::pool::{FaultKind, ProxyEvent, ProxyWhat};
 use crate::session::SessionId;
-use crate::target::attempts::{
+use crate::site::attempts::{
     AttemptOutcome, LoginAttempt, RefreshOutcome, RefusedRequest, TokenRefresh,
 };
-use crate::target::state::LoginFlow;
+use crate::site::state::LoginFlow;
 use crate::trace::ContextRefs;
 use crate::verdict::{Reason, Verdict};
 
@@ -390,8 +390,8 @@ mod tests {
     use crate::config::EngineConfig;
     use crate::engine::Engine;
     use crate::grade::tests::ctx;
-    use crate::target::TraceLog;
-    use crate::target::attempts::RefusalReason;
+    use crate::site::TraceLog;
+    use crate::site::attempts::RefusalReason;
 
     #[test]
     fn made_up_session_ids_are_counted_not_tracked_past_a_bound() {

@@ -28,7 +28,7 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::geo::GeoDb;
 use crate::proxy_protocol;
-use crate::target::state::TargetState;
+use crate::site::state::TargetState;
 
 pub use config::{ExitConfig, FaultConfig, FaultKind, GatewayConfig, PoolConfig};
 pub use events::{ProxyEvent, ProxyWhat};
@@ -224,7 +224,7 @@ impl ProxyPool {
     }
 
     async fn spawn(&mut self, node: Node, addr: SocketAddr) -> Result<ProxyUrl> {
-        let listener = crate::target::bind(addr).await?;
+        let listener = crate::site::bind(addr).await?;
         let addr = listener
             .local_addr()
             .map_err(|e| crate::Error::io(addr.to_string(), e))?;

@@ -31,7 +31,7 @@ use crate::pool::exits::{
 use crate::pool::faults::{FaultPlan, RequestFaults};
 use crate::pool::stream::ClientStream;
 use crate::pool::{Timeouts, Upstream};
-use crate::target::conn;
+use crate::site::conn;
 
 /// Largest first request head read before handing the connection to hyper.
 const MAX_HEAD: usize = 64 * 1024;

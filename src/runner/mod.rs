@@ -29,7 +29,7 @@ use crate::geo::GeoDb;
 use crate::grade::{self, Criterion, Metrics, OutputCheck, RunFacts};
 use crate::pool::{ProxyPool, Upstream};
 use crate::scenario::Scenario;
-use crate::target::{Listeners, TargetState, TraceLimit, TraceLog};
+use crate::site::{Listeners, TargetState, TraceLimit, TraceLog};
 
 pub use process::ClientExit;
 pub use status::Status;
@@ -253,7 +253,7 @@ impl Stack {
         let (public, _, pool_addr) = listeners.addrs()?;
         let https = listeners.https_addr()?;
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(crate::target::serve(state.clone(), listeners, async move {
+        let server = tokio::spawn(crate::site::serve(state.clone(), listeners, async move {
             let _ = stopped.await;
         }));
         let upstream = Upstream::new(state.clone(), public, pool_addr).with_https(https);

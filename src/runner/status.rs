@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::clock::Timestamp;
 use crate::scenario::Scenario;
-use crate::target::TargetState;
+use crate::site::TargetState;
 
 /// Whether and how progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sessionrange::grade::{self, GradeConfig, OutputCheck, RunFacts};
-use sessionrange::target::TraceLog;
+use sessionrange::site::TraceLog;
 use sessionrange::{Engine, EngineConfig, GeoDb, Reason, RequestContext, SessionId, Timestamp};
 
 /// Sessions of the trace: a fixed number, whatever its size.

@@ -1,0 +1,312 @@
+//! The JSON API: login, token refresh and revocation, and the protected items.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::jwt::AccessClaims;
+use crate::auth::refresh::RefreshOutcome;
+use crate::clock::Timestamp;
+use crate::session::SessionId;
+use crate::site::attempts::{
+    self, Attempt, LoginRefusal, LoginVia, RefreshOutcome as TraceOutcome,
+};
+use crate::site::guard;
+use crate::site::handlers::{PageQuery, delay};
+use crate::site::login::{self, Credentials};
+use crate::site::peer::Peer;
+use crate::site::respond;
+use crate::site::state::{TargetState, random_hex};
+use crate::verdict::{Reason, Verdict};
+
+type St = State<Arc<TargetState>>;
+
+fn error(status: StatusCode, code: &str, detail: Option<&str>) -> Response {
+    let mut body = json!({ "error": code });
+    if let Some(d) = detail {
+        body["reason"] = json!(d);
+    }
+    (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// Parses a JSON or form body; anything else is a 400.
+fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let parsed = if ct.starts_with("application/x-www-form-urlencoded") {
+        serde_urlencoded::from_bytes(body).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(body).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_request", Some(&e)))
+}
+
+/// The tokens a login or refresh returns.
+#[derive(Debug, Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+}
+
+fn tokens(
+    st: &TargetState,
+    sid: SessionId,
+    account: &str,
+    refresh: String,
+    now: Timestamp,
+) -> Response {
+    let ttl = st.config.tokens.access_ttl.as_secs();
+    let claims = AccessClaims {
+        sub: account.to_owned(),
+        sid: sid.to_string(),
+        jti: random_hex(&mut rand::rng(), 16),
+        iat: now.as_secs(),
+        exp: now.as_secs() + ttl,
+    };
+    let access_token = st
+        .jwt
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .issue(&claims);
+    let body = TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        refresh_token: refresh,
+    };
+    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// `GET /api/login/challenge`: a proof-of-work challenge for the API login.
+pub async fn challenge(State(st): St) -> Response {
+    if st.config.login.pow_bits == 0 {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some("proof of work is off"),
+        );
+    }
+    let ch = crate::auth::pow::challenge(&mut rand::rng());
+    st.issue_pow(&ch, st.clock.now());
+    Json(json!({ "challenge": ch, "bits": st.config.login.pow_bits })).into_response()
+}
+
+/// `POST /api/login`: JSON credentials in, a JWT access token and a
+/// refresh token out. Every attempt is traced with its outcome.
+pub async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+    let arrived = st.clock.now();
+    let who = guard::client(&st, &peer, &headers);
+    let attempt = Attempt::new(&st, LoginVia::Api, who.ip);
+    let creds: Credentials = match parse(&headers, &body) {
+        Ok(c) => c,
+        Err(r) => {
+            attempt.refused(None, LoginRefusal::Malformed);
+            return r;
+        }
+    };
+    let pre = if st.config.auth.bearer() {
+        login::check_companions(&st, &headers)
+    } else {
+        Err(LoginRefusal::AuthMode)
+    };
+    if let Err(e) = pre {
+        attempt.refused(Some(&creds.username), e);
+        return respond::blocked(e.code(), true);
+    }
+    delay(&st).await;
+    let now = st.clock.now();
+    let new = login::NewSession {
+        peer: &peer,
+        who: &who,
+        headers: &headers,
+        arrived,
+    };
+    match login::complete(&attempt, &new, &creds, false, now) {
+        Ok((sid, _)) => {
+            let refresh = random_hex(&mut rand::rng(), 32);
+            st.refresh.start(sid, &creds.username, refresh.clone(), now);
+            tokens(&st, sid, &creds.username, refresh, now)
+        }
+        Err(e) => match (e.reason, e.retry_after) {
+            (LoginRefusal::AccountBanned, _) => {
+                error(StatusCode::FORBIDDEN, "ACCOUNT_BANNED", None)
+            }
+            (r, Some(secs)) => login::limited(r, secs, true),
+            (r, None) => error(StatusCode::UNAUTHORIZED, login::api_code(r), None),
+        },
+    }
+}
+
+/// A refresh or revocation request.
+#[derive(Debug, Deserialize)]
+struct TokenRequest {
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// `POST /api/token/refresh`: rotates the refresh token. Reusing a rotated
+/// token outside the overlap window revokes the whole family and the session.
+pub async fn refresh(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+    let req: TokenRequest = match parse(&headers, &body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let Some(presented) = req.refresh_token.or(req.token) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("refresh_token is required"),
+        );
+    };
+    let now = st.clock.now();
+    // The refresh is a request in the session's context: the engine judges
+    // it first, so a challenge refuses this refresh without burning the token.
+    let live = st
+        .refresh
+        .session_of(&presented)
+        .filter(|s| st.refresh.is_family_live(*s, now));
+    if let Some(session) = live {
+        let who = guard::client(&st, &peer, &headers);
+        let d = st.engine.decide(
+            session,
+            guard::context(&st, &who, peer.tls.as_deref(), &headers),
+            now,
+        );
+        st.record(&d);
+        if d.verdict != Verdict::Allow {
+            if d.verdict.is_terminal() {
+                st.refresh.revoke_session(session);
+            }
+            attempts::refreshed(&st, Some(session), TraceOutcome::Refused);
+            return guard::refusal(&st, d.verdict, true, &headers, guard::retry_after(&d.fired));
+        }
+        guard::release(&st, session);
+    }
+    rotate(&st, &presented, now)
+}
+
+/// Rotates `presented` and answers with the new pair or why not.
+fn rotate(st: &TargetState, presented: &str, now: Timestamp) -> Response {
+    let fresh = random_hex(&mut rand::rng(), 32);
+    match st.refresh.rotate(presented, fresh.clone(), now) {
+        RefreshOutcome::Rotated { session, account } => {
+            attempts::refreshed(st, Some(session), TraceOutcome::Rotated);
+            tokens(st, session, &account, fresh, now)
+        }
+        RefreshOutcome::Overlap { session, account } => {
+            attempts::refreshed(st, Some(session), TraceOutcome::Overlap);
+            tokens(st, session, &account, fresh, now)
+        }
+        RefreshOutcome::Reuse { session, .. } => {
+            let d = st.engine.revoke(session, Reason::RefreshTokenReuse, now);
+            st.record(&d);
+            attempts::refreshed(st, Some(session), TraceOutcome::Reused);
+            error(
+                StatusCode::FORBIDDEN,
+                "invalid_grant",
+                Some(Reason::RefreshTokenReuse.code()),
+            )
+        }
+        other => {
+            attempts::refreshed(st, None, TraceOutcome::Invalid);
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                Some(outcome_code(&other)),
+            )
+        }
+    }
+}
+
+fn outcome_code(o: &RefreshOutcome) -> &'static str {
+    match o {
+        RefreshOutcome::Revoked => "revoked",
+        RefreshOutcome::Expired => "expired",
+        _ => "unknown",
+    }
+}
+
+/// `POST /api/token/revoke`: RFC 7009. Answers 200 even for unknown tokens.
+pub async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
+    let req: TokenRequest = match parse(&headers, &body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let Some(token) = req.token.or(req.refresh_token) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("token is required"),
+        );
+    };
+    let now = st.clock.now();
+    if let Some(session) = st.refresh.revoke_token(&token) {
+        let d = st.engine.revoke(session, Reason::LoggedOut, now);
+        st.record(&d);
+    } else if let Ok(claims) =
+        st.jwt
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .verify(&token, now, st.config.tokens.skew)
+    {
+        st.deny_jti(
+            &claims.jti,
+            Timestamp::from_secs(claims.exp).plus(st.config.tokens.skew),
+        );
+    }
+    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response()
+}
+
+/// `GET /api/v1/items?page=N`: a JSON page of records.
+pub async fn items(
+    State(st): St,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let auth = match guard::authorize(&st, &peer, &headers, "/api/v1/items") {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let n = q.page.unwrap_or(1);
+    match st.dataset.page(n).zip(st.dataset.page_ids(n)) {
+        Some((page, ids)) => {
+            st.served(auth.sid, ids);
+            Json(page).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "not_found", Some("no such page")),
+    }
+}
+
+/// `GET /api/v1/items/{id}`: one record.
+pub async fn item(
+    State(st): St,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let auth = match guard::authorize(&st, &peer, &headers, "/api/v1/items/{id}") {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match id.parse::<u64>().ok().and_then(|id| st.dataset.record(id)) {
+        Some(record) => {
+            st.served(auth.sid, record.id..=record.id);
+            Json(record).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "not_found", Some("no such item")),
+    }
+}

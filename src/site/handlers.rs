@@ -1,0 +1,276 @@
+//! The browser-facing routes: landing page, form login, account, HTML catalog, logout, echo.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::site::attempts::{self, Attempt, LoginRefusal, LoginVia, RefusalReason};
+use crate::site::guard::{self, CSRF_COOKIE, SESSION_COOKIE};
+use crate::site::login::{self, Credentials};
+use crate::site::peer::Peer;
+use crate::site::state::TargetState;
+use crate::site::{pages, respond};
+use crate::verdict::Reason;
+use crate::{dataset, session::SessionId};
+
+type St = State<Arc<TargetState>>;
+
+/// `GET /`: the landing page; sets the companion cookies the client lacks.
+pub async fn landing(State(st): St, headers: HeaderMap) -> Response {
+    let (_, fresh) = login::companions(&st, &headers, true);
+    let mut r = Html(pages::landing()).into_response();
+    append_cookies(&mut r, &fresh);
+    r
+}
+
+/// `GET /login`: the login form, with a CSRF token and any PoW challenge.
+pub async fn login_page(State(st): St) -> Response {
+    login_form(&st, None, StatusCode::OK)
+}
+
+fn login_form(st: &TargetState, error: Option<&str>, status: StatusCode) -> Response {
+    let mut rng = rand::rng();
+    let csrf = st.csrf.issue(&mut rng);
+    st.flow_token_issued(&csrf, st.clock.now());
+    let pow = (st.config.login.pow_bits > 0).then(|| crate::auth::pow::challenge(&mut rng));
+    if let Some(ch) = &pow {
+        st.issue_pow(ch, st.clock.now());
+    }
+    let form = pages::LoginForm {
+        csrf: &csrf,
+        pow_challenge: pow.as_deref(),
+        error,
+    };
+    let mut r = (status, Html(pages::login(&st.config, &form))).into_response();
+    guard::add_csrf_cookie(&mut r, &csrf);
+    r
+}
+
+/// `POST /login`: checks the body, the auth mode, CSRF, companion
+/// cookies, credentials and login steps, then issues the session cookie
+/// and redirects to `/account`. Every attempt is traced with its outcome.
+pub async fn login_submit(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+    let arrived = st.clock.now();
+    let who = guard::client(&st, &peer, &headers);
+    let attempt = Attempt::new(&st, LoginVia::Form, who.ip);
+    let creds = match form_credentials(&headers, &body) {
+        Ok(c) => c,
+        Err(r) => {
+            attempt.refused(None, LoginRefusal::Malformed);
+            return r;
+        }
+    };
+    if let Err(e) = form_precheck(&st, &headers, &creds) {
+        attempt.refused(Some(&creds.username), e);
+        return match e {
+            LoginRefusal::CsrfInvalid => csrf_refused(),
+            _ => respond::blocked(e.code(), respond::wants_json(&headers)),
+        };
+    }
+    delay(&st).await;
+    let new = login::NewSession {
+        peer: &peer,
+        who: &who,
+        headers: &headers,
+        arrived,
+    };
+    match login::complete(&attempt, &new, &creds, true, st.clock.now()) {
+        Ok((sid, fresh)) => {
+            let mut r = Redirect::to("/account").into_response();
+            append_cookies(&mut r, &fresh);
+            append_cookies(&mut r, &[session_cookie(sid)]);
+            r
+        }
+        Err(e) => match (e.reason, e.retry_after) {
+            (LoginRefusal::AccountBanned, _) => respond::banned(false),
+            (r, Some(secs)) => login::limited(r, secs, respond::wants_json(&headers)),
+            (r, None) => login_form(&st, Some(login::message(r)), StatusCode::UNAUTHORIZED),
+        },
+    }
+}
+
+/// The form's fields; anything but a urlencoded form is refused.
+fn form_credentials(headers: &HeaderMap, body: &Bytes) -> Result<Credentials, Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !ct.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
+        let msg = "<h1>Unsupported form</h1><p>Send application/x-www-form-urlencoded.</p>";
+        return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, Html(msg)).into_response());
+    }
+    serde_urlencoded::from_bytes(body).map_err(|e| {
+        let msg = format!(
+            "<h1>Bad request</h1><p>The login form could not be read: {}</p>",
+            pages::escape(&e.to_string())
+        );
+        (StatusCode::BAD_REQUEST, Html(msg)).into_response()
+    })
+}
+
+/// What the form login refuses before it looks at the credentials.
+fn form_precheck(
+    st: &TargetState,
+    headers: &HeaderMap,
+    creds: &Credentials,
+) -> Result<(), LoginRefusal> {
+    if !st.config.auth.cookies() {
+        return Err(LoginRefusal::AuthMode);
+    }
+    let csrf_ok = guard::cookie(headers, CSRF_COOKIE)
+        .zip(creds.csrf.as_deref())
+        .is_some_and(|(cookie, form)| st.csrf.verify(form, cookie));
+    if !csrf_ok {
+        return Err(LoginRefusal::CsrfInvalid);
+    }
+    login::check_companions(st, headers)
+}
+
+fn csrf_refused() -> Response {
+    let body = "<h1>Forbidden</h1><p>CSRF token missing or invalid.</p>";
+    (StatusCode::FORBIDDEN, Html(body)).into_response()
+}
+
+/// Waits out the configured login delay.
+pub async fn delay(st: &TargetState) {
+    let d = st.config.login.delay;
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+}
+
+fn session_cookie(sid: SessionId) -> String {
+    format!("{SESSION_COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax")
+}
+
+fn append_cookies(r: &mut Response, cookies: &[String]) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+/// `GET /account`: who you are.
+pub async fn account(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
+    match guard::authorize(&st, &peer, &headers, "/account") {
+        Ok(auth) => Html(pages::account(&auth.account)).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// The `page` query parameter.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    /// 1-based page number; 1 when left out.
+    pub page: Option<u32>,
+}
+
+/// `GET /catalog?page=N`: an HTML page of records.
+pub async fn catalog(
+    State(st): St,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let auth = match guard::authorize(&st, &peer, &headers, "/catalog") {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let n = q.page.unwrap_or(1);
+    match st.dataset.page(n).zip(st.dataset.page_ids(n)) {
+        Some((page, ids)) => {
+            st.served(auth.sid, ids);
+            Html(dataset::render_catalog_html(&page)).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, Html("<h1>No such page</h1>")).into_response(),
+    }
+}
+
+/// `POST /logout`: ends the session and its refresh-token family.
+pub async fn logout(State(st): St, headers: HeaderMap) -> Response {
+    let sid = guard::bearer_token(&headers)
+        .and_then(|t| {
+            st.jwt
+                .read()
+                .ok()?
+                .verify(t, st.clock.now(), st.config.tokens.skew)
+                .ok()
+        })
+        .and_then(|c| c.sid.parse::<SessionId>().ok())
+        .or_else(|| guard::cookie(&headers, SESSION_COOKIE)?.parse().ok());
+    if let Some(sid) = sid {
+        let d = st.engine.revoke(sid, Reason::LoggedOut, st.clock.now());
+        st.record(&d);
+        st.refresh.revoke_session(sid);
+    }
+    let mut r = Redirect::to("/login").into_response();
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    guard::clear_cookie(&mut r, SESSION_COOKIE);
+    r
+}
+
+/// `GET /__range/fingerprint`: what the target sees of the caller.
+pub async fn fingerprint(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
+    let who = guard::client(&st, &peer, &headers);
+    let ctx = guard::context(&st, &who, peer.tls.as_deref(), &headers);
+    let cookie_names: Vec<&str> = ctx.cookies.iter().map(|(n, _)| n.as_str()).collect();
+    let body = serde_json::json!({
+        "ip": who.ip,
+        "ip_source": who.source,
+        "peer": peer.addr.ip(),
+        "ignored_header": who.ignored_header,
+        "network": ctx.network,
+        "user_agent": ctx.user_agent,
+        "accept_language": ctx.accept_language,
+        "header_order": ctx.header_order,
+        "cookie_names": cookie_names,
+        "http_fingerprint": ctx.http_fingerprint,
+        "ja3": ctx.ja3,
+        "ja4": ctx.ja4,
+        "ja4_stable": ctx.ja4_stable,
+        "tls": peer.tls.as_deref(),
+        "ja4h": peer.ja4h(),
+    });
+    axum::Json(body).into_response()
+}
+
+/// Every route of the HTML and API surfaces, as the router names them.
+const SURFACE_ROUTES: [&str; 9] = [
+    "/login",
+    "/account",
+    "/catalog",
+    "/api/login",
+    "/api/login/challenge",
+    "/api/token/refresh",
+    "/api/token/revoke",
+    "/api/v1/items",
+    "/api/v1/items/{id}",
+];
+
+/// The route a path would take on a site serving every surface.
+fn surface_route(path: &str) -> Option<&'static str> {
+    if path.starts_with("/api/v1/items/") && path.len() > "/api/v1/items/".len() {
+        return Some("/api/v1/items/{id}");
+    }
+    SURFACE_ROUTES.iter().copied().find(|r| *r == path)
+}
+
+/// The fallback: `404` for any path no route serves; a route of a surface
+/// the scenario leaves out is traced as refused with `SURFACE_ABSENT`.
+pub async fn not_found(State(st): St, peer: Peer, headers: HeaderMap, uri: Uri) -> Response {
+    if let Some(route) = surface_route(uri.path()) {
+        let who = guard::client(&st, &peer, &headers);
+        attempts::refused(
+            &st,
+            Cow::Borrowed(route),
+            who.ip,
+            RefusalReason::SurfaceAbsent,
+        );
+    }
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}

@@ -1,0 +1,79 @@
+//! The client-facing listeners: plain HTTP, HTTPS, and the pool's (each connection opens with a PROXY v2 header).
+//!
+//! The public listeners never read PROXY headers; to them one is just a
+//! malformed request. The pool listener reads exactly one header per
+//! connection, checks the run's pool secret, and then serves the same
+//! router with the exit address in place of the socket peer.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::proxy_protocol;
+use crate::site::conn::{self, Listening, PeerFacts};
+use crate::site::metrics::Listener;
+use crate::site::peer::PoolExit;
+use crate::site::state::TargetState;
+
+/// Accepts connections on `listener` until `stop` resolves, then drains
+/// them. Public connections are served as they come; HTTPS ones have
+/// their first ClientHello read and fingerprinted before rustls sees it;
+/// pool ones start with a PROXY header, then carry plain HTTP or the TLS
+/// of a client's CONNECT tunnel.
+pub(crate) async fn serve_listener(
+    state: Arc<TargetState>,
+    listener: TcpListener,
+    which: Listener,
+    app: Router,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let stats = Arc::clone(state.metrics.listener(which));
+    let timeouts = conn::Timeouts {
+        head: state.head_timeout,
+        idle: state.idle_timeout,
+    };
+    let settings = (app, timeouts, stats, Arc::clone(&state.idlers));
+    conn::accept_loop(listener, settings, stop, move |stream, addr, l| {
+        let state = Arc::clone(&state);
+        async move {
+            match which {
+                Listener::Public | Listener::Admin => {
+                    conn::serve(stream, l, PeerFacts::socket(addr)).await
+                }
+                Listener::Https => {
+                    let config = state.tls.server.clone();
+                    conn::serve_tls(stream, config, l, PeerFacts::socket(addr)).await;
+                }
+                Listener::Pool => pool_connection(state, stream, l).await,
+            }
+        }
+    })
+    .await
+}
+
+async fn pool_connection(state: Arc<TargetState>, mut stream: TcpStream, l: Listening) {
+    let read = l.in_time(proxy_protocol::read(&mut stream, &state.pool_secret));
+    // Anything but a header with this run's secret is dropped unanswered:
+    // only the pool speaks here, and nobody else deserves a diagnosis.
+    let Some(Ok(exit)) = read.await else {
+        return;
+    };
+    let facts = PeerFacts {
+        addr: exit,
+        exit: Some(PoolExit(exit)),
+        tls: None,
+    };
+    // Through a CONNECT tunnel the client speaks TLS to us: its own hello.
+    // Within the head timeout: a pool node that opened the connection and
+    // then sent nothing must not hold it.
+    let mut first = [0u8; 1];
+    match l.in_time(stream.peek(&mut first)).await {
+        Some(Ok(1)) if first[0] == 0x16 => {
+            conn::serve_tls(stream, state.tls.server.clone(), l, facts).await
+        }
+        Some(Ok(1)) => conn::serve(stream, l, facts).await,
+        _ => {}
+    }
+}

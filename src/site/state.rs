@@ -1,0 +1,386 @@
+//! The shared state of a running target: engine, tokens, keys, trace and counters.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::csrf::CsrfKey;
+use crate::auth::jwt::JwtKeys;
+use crate::auth::refresh::RefreshTokens;
+use crate::clock::{Clock, Timestamp};
+use crate::dataset::{Dataset, ServedIds};
+use crate::engine::{Decision, Engine};
+use crate::error::Result;
+use crate::geo::GeoDb;
+use crate::grade::TimelineFired;
+use crate::session::SessionId;
+use crate::site::config::TargetConfig;
+use crate::site::conn::{DEFAULT_HEAD_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
+use crate::site::exit_bans::ExitBans;
+use crate::site::issued::IssuedTokens;
+use crate::site::metrics::Metrics;
+use crate::site::shed::Idlers;
+use crate::site::trace_log::TraceLog;
+use crate::timeline::{Script, TimelineAction, TimelineEvent};
+use crate::tls::TlsMaterial;
+use crate::verdict::Reason;
+
+/// How long a proof-of-work challenge stays valid, in milliseconds.
+const POW_TTL_MS: u64 = 5 * 60 * 1000;
+/// Most outstanding proof-of-work challenges; older ones are dropped.
+const MAX_POW_CHALLENGES: usize = 100_000;
+
+/// Everything the handlers share. Built once per run.
+#[derive(Debug)]
+pub struct TargetState {
+    /// The risk engine.
+    pub engine: Engine,
+    /// Network identity lookups.
+    pub geo: GeoDb,
+    /// The clock, read once per request.
+    pub clock: Clock,
+    /// What this target serves.
+    pub config: TargetConfig,
+    /// The protected records.
+    pub dataset: Dataset,
+    /// JWT signing keys.
+    pub jwt: RwLock<JwtKeys>,
+    /// Refresh-token families.
+    pub refresh: RefreshTokens,
+    /// Signs CSRF tokens.
+    pub csrf: CsrfKey,
+    /// Signs companion-cookie values, so forged ones are recognised.
+    pub companion_key: CsrfKey,
+    /// The decision trace.
+    pub trace: TraceLog,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Connections still in their opening, to shed when descriptors run out.
+    pub(crate) idlers: Arc<Idlers>,
+    /// The admin API's bearer token.
+    pub admin_token: String,
+    /// The secret a pool node must send in its PROXY header.
+    pub pool_secret: [u8; 16],
+    /// Addresses refused outright (the pool's `banned` fault).
+    pub exit_bans: ExitBans,
+    /// This run's CA and the HTTPS listeners' configuration.
+    pub tls: TlsMaterial,
+    /// How long a peer may take to send a request head (from its first
+    /// byte), a PROXY header or a ClientHello, and to finish the TLS
+    /// handshake.
+    pub head_timeout: Duration,
+    /// How long a keep-alive HTTP/1 connection may idle between the end of
+    /// a response and the first byte of the next request head.
+    pub idle_timeout: Duration,
+    pow_challenges: Mutex<IssuedTokens>,
+    /// CSRF tokens and challenges that start a login flow, by issue time.
+    flow_starts: Mutex<IssuedTokens>,
+    revoked_jti: Mutex<HashMap<String, Timestamp>>,
+    served: Mutex<Served>,
+    script: Mutex<Script>,
+    script_pending: std::sync::atomic::AtomicBool,
+}
+
+/// What the target served: counts per session, and which records.
+#[derive(Debug, Default)]
+struct Served {
+    by_session: HashMap<SessionId, u64>,
+    ids: ServedIds,
+}
+
+/// Most login-flow starts remembered; older ones count as abandoned.
+const MAX_FLOW_STARTS: usize = 100_000;
+
+/// A trace line for a finished login flow: how long the client spent
+/// logging in, from its first login-flow request to the new session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginFlow {
+    /// Always `"login_flow"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The session the flow ended with.
+    pub session: SessionId,
+    /// The first login-flow request (login page, challenge, or the login itself).
+    pub started: Timestamp,
+    /// When the session was issued.
+    pub at: Timestamp,
+}
+
+impl TargetState {
+    /// Builds the state for `config`, drawing keys from the OS.
+    pub fn new(config: TargetConfig, clock: Clock, geo: GeoDb, trace: TraceLog) -> Result<Self> {
+        config.validate("target")?;
+        let mut rng = rand::rng();
+        let t = &config.tokens;
+        Ok(Self {
+            engine: Engine::new(config.rules.clone())?,
+            geo: geo.with_hosting_asns(config.hosting_asns.iter().copied()),
+            dataset: Dataset::new(&config.dataset),
+            jwt: RwLock::new(JwtKeys::generate(&mut rng)),
+            refresh: RefreshTokens::new(t.refresh_ttl).with_overlap(t.refresh_overlap),
+            csrf: CsrfKey::generate(&mut rng),
+            companion_key: CsrfKey::generate(&mut rng),
+            admin_token: random_hex(&mut rng, 16),
+            pool_secret: rng.random(),
+            exit_bans: ExitBans::default(),
+            tls: TlsMaterial::generate()?,
+            head_timeout: DEFAULT_HEAD_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            metrics: Metrics::default(),
+            idlers: Arc::default(),
+            pow_challenges: Mutex::new(IssuedTokens::new(MAX_POW_CHALLENGES)),
+            flow_starts: Mutex::new(IssuedTokens::new(MAX_FLOW_STARTS)),
+            revoked_jti: Mutex::new(HashMap::new()),
+            served: Mutex::new(Served::default()),
+            script: Mutex::new(Script::default()),
+            script_pending: std::sync::atomic::AtomicBool::new(false),
+            clock,
+            config,
+            trace,
+        })
+    }
+
+    /// Records a decision in the trace and the counters. Returns whether
+    /// its line reached the trace file (see [`TraceLog::record`]).
+    pub fn record(&self, d: &Decision) -> bool {
+        self.record_request(d, None).0
+    }
+
+    /// [`TargetState::record`] for a request whose line may name an
+    /// earlier context, `ctx` being its own (see
+    /// [`TraceLog::record_request`]): returns whether the line reached the
+    /// file and whether its context was written in full.
+    pub fn record_request(
+        &self,
+        d: &Decision,
+        ctx: Option<&std::sync::Arc<crate::context::RequestContext>>,
+    ) -> (bool, bool) {
+        self.metrics.decided(d.verdict);
+        let recorded = self.trace.record_request(d, ctx);
+        self.run_script(d.at);
+        recorded
+    }
+
+    /// Gives the target a scenario's timeline: each event fires once, at
+    /// its time after the first decided request or at its request count,
+    /// checked on every decision and on every [`TargetState::run_script`].
+    pub fn set_timeline(&self, events: &[TimelineEvent]) {
+        *self.script.lock().unwrap_or_else(|e| e.into_inner()) = Script::new(events);
+        self.script_pending
+            .store(!events.is_empty(), std::sync::atomic::Ordering::Release);
+    }
+
+    /// Fires the timeline events due at `now`. Cheap when none is left.
+    pub fn run_script(&self, now: Timestamp) {
+        use std::sync::atomic::Ordering;
+        if !self.script_pending.load(Ordering::Acquire) {
+            return;
+        }
+        // Another thread firing already: it sees this request's count too.
+        let Ok(mut script) = self.script.try_lock() else {
+            return;
+        };
+        let due = script.due(now, self.metrics.requests());
+        self.script_pending
+            .store(script.pending(), Ordering::Release);
+        drop(script);
+        for event in due {
+            self.apply(event.action, event.account.as_deref(), now);
+        }
+    }
+
+    /// Notes that `token` (a login form's CSRF token, a proof-of-work
+    /// challenge) was issued at `now`: a login that presents it started
+    /// its flow then.
+    pub fn flow_token_issued(&self, token: &str, now: Timestamp) {
+        let mut starts = self.flow_starts.lock().unwrap_or_else(|e| e.into_inner());
+        starts.issue(token, now);
+    }
+
+    /// Ends a login flow with session `sid` at `now` and traces it. The
+    /// flow started when the earliest of the `tokens` the login presented
+    /// was issued, or when the login request `arrived` if it presented
+    /// none: a login page fetched and left is not part of it.
+    pub fn login_flow_done(
+        &self,
+        tokens: &[Option<&str>],
+        arrived: Timestamp,
+        sid: SessionId,
+        now: Timestamp,
+    ) {
+        let mut starts = self.flow_starts.lock().unwrap_or_else(|e| e.into_inner());
+        let first = tokens.iter().flatten().filter_map(|t| starts.take(t)).min();
+        drop(starts);
+        self.trace.record_value(&LoginFlow {
+            kind: "login_flow".into(),
+            session: sid,
+            started: first.unwrap_or(arrived).min(now),
+            at: now,
+        });
+    }
+
+    /// Login pages and challenges issued that no successful login used.
+    pub fn abandoned_login_flows(&self) -> u64 {
+        let starts = self.flow_starts.lock().unwrap_or_else(|e| e.into_inner());
+        starts.untaken()
+    }
+
+    /// Notes that the genuine records `ids` were served to `sid`.
+    pub fn served(&self, sid: SessionId, ids: std::ops::RangeInclusive<u64>) {
+        let n = ids.end().saturating_sub(*ids.start()).saturating_add(1);
+        let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        *served.by_session.entry(sid).or_default() += n;
+        served.ids.insert(ids);
+    }
+
+    /// Genuine records served so far, by session.
+    pub fn served_by_session(&self) -> HashMap<SessionId, u64> {
+        let served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        served.by_session.clone()
+    }
+
+    /// The ids of every genuine record served so far, to any session.
+    pub fn served_ids(&self) -> ServedIds {
+        let served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        served.ids.clone()
+    }
+
+    /// Applies a scripted event at `now`, traces it, and says what it did.
+    pub fn apply(&self, action: TimelineAction, account: Option<&str>, now: Timestamp) -> String {
+        let detail = match action {
+            TimelineAction::RevokeAccount => {
+                let name = account.unwrap_or_default();
+                format!(
+                    "{} sessions of {name} revoked",
+                    self.revoke_accounts(&[name], now)
+                )
+            }
+            TimelineAction::RevokeAll => {
+                let names: Vec<&str> = self
+                    .config
+                    .accounts
+                    .iter()
+                    .map(|a| a.username.as_str())
+                    .collect();
+                format!("{} sessions revoked", self.revoke_accounts(&names, now))
+            }
+            TimelineAction::RotateSigningKey => {
+                self.jwt
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .rotate(&mut rand::rng());
+                "access tokens signed with the old key now fail".to_owned()
+            }
+            TimelineAction::Restart => {
+                let upkeep = self.engine.reset(now);
+                self.trace.record_upkeep(&upkeep);
+                self.refresh.clear();
+                self.jwt
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .rotate(&mut rand::rng());
+                "sessions, refresh tokens and signing keys lost".to_owned()
+            }
+        };
+        self.trace.record_value(&TimelineFired {
+            kind: "timeline".into(),
+            at: now,
+            action: action.as_str().into(),
+            detail: detail.clone(),
+        });
+        detail
+    }
+
+    fn revoke_accounts(&self, names: &[&str], now: Timestamp) -> usize {
+        let mut n = 0;
+        for name in names {
+            for d in self
+                .engine
+                .revoke_account(name, Reason::SessionRevoked, now)
+            {
+                self.trace.record(&d);
+                self.refresh.revoke_session(d.session);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// A fresh session id: 128 bits from the OS's generator.
+    pub fn new_session_id(&self) -> SessionId {
+        SessionId::from_u128(rand::rng().random())
+    }
+
+    /// Remembers a proof-of-work challenge issued at `now`. When the store
+    /// is full the oldest challenge is forgotten, so a flood of requests
+    /// for challenges cannot lock honest clients out.
+    pub fn issue_pow(&self, challenge: &str, now: Timestamp) {
+        let mut store = self
+            .pow_challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        store.issue(challenge, now);
+        drop(store);
+        self.flow_token_issued(challenge, now);
+    }
+
+    /// Consumes a challenge: `true` if it was issued and is still fresh.
+    /// Each challenge is accepted at most once.
+    pub fn take_pow(&self, challenge: &str, now: Timestamp) -> bool {
+        let mut store = self
+            .pow_challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        store.take(challenge).is_some_and(|t| fresh(t, now))
+    }
+
+    /// Denies an access token by its `jti` until it would have expired.
+    pub fn deny_jti(&self, jti: &str, exp: Timestamp) {
+        let mut map = self.revoked_jti.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(jti.to_owned(), exp);
+    }
+
+    /// Whether an access token's `jti` was revoked.
+    pub fn is_jti_denied(&self, jti: &str) -> bool {
+        self.revoked_jti
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(jti)
+    }
+
+    /// Forgets expired sessions, challenges and denied token ids.
+    pub fn sweep(&self, now: Timestamp) -> usize {
+        let mut store = self
+            .pow_challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        store.retain(|t| fresh(t, now));
+        drop(store);
+        self.revoked_jti
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, exp| *exp > now);
+        self.refresh.sweep(now);
+        let upkeep = self.engine.sweep(now);
+        if upkeep.removed > 0 {
+            self.trace.record_upkeep(&upkeep);
+        }
+        upkeep.removed
+    }
+}
+
+/// Whether a challenge issued at `issued` is still usable at `now`.
+fn fresh(issued: Timestamp, now: Timestamp) -> bool {
+    now.as_millis().saturating_sub(issued.as_millis()) < POW_TTL_MS
+}
+
+/// `bytes` random bytes as lowercase hex.
+pub fn random_hex(rng: &mut impl Rng, bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
+}
