@@ -18,7 +18,7 @@ use crate::session::SessionId;
 use crate::site::attempts::{
     self, Attempt, LoginRefusal, LoginVia, RefreshOutcome as TraceOutcome,
 };
-use crate::site::guard;
+use crate::site::guard::{self, Authorized};
 use crate::site::handlers::{PageQuery, delay};
 use crate::site::login::{self, Credentials};
 use crate::site::peer::Peer;
@@ -271,16 +271,7 @@ pub async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Response 
 }
 
 /// `GET /api/v1/items?page=N`: a JSON page of records.
-pub async fn items(
-    State(st): St,
-    peer: Peer,
-    headers: HeaderMap,
-    Query(q): Query<PageQuery>,
-) -> Response {
-    let auth = match guard::authorize(&st, &peer, &headers, "/api/v1/items") {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub async fn items(State(st): St, Query(q): Query<PageQuery>, auth: Authorized) -> Response {
     let n = q.page.unwrap_or(1);
     match st.dataset.page(n).zip(st.dataset.page_ids(n)) {
         Some((page, ids)) => {
@@ -292,16 +283,7 @@ pub async fn items(
 }
 
 /// `GET /api/v1/items/{id}`: one record.
-pub async fn item(
-    State(st): St,
-    peer: Peer,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let auth = match guard::authorize(&st, &peer, &headers, "/api/v1/items/{id}") {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub async fn item(State(st): St, Path(id): Path<String>, auth: Authorized) -> Response {
     match id.parse::<u64>().ok().and_then(|id| st.dataset.record(id)) {
         Some(record) => {
             st.served(auth.sid, record.id..=record.id);

@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use axum::extract::{FromRequestParts, MatchedPath};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -37,6 +39,29 @@ pub struct Authorized {
     pub account: Arc<str>,
     /// Whether it came with a bearer token rather than a cookie.
     pub bearer: bool,
+}
+
+/// A protected handler takes `Authorized` as an argument: the request is
+/// authorized (credentials checked, the engine asked, the decision traced)
+/// before the handler runs, and a refusal is answered for it. Put it after
+/// the handler's other extractors, so a request they reject is never
+/// decided.
+impl FromRequestParts<Arc<TargetState>> for Authorized {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &Arc<TargetState>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = Peer::from_request_parts(parts, st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        authorize(st, &peer, &parts.headers, route.unwrap_or("?"))
+    }
 }
 
 impl Drop for Authorized {
@@ -138,12 +163,12 @@ pub fn authorize(
     st: &Arc<TargetState>,
     peer: &Peer,
     headers: &HeaderMap,
-    route: &'static str,
+    route: &str,
 ) -> Result<Authorized, Response> {
     let now = st.clock.now();
     let credential = credential(st, headers, now).map_err(|(reason, response)| {
         let who = client(st, peer, headers);
-        attempts::refused(st, Cow::Borrowed(route), who.ip, reason);
+        attempts::refused(st, Cow::Owned(route.to_owned()), who.ip, reason);
         response
     })?;
     let (sid, bearer) = match credential {

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::site::attempts::{self, Attempt, LoginRefusal, LoginVia, RefusalReason};
-use crate::site::guard::{self, CSRF_COOKIE, SESSION_COOKIE};
+use crate::site::guard::{self, Authorized, CSRF_COOKIE, SESSION_COOKIE};
 use crate::site::login::{self, Credentials};
 use crate::site::peer::Peer;
 use crate::site::state::TargetState;
@@ -156,11 +156,8 @@ fn append_cookies(r: &mut Response, cookies: &[String]) {
 }
 
 /// `GET /account`: who you are.
-pub async fn account(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
-    match guard::authorize(&st, &peer, &headers, "/account") {
-        Ok(auth) => Html(pages::account(&auth.account)).into_response(),
-        Err(r) => r,
-    }
+pub async fn account(auth: Authorized) -> Response {
+    Html(pages::account(&auth.account)).into_response()
 }
 
 /// The `page` query parameter.
@@ -171,16 +168,7 @@ pub struct PageQuery {
 }
 
 /// `GET /catalog?page=N`: an HTML page of records.
-pub async fn catalog(
-    State(st): St,
-    peer: Peer,
-    headers: HeaderMap,
-    Query(q): Query<PageQuery>,
-) -> Response {
-    let auth = match guard::authorize(&st, &peer, &headers, "/catalog") {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub async fn catalog(State(st): St, Query(q): Query<PageQuery>, auth: Authorized) -> Response {
     let n = q.page.unwrap_or(1);
     match st.dataset.page(n).zip(st.dataset.page_ids(n)) {
         Some((page, ids)) => {
