@@ -186,7 +186,7 @@ pub fn http_fingerprint(header_order: &[String]) -> String {
         hasher.update(name.as_bytes());
     }
     let digest = hasher.finalize();
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    crate::fingerprint::common::hex(&digest[..6])
 }
 
 /// Whether two header orders disagree: some pair of names present in both

@@ -206,7 +206,7 @@ fn check_expiry(claims: &AccessClaims, now: Timestamp, skew: Duration) -> Result
 
 /// Lowercase hex.
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::fingerprint::common::hex(bytes)
 }
 
 #[cfg(test)]

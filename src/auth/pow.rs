@@ -27,7 +27,7 @@ pub const MAX_NONCE_LEN: usize = 64;
 /// A fresh challenge: 16 random bytes in lowercase hex.
 pub fn challenge(rng: &mut impl rand::Rng) -> String {
     let bytes: [u8; 16] = rng.random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::fingerprint::common::hex(&bytes)
 }
 
 /// Whether `nonce` solves `challenge` at difficulty `bits`.

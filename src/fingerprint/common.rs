@@ -74,6 +74,15 @@ pub(crate) fn push_hex_list(out: &mut Vec<u8>, values: impl IntoIterator<Item = 
     }
 }
 
+/// `bytes` as lowercase hex: the crate's one hex encoder.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        push_hex_byte(&mut out, *b);
+    }
+    out
+}
+
 /// Appends the two lowercase hex digits of `byte`.
 pub(crate) fn push_hex_byte(out: &mut String, byte: u8) {
     let [a, b] = hex_digits(byte);

@@ -12,7 +12,7 @@
 //! session resumption and HelloRetryRequest.
 
 pub mod client_hello;
-mod common;
+pub(crate) mod common;
 pub mod ja3;
 pub mod ja4;
 pub mod ja4h;

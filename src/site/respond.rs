@@ -284,7 +284,7 @@ fn set(res: &mut Response, name: HeaderName, value: &str) {
 /// An id-like reference for the block page, stable per reason code.
 fn reference(code: &str) -> String {
     let digest = Sha256::digest(format!("sessionrange/{code}").as_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let hex = crate::fingerprint::common::hex(&digest[..8]);
     format!("18.{}.{}", &hex[..8], &hex[8..])
 }
 

@@ -380,7 +380,6 @@ fn fresh(issued: Timestamp, now: Timestamp) -> bool {
 
 /// `bytes` random bytes as lowercase hex.
 pub fn random_hex(rng: &mut impl Rng, bytes: usize) -> String {
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.random::<u8>()))
-        .collect()
+    let raw: Vec<u8> = (0..bytes).map(|_| rng.random()).collect();
+    crate::fingerprint::common::hex(&raw)
 }
