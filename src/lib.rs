@@ -29,6 +29,20 @@
 //! assert_eq!(d.verdict, Verdict::Revoke(Reason::AsnDrift));
 //! # Ok::<(), sessionrange::Error>(())
 //! ```
+//!
+//! # Layout
+//!
+//! The functional core first, then the shells around it: [`engine`],
+//! [`rules`], [`session`], [`context`], [`verdict`] and [`config`] are the
+//! risk engine (pure, `now` passed in); [`site`] is the mock target (axum
+//! handlers, listeners, the trace); [`pool`] the proxy pool; [`runner`]
+//! runs a client and reaps it; [`grade`] turns the trace's summary into
+//! metrics and criteria (pure); [`report`] writes the card, JSON, JUnit and
+//! Markdown. [`fingerprint`], [`tls`], [`geo`], [`auth`] and [`dataset`]
+//! serve the site; [`client`] is the reference client behind
+//! `sessionrange client`. A test needs only the types re-exported here:
+//! [`TargetServer`], [`TargetConfig`], [`ProxyPool`], [`PoolConfig`],
+//! [`Scenario`], [`Clock`].
 
 pub mod auth;
 pub mod client;
@@ -65,5 +79,8 @@ pub use engine::{Decision, DecisionKind, Engine, replay};
 pub use error::{Error, Result};
 pub use geo::GeoDb;
 pub use network::{CountryCode, Location, NetworkClass, NetworkInfo};
+pub use pool::{PoolConfig, ProxyPool};
+pub use scenario::Scenario;
 pub use session::{Account, Session, SessionId, SessionState};
+pub use site::{TargetConfig, TargetServer};
 pub use verdict::{Action, Evidence, Firing, Reason, RuleName, Verdict};

@@ -180,12 +180,21 @@ async fn sweep_forever(state: Arc<TargetState>) {
 
 /// A target on random loopback ports, for tests. It stops when dropped.
 ///
-/// ```no_run
-/// # async fn demo() -> sessionrange::Result<()> {
-/// use sessionrange::site::TargetServer;
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use sessionrange::{Clock, TargetConfig, TargetServer, Timestamp};
 ///
-/// let target = TargetServer::start().await?;
-/// let page = reqwest::get(target.url("/login")).await;
+/// let clock = Clock::manual(Timestamp::from_secs(1_790_000_000));
+/// let target = TargetServer::builder()
+///     .config(TargetConfig::default())
+///     .clock(clock.clone())
+///     .start()
+///     .await?;
+/// let page = reqwest::get(target.url("/login")).await?;
+/// assert_eq!(page.status(), 200);
+/// clock.advance(std::time::Duration::from_secs(31 * 60)); // idle timeout, without sleeping
+/// assert!(target.events().is_empty(), "a login page decides nothing");
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
