@@ -197,8 +197,18 @@ fn decimal_key(s: &str) -> (String, String) {
 
 /// A client's text cut short for a report, with control characters escaped.
 fn clip(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars().take(EXAMPLE_CHARS) {
+    let cut = text
+        .char_indices()
+        .nth(EXAMPLE_CHARS)
+        .map_or(text.len(), |(i, _)| i);
+    escape_controls(&text[..cut])
+}
+
+/// `text` with every control character escaped (`\u{1b}`), so that
+/// nothing a client wrote can move a terminal's cursor or forge a line.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
         if c.is_control() {
             out.extend(c.escape_default());
         } else {

@@ -43,15 +43,7 @@ pub fn card(report: &RunReport) -> String {
 /// nothing a client wrote (its log, its output) can move the cursor, clear
 /// the screen or forge a line of the card.
 pub fn terminal(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::grade::output::escape_controls(text)
 }
 
 fn scenario_card(out: &mut String, s: &ScenarioReport) {

@@ -493,11 +493,12 @@ fn grade_run(
         c.details.push(p);
     }
     criteria.insert(0, client_criterion(exit, &paths.log));
+    let outcome = Outcome::of(&criteria);
     Ok(ScenarioReport {
         scenario: scenario.name.clone(),
         description: scenario.description.clone(),
-        passed: criteria.iter().all(|c| c.passed),
-        outcome: Outcome::of(&criteria),
+        passed: outcome == Outcome::Pass,
+        outcome,
         client: exit.clone(),
         metrics,
         criteria,
