@@ -14,8 +14,8 @@ mod common;
 use std::time::Instant;
 
 use common::{Headers, ROUND_TIME, WORKERS, clients, config, median, range, round};
+use sessionrange::TargetServer;
 use sessionrange::pool::{PoolConfig, ProxyPool};
-use sessionrange::site::TargetServer;
 
 const ROUNDS: usize = 11;
 const LATENCY_BLOCKS: usize = 20;

@@ -59,6 +59,7 @@ mod intern;
 pub mod network;
 pub mod pool;
 pub mod proxy_protocol;
+pub mod range;
 pub mod report;
 pub mod rules;
 pub mod runner;
@@ -66,6 +67,7 @@ pub mod scenario;
 pub mod session;
 pub mod site;
 mod store;
+pub mod target_server;
 pub mod timeline;
 pub mod tls;
 mod toml_file;
@@ -80,7 +82,14 @@ pub use error::{Error, Result};
 pub use geo::GeoDb;
 pub use network::{CountryCode, Location, NetworkClass, NetworkInfo};
 pub use pool::{PoolConfig, ProxyPool};
+pub use range::{Addrs, Range, RangeBuilder};
 pub use scenario::Scenario;
 pub use session::{Account, Session, SessionId, SessionState};
-pub use site::{TargetConfig, TargetServer};
+pub use site::TargetConfig;
+pub use target_server::{TargetServer, TargetServerBuilder};
 pub use verdict::{Action, Evidence, Firing, Reason, RuleName, Verdict};
+
+/// README's Rust blocks, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

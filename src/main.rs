@@ -2,16 +2,15 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use sessionrange::pool::{ProxyPool, Upstream};
+use sessionrange::pool::ProxyPool;
 use sessionrange::report;
 use sessionrange::runner::{self, RunOptions, RunReport, Status};
 use sessionrange::scenario::Scenario;
 use sessionrange::site::{self, TargetState, TraceLog};
-use sessionrange::{Clock, EngineConfig, GeoDb, geo, trace};
+use sessionrange::{Clock, EngineConfig, GeoDb, Range, geo, trace};
 
 /// A test range for stateful HTTP clients.
 #[derive(Debug, Parser)]
@@ -341,7 +340,7 @@ fn replay(path: &Path, rules: Option<&Path>) -> anyhow::Result<()> {
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    let (addr, admin_addr, seed) = (args.addr, args.admin_addr, args.seed);
+    let (addr, admin_addr) = (args.addr, args.admin_addr);
     // Refuse a non-loopback address before creating the trace file.
     site::check_loopback(addr)?;
     site::check_loopback(admin_addr)?;
@@ -351,48 +350,53 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     };
     let clock = Clock::system();
     let (trace_path, log) = open_trace((args.trace.clone(), args.trace_max), &clock)?;
-    let mut config = scenario.target.clone();
-    config.dataset.salt = seed.unwrap_or_else(rand::random);
-    let state = Arc::new(TargetState::new(config, clock, GeoDb::embedded(), log)?);
-    state.set_timeline(&scenario.timeline);
     if let Err(e) = site::raise_descriptor_limit() {
         eprintln!("sessionrange: cannot raise the descriptor limit: {e}");
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let listeners = site::Listeners::bind(addr, admin_addr).await?;
-        let (public, admin, pool_addr) = listeners.addrs()?;
-        let https = listeners.https_addr()?;
+        let range = Range::builder(&scenario)
+            .clock(clock)
+            .trace(log)
+            .seed(args.seed.unwrap_or_else(rand::random))
+            .bind(addr, admin_addr)
+            .start()
+            .await?;
         let ca = trace_path.with_file_name("ca.pem");
-        state.tls.write_ca(&ca)?;
-        let upstream = Upstream::new(state.clone(), public, pool_addr).with_https(https);
-        let pool = ProxyPool::start(&scenario.pool, upstream).await?;
-        let proxy = pool.urls().first().map(|p| p.url.clone());
-        print_banner(
-            &scenario,
-            &state,
-            (public, admin),
-            &trace_path,
-            proxy.as_deref(),
-        );
-        println!(
-            "  data:   salted with seed {} (serve --seed {0} serves the same records)",
-            state.config.dataset.salt
-        );
-        println!(
-            "  https:  https://{https}/  (trust {}: curl --cacert {0})",
-            ca.display()
-        );
-        print_pool(&pool, public);
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        site::serve(state.clone(), listeners, ctrl_c).await?;
+        range.state().tls.write_ca(&ca)?;
+        print_range(&scenario, &range, &trace_path, &ca);
+        let state = range.state().clone();
+        range.run_until(stop_signal()).await?;
         println!("\nstopped. {}", state.metrics.summary());
         println!("trace: {}", trace_path.display());
         println!("{}", state.trace.dropped().sentence());
         anyhow::Ok(())
     })
+}
+
+/// Everything `serve` prints at start: URLs, accounts, curl commands,
+/// the seed, the CA and the pool.
+fn print_range(scenario: &Scenario, range: &Range, trace: &Path, ca: &Path) {
+    let state = range.state();
+    let addrs = range.addrs();
+    let proxy = range.pool().urls().first().map(|p| p.url.clone());
+    print_banner(
+        scenario,
+        state,
+        (addrs.public, addrs.admin),
+        trace,
+        proxy.as_deref(),
+    );
+    println!(
+        "  data:   salted with seed {} (serve --seed {0} serves the same records)",
+        state.config.dataset.salt
+    );
+    println!(
+        "  https:  https://{}/  (trust {}: curl --cacert {1})",
+        addrs.https,
+        ca.display()
+    );
+    print_pool(range.pool(), addrs.public);
 }
 
 /// The trace `serve` writes: `path` or `runs/<time>/trace.jsonl`, cut at

@@ -218,6 +218,26 @@ impl Scenario {
             .collect()
     }
 
+    /// The bundled scenario called `name` (its file name without
+    /// `.toml`, such as `sticky-expiry`).
+    pub fn named(name: &str) -> Result<Self> {
+        let file = format!("{name}.toml");
+        let Some((_, text)) = BUNDLED.iter().find(|(f, _)| *f == file) else {
+            let names: Vec<_> = BUNDLED
+                .iter()
+                .map(|(f, _)| f.trim_end_matches(".toml"))
+                .collect();
+            return Err(Error::config(
+                "scenario",
+                format!(
+                    "no bundled scenario `{name}`; there are: {}",
+                    names.join(", ")
+                ),
+            ));
+        };
+        Self::parse(text, &PathBuf::from(format!("<embedded>/scenarios/{file}")))
+    }
+
     /// The scenario built into the binary.
     pub fn embedded() -> Result<Self> {
         Self::parse(

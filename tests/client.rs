@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use sessionrange::TargetServer;
 use sessionrange::client::{self, Bug, ClientArgs, ClientEnv, ClientSummary};
 use sessionrange::pool::{PoolConfig, ProxyPool};
 use sessionrange::site::config::AccountSpec;
-use sessionrange::site::{TargetConfig, TargetServer, TargetState};
+use sessionrange::site::{TargetConfig, TargetState};
 use sessionrange::timeline::TimelineAction;
 use sessionrange::{Action, Decision, DecisionKind, Reason, SessionId, Verdict};
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sessionrange::Action;
-use sessionrange::site::{TargetConfig, TargetServer};
+use sessionrange::{TargetConfig, TargetServer};
 
 /// Concurrent keep-alive workers per round.
 pub(crate) const WORKERS: usize = 16;

@@ -5,7 +5,7 @@
 //! second or so for the two sliding windows), so grading a run of any
 //! length takes memory in proportion to its sessions, not its requests.
 //! The runner feeds it every decision as the target makes it
-//! ([`crate::site::TraceLog::grading`]); file readers feed it lines.
+//! (`TraceLog::grading` in the site); file readers feed it lines.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -15,14 +15,11 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::context::RequestContext;
 use crate::engine::{Decision, DecisionKind};
-use crate::grade::facts::{SessionLife, TimelineFired, TraceFacts};
-use crate::pool::{FaultKind, ProxyEvent, ProxyWhat};
+use crate::grade::facts::{SessionLife, TraceFacts};
 use crate::session::SessionId;
-use crate::site::attempts::{
-    AttemptOutcome, LoginAttempt, RefreshOutcome, RefusedRequest, TokenRefresh,
-};
-use crate::site::state::LoginFlow;
-use crate::trace::ContextRefs;
+use crate::trace::proxy::{FaultKind, ProxyEvent, ProxyWhat};
+use crate::trace::records::{AttemptOutcome, LoginAttempt, LoginFlow, RefreshOutcome};
+use crate::trace::{ContextRefs, TraceLine};
 use crate::verdict::{Reason, Verdict};
 
 /// Proxy moves (sticky rotations and faults) kept as sentences for the report.
@@ -39,47 +36,6 @@ const PEAK_WINDOW_MS: u64 = 1000;
 /// few microseconds after their decision's time; a line later than this
 /// counts as if it had come at the last time already settled.
 const SETTLE_MS: u64 = 1000;
-
-/// One trace line that grading uses, parsed.
-#[derive(Debug)]
-pub enum GradedLine {
-    /// An engine decision.
-    Decision(Box<Decision>),
-    /// A proxy event.
-    Proxy(ProxyEvent),
-    /// A finished login flow.
-    LoginFlow(LoginFlow),
-    /// A scripted event.
-    Timeline(TimelineFired),
-    /// A login attempt.
-    LoginAttempt(LoginAttempt),
-    /// A request refused before the engine.
-    Refused(RefusedRequest),
-    /// A refresh-token exchange.
-    Refresh(TokenRefresh),
-}
-
-impl GradedLine {
-    /// Parses one line; `None` for a type grading does not use.
-    pub fn parse(line: &str) -> std::result::Result<Option<Self>, String> {
-        let json = |e: serde_json::Error| e.to_string();
-        let value: serde_json::Value = serde_json::from_str(line).map_err(json)?;
-        let ty = value.get("type").and_then(|t| t.as_str());
-        let parsed = match ty {
-            None | Some("decision") => Self::Decision(serde_json::from_value(value).map_err(json)?),
-            Some("proxy") => Self::Proxy(serde_json::from_value(value).map_err(json)?),
-            Some("login_flow") => Self::LoginFlow(serde_json::from_value(value).map_err(json)?),
-            Some("timeline") => Self::Timeline(serde_json::from_value(value).map_err(json)?),
-            Some("login_attempt") => {
-                Self::LoginAttempt(serde_json::from_value(value).map_err(json)?)
-            }
-            Some("refused") => Self::Refused(serde_json::from_value(value).map_err(json)?),
-            Some("token_refresh") => Self::Refresh(serde_json::from_value(value).map_err(json)?),
-            Some(_) => return Ok(None),
-        };
-        Ok(Some(parsed))
-    }
-}
 
 /// Builds [`TraceFacts`] from a trace fed in order.
 #[derive(Debug)]
@@ -112,25 +68,26 @@ impl FactsBuilder {
     /// names no earlier line, is an error; a line of a type grading does
     /// not use is skipped.
     pub fn add_line(&mut self, line: &str) -> std::result::Result<(), String> {
-        match GradedLine::parse(line)? {
+        match TraceLine::parse(line).map_err(|e| e.to_string())? {
             Some(parsed) => self.add(&parsed),
             None => Ok(()),
         }
     }
 
     /// Adds one parsed line (see [`FactsBuilder::add_line`]).
-    pub fn add(&mut self, line: &GradedLine) -> std::result::Result<(), String> {
+    pub fn add(&mut self, line: &TraceLine) -> std::result::Result<(), String> {
         match line {
-            GradedLine::Decision(d) => return self.add_decision(d),
-            GradedLine::Proxy(e) => self.add_proxy(e),
-            GradedLine::LoginFlow(f) => self.add_login_flow(f),
-            GradedLine::Timeline(t) => self.facts.timeline.push(t.clone()),
-            GradedLine::LoginAttempt(a) => self.add_login_attempt(a),
-            GradedLine::Refused(r) => {
+            TraceLine::Decision(d) => return self.add_decision(d),
+            TraceLine::Upkeep(_) => {}
+            TraceLine::Proxy(e) => self.add_proxy(e),
+            TraceLine::LoginFlow(f) => self.add_login_flow(f),
+            TraceLine::Timeline(t) => self.facts.timeline.push(t.clone()),
+            TraceLine::LoginAttempt(a) => self.add_login_attempt(a),
+            TraceLine::Refused(r) => {
                 let key = format!("refused({})", r.reason.code());
                 *self.facts.requests_refused.entry(key).or_default() += 1;
             }
-            GradedLine::Refresh(r) => {
+            TraceLine::Refresh(r) => {
                 if let (RefreshOutcome::Rotated, Some(s)) = (r.outcome, r.session) {
                     *self.facts.rotations.entry(s).or_default() += 1;
                 }
@@ -390,8 +347,6 @@ mod tests {
     use crate::config::EngineConfig;
     use crate::engine::Engine;
     use crate::grade::tests::ctx;
-    use crate::site::TraceLog;
-    use crate::site::attempts::RefusalReason;
 
     #[test]
     fn made_up_session_ids_are_counted_not_tracked_past_a_bound() {
@@ -414,92 +369,6 @@ mod tests {
             "a login is always tracked"
         );
         assert_eq!(facts.untracked_requests, extra);
-    }
-
-    /// Records a short run through a graded trace: two sessions, one
-    /// revoked and used on, contexts given by reference, a login flow and
-    /// an early refusal.
-    fn record_a_run(log: &TraceLog) {
-        let engine = Engine::new(EngineConfig::default()).expect("engine");
-        let at = |ms: u64| Timestamp::from_millis(1_790_000_000_000 + ms);
-        for n in 1..=2u64 {
-            let sid = SessionId::from_u128(u128::from(n));
-            log.record(&engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(n)));
-            let first = engine.decide(sid, ctx("127.0.1.9"), at(10 * n));
-            log.record(&first);
-            for i in 0..30 {
-                let mut d = engine.decide(sid, ctx("127.0.1.9"), at(100 + 7 * i + n));
-                (d.context, d.context_of) = (None, Some(first.seq));
-                log.record(&d);
-                log.record(&engine.release(sid, at(100 + 7 * i + n)));
-            }
-        }
-        let sid = SessionId::from_u128(1);
-        log.record(&engine.revoke(sid, Reason::SessionRevoked, at(400)));
-        for ms in [500, 510, 900, 1_300] {
-            log.record(&engine.decide(sid, ctx("127.0.2.9"), at(ms)));
-        }
-        log.record_value(&LoginFlow {
-            kind: "login_flow".into(),
-            session: sid,
-            started: at(0),
-            at: at(1),
-        });
-        log.record_value(&RefusedRequest {
-            kind: "refused".into(),
-            at: at(5),
-            route: "/api/v1/items".into(),
-            ip: "127.0.0.1".parse().expect("an address"),
-            reason: RefusalReason::LoginRequired,
-        });
-    }
-
-    /// What grading reads of a life.
-    fn seen(l: &SessionLife) -> impl PartialEq + std::fmt::Debug + use<> {
-        let counts = (
-            l.in_flight,
-            l.zombies,
-            l.requests,
-            l.peak_rate,
-            l.exit_moves,
-        );
-        let times = (l.last_zombie, l.last_request, l.in_flight_allowance);
-        (
-            l.id,
-            l.birth.clone(),
-            l.death.clone(),
-            l.revealed.clone(),
-            counts,
-            times,
-        )
-    }
-
-    #[test]
-    fn the_runners_summary_is_the_summary_of_its_trace_file() {
-        let grace = Duration::from_millis(200);
-        let log = TraceLog::in_memory().grading(grace);
-        record_a_run(&log);
-        let live = log.take_facts().expect("graded");
-        let text = log.recent().join("\n");
-        let path = std::path::Path::new("t.jsonl");
-        let read = TraceFacts::parse_with_grace(&text, path, grace).expect("parses");
-        let lives = |f: &TraceFacts| f.lives.iter().map(seen).collect::<Vec<_>>();
-        assert_eq!(lives(&live), lives(&read));
-        assert_eq!(live.requests_refused, read.requests_refused);
-        assert_eq!((live.login_flows, live.login_seconds), (1, 0.001));
-        assert_eq!((read.login_flows, read.login_seconds), (1, 0.001));
-        let revoked = &live.lives[0];
-        let sorted = (revoked.in_flight, revoked.zombies, revoked.exit_moves);
-        assert_eq!(
-            sorted,
-            (1, 2, 4),
-            "one in flight, two zombies, all four moved"
-        );
-        assert!(revoked.birth.as_ref().is_some_and(|b| b.context.is_some()));
-        assert_eq!(
-            live.requests_refused.get("refused(LOGIN_REQUIRED)"),
-            Some(&1)
-        );
     }
 
     fn peak(ms: &[u64]) -> u64 {

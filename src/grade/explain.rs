@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use crate::clock::Timestamp;
 use crate::engine::Decision;
-use crate::pool::{ProxyEvent, ProxyWhat};
+use crate::trace::proxy::{ProxyEvent, ProxyWhat};
 use crate::verdict::{Evidence, Firing};
 
 /// Exit names by address, learnt from the pool's `exit_chosen` events.

@@ -17,20 +17,7 @@ use crate::grade::explain::ExitNames;
 use crate::session::SessionId;
 
 pub use crate::grade::builder::FactsBuilder;
-
-/// A scripted target-side event, as the runner traces it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TimelineFired {
-    /// Always `"timeline"`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// When it fired.
-    pub at: Timestamp,
-    /// What it did, as written in the scenario.
-    pub action: String,
-    /// Details, such as the account or the sessions affected.
-    pub detail: String,
-}
+pub use crate::trace::records::TimelineFired;
 
 /// What grading uses of a run's trace, summed up line by line.
 #[derive(Clone, Debug, Default)]

@@ -349,7 +349,7 @@ pub(crate) mod tests {
     use crate::context::RequestContext;
     use crate::engine::{Decision, Engine};
     use crate::geo::GeoDb;
-    use crate::site::state::LoginFlow;
+    use crate::trace::records::LoginFlow;
     use crate::verdict::{Action, Reason};
 
     fn at(ms: u64) -> Timestamp {

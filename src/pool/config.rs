@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::network::NetworkClass;
+pub use crate::trace::proxy::FaultKind;
 
 /// A proxy pool: named static exits and an optional rotating gateway.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -67,51 +68,6 @@ fn default_sticky_ttl() -> Duration {
 
 fn default_idle_ttl() -> Duration {
     Duration::from_secs(60)
-}
-
-/// What a fault does once it fires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FaultKind {
-    /// The proxy stops listening: connection refused from then on.
-    Dies,
-    /// The proxy accepts, reads, and never answers.
-    Hangs,
-    /// Every request waits `latency` ± `jitter` before it is forwarded.
-    Latency,
-    /// The proxy sends at most `bytes_per_sec` to the client.
-    Bandwidth,
-    /// The connection is reset (TCP RST) after `after_bytes` sent to the client.
-    Reset,
-    /// The proxy answers 407 Proxy Authentication Required.
-    #[serde(rename = "auth-407")]
-    Auth407,
-    /// The proxy answers 502 Bad Gateway to CONNECT (and to plain requests).
-    #[serde(rename = "connect-502")]
-    Connect502,
-    /// The target bans the exit address: 403 for that IP from then on.
-    Banned,
-}
-
-impl FaultKind {
-    /// The name used in scenario files and the trace.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Dies => "dies",
-            Self::Hangs => "hangs",
-            Self::Latency => "latency",
-            Self::Bandwidth => "bandwidth",
-            Self::Reset => "reset",
-            Self::Auth407 => "auth-407",
-            Self::Connect502 => "connect-502",
-            Self::Banned => "banned",
-        }
-    }
-
-    /// Whether the fault only makes sense per connection (at accept).
-    pub fn per_connection(self) -> bool {
-        matches!(self, Self::Bandwidth | Self::Reset)
-    }
 }
 
 /// One scripted fault. It becomes active once every trigger given has been

@@ -8,44 +8,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::IpNetwork;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::geo::{EMBEDDED_RANGES, FixtureSet, GeoDb};
-use crate::network::{NetworkClass, NetworkInfo};
+use crate::geo::{EMBEDDED_RANGES, FixtureSet};
+use crate::network::NetworkClass;
 use crate::pool::config::GatewayConfig;
+pub use crate::trace::proxy::{ExitInfo, RotateCause};
 
 /// Most sticky sessions a gateway remembers; expired ones go first.
 const MAX_STICKY: usize = 100_000;
-
-/// An exit address and the network the target will see behind it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ExitInfo {
-    /// The address sent in the PROXY header.
-    pub ip: IpAddr,
-    /// Its ASN, organisation, class and country.
-    pub network: NetworkInfo,
-}
-
-impl ExitInfo {
-    /// Looks `ip` up in `geo`.
-    pub fn lookup(ip: IpAddr, geo: &GeoDb) -> Self {
-        Self {
-            ip,
-            network: geo.lookup(ip),
-        }
-    }
-}
-
-impl std::fmt::Display for ExitInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.network.asn {
-            Some(asn) => write!(f, "{} (AS{asn}, {})", self.ip, self.network.class),
-            None => write!(f, "{} (unknown network)", self.ip),
-        }
-    }
-}
 
 /// The networks a gateway draws exits from.
 #[derive(Clone, Debug, PartialEq)]
@@ -132,16 +104,6 @@ fn host_in(net: IpNetwork, rng: &mut impl Rng) -> IpAddr {
             IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) | offset))
         }
     }
-}
-
-/// Why a sticky session moved to another exit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RotateCause {
-    /// It outlived the sticky TTL.
-    StickyTtl,
-    /// It went unused for the idle TTL.
-    IdleTtl,
 }
 
 /// Where a sticky session is routed.
@@ -297,6 +259,7 @@ pub fn split_sticky(username: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geo::GeoDb;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 

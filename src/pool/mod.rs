@@ -10,7 +10,6 @@
 //! Scripted faults reach the client as the real socket or HTTP errors.
 
 pub mod config;
-pub mod events;
 pub mod exits;
 pub mod faults;
 mod node;
@@ -28,10 +27,11 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::geo::GeoDb;
 use crate::proxy_protocol;
+use crate::site::Addrs;
 use crate::site::state::TargetState;
 
+pub use crate::trace::proxy::{ProxyEvent, ProxyTag, ProxyWhat};
 pub use config::{ExitConfig, FaultConfig, FaultKind, GatewayConfig, PoolConfig};
-pub use events::{ProxyEvent, ProxyWhat};
 pub use exits::{ExitInfo, RotateCause};
 
 use exits::ExitDraw;
@@ -64,27 +64,20 @@ impl Default for Timeouts {
 pub struct Upstream {
     state: Arc<TargetState>,
     public: SocketAddr,
-    https: Option<SocketAddr>,
+    https: SocketAddr,
     pool: SocketAddr,
 }
 
 impl Upstream {
-    /// The target whose public listener is `public` and pool listener `pool`.
-    pub fn new(state: Arc<TargetState>, public: SocketAddr, pool: SocketAddr) -> Self {
+    /// The target serving `state` on `addrs`: requests for its public or
+    /// HTTPS address go to its upstream listener (which tells TLS apart).
+    pub fn new(state: Arc<TargetState>, addrs: &Addrs) -> Self {
         Self {
             state,
-            public,
-            https: None,
-            pool,
+            public: addrs.public,
+            https: addrs.https,
+            pool: addrs.upstream,
         }
-    }
-
-    /// Lets CONNECT tunnels reach the target's HTTPS listener at `https`
-    /// too (through the same pool listener, which tells TLS apart).
-    #[must_use]
-    pub fn with_https(mut self, https: SocketAddr) -> Self {
-        self.https = Some(https);
-        self
     }
 
     /// The target's pool listener, which only accepts PROXY v2 connections.
@@ -99,8 +92,8 @@ impl Upstream {
             || host
                 .parse::<IpAddr>()
                 .is_ok_and(|ip| ip == self.public.ip());
-        let ports = [Some(self.public.port()), self.https.map(|h| h.port())];
-        (named && ports.contains(&Some(port))).then_some(self.pool)
+        let ports = [self.public.port(), self.https.port()];
+        (named && ports.contains(&port)).then_some(self.pool)
     }
 
     /// Opens an upstream connection and sends the PROXY header for `exit`.
@@ -269,14 +262,22 @@ impl ProxyPool {
     }
 }
 
-impl Drop for ProxyPool {
-    fn drop(&mut self) {
+impl ProxyPool {
+    /// Stops every node and the connections it serves, as dropping the
+    /// pool does; a closed pool accepts nothing more.
+    pub fn close(&self) {
         for node in &self.nodes {
             node.stop.send_replace(true);
         }
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+impl Drop for ProxyPool {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -24,7 +24,6 @@ use tokio::task::JoinSet;
 
 use crate::clock::Timestamp;
 use crate::pool::config::FaultKind;
-use crate::pool::events::ProxyWhat;
 use crate::pool::exits::{
     ExitDraw, ExitInfo, StickyRoute, StickyTable, split_sticky, valid_sticky_id,
 };
@@ -32,6 +31,7 @@ use crate::pool::faults::{FaultPlan, RequestFaults};
 use crate::pool::stream::ClientStream;
 use crate::pool::{Timeouts, Upstream};
 use crate::site::conn;
+use crate::trace::proxy::ProxyWhat;
 
 /// Largest first request head read before handing the connection to hyper.
 const MAX_HEAD: usize = 64 * 1024;

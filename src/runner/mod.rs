@@ -14,22 +14,20 @@ pub mod select;
 mod status;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::process::Child;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
-use crate::clock::{Clock, Timestamp};
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::geo::GeoDb;
 use crate::grade::{self, Criterion, Metrics, OutputCheck, RunFacts};
-use crate::pool::{ProxyPool, Upstream};
+use crate::pool::ProxyPool;
+use crate::range::Range;
 use crate::scenario::Scenario;
-use crate::site::{Listeners, TargetState, TraceLimit, TraceLog};
+use crate::site::{TargetState, TraceLimit, TraceLog};
 
 pub use process::ClientExit;
 pub use status::Status;
@@ -181,19 +179,21 @@ pub async fn run_scenario(
 ) -> Result<ScenarioReport> {
     let paths = RunPaths::create(&opts.out_dir.join(&scenario.name))?;
     let seed = opts.seed.unwrap_or_else(rand::random);
-    let stack = Stack::start(scenario, seed, &paths).await?;
+    let range = start_range(scenario, seed, &paths).await?;
     write_accounts(scenario, &paths.accounts)?;
-    let clock = stack.state.clock.clone();
+    let state = range.state().clone();
+    let clock = state.clock.clone();
     let started = clock.now();
     let deadline = started.plus(scenario.run.timeout);
     let reaper = reaper::Reaper::new(opts.sole_parent);
-    let mut env = environment(scenario, &stack.base, &stack.pool, &paths, deadline);
+    let base = base_url(scenario, &range);
+    let mut env = environment(scenario, &base, range.pool(), &paths, deadline);
     env.push(reaper.env());
     let child = process::spawn(&opts.command, &env, &paths.log)?;
     let watch = Watch {
         scenario,
         opts,
-        state: &stack.state,
+        state: &state,
         paths: &paths,
         started,
     };
@@ -201,7 +201,8 @@ pub async fn run_scenario(
     let ended = clock.now();
     exit.seconds = ended.since(started).as_secs_f64();
     opts.status.clear();
-    let state = stack.stop().await;
+    // The trace's summary is complete whether or not a listener failed.
+    let _ = range.stop().await;
     let mut report = grade_run(scenario, &state, &paths, &exit, started, ended)?;
     report.seed = seed;
     let path = paths.dir.join("report.json");
@@ -228,58 +229,26 @@ pub fn graded_trace(path: &Path, grace: Duration) -> Result<TraceLog> {
         .grading(grace))
 }
 
-/// The target and its pool, running for one scenario.
-struct Stack {
-    state: Arc<TargetState>,
-    pool: ProxyPool,
-    base: String,
-    shutdown: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+/// Starts `scenario`'s stack for a run: its records salted with `seed`,
+/// its trace graded as it is written, and the run's CA files written.
+async fn start_range(scenario: &Scenario, seed: u64, paths: &RunPaths) -> Result<Range> {
+    let trace = graded_trace(&paths.trace, scenario.grade.in_flight_grace)?;
+    let range = Range::builder(scenario)
+        .seed(seed)
+        .trace(trace)
+        .start()
+        .await?;
+    range.state().tls.write_ca(&paths.ca)?;
+    range.state().tls.write_bundle(&paths.ca_bundle)?;
+    Ok(range)
 }
 
-impl Stack {
-    /// Starts the target (its records salted with `seed`, its trace kept
-    /// in memory for grading) and the pool, on free loopback ports, and
-    /// writes the run's CA files.
-    async fn start(scenario: &Scenario, seed: u64, paths: &RunPaths) -> Result<Self> {
-        let mut target = scenario.target.clone();
-        target.dataset.salt = seed;
-        let trace = graded_trace(&paths.trace, scenario.grade.in_flight_grace)?;
-        let state = TargetState::new(target, Clock::system(), GeoDb::embedded(), trace)?;
-        let state = Arc::new(state);
-        state.set_timeline(&scenario.timeline);
-        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        let listeners = Listeners::bind(loopback, loopback).await?;
-        let (public, _, pool_addr) = listeners.addrs()?;
-        let https = listeners.https_addr()?;
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(crate::site::serve(state.clone(), listeners, async move {
-            let _ = stopped.await;
-        }));
-        let upstream = Upstream::new(state.clone(), public, pool_addr).with_https(https);
-        let pool = ProxyPool::start(&scenario.pool, upstream).await?;
-        state.tls.write_ca(&paths.ca)?;
-        state.tls.write_bundle(&paths.ca_bundle)?;
-        let base = if scenario.run.https {
-            format!("https://{https}")
-        } else {
-            format!("http://{public}")
-        };
-        Ok(Self {
-            state,
-            pool,
-            base,
-            shutdown,
-            server,
-        })
-    }
-
-    /// Stops the pool, then the target once its connections drain.
-    async fn stop(self) -> Arc<TargetState> {
-        drop(self.pool);
-        let _ = self.shutdown.send(());
-        let _ = self.server.await;
-        self.state
+/// The base URL the client is given: HTTPS when the scenario asks for it.
+fn base_url(scenario: &Scenario, range: &Range) -> String {
+    if scenario.run.https {
+        range.https_url("")
+    } else {
+        range.url("")
     }
 }
 

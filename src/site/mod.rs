@@ -33,10 +33,7 @@ pub mod trace_file;
 pub mod trace_log;
 
 pub use config::TargetConfig;
-pub use server::{
-    Listeners, TargetServer, TargetServerBuilder, bind, check_loopback, raise_descriptor_limit,
-    router, serve,
-};
+pub use server::{Addrs, Listeners, bind, check_loopback, raise_descriptor_limit, router, serve};
 pub use state::TargetState;
 pub use trace_file::{Dropped, TraceLimit};
 pub use trace_log::TraceLog;

@@ -6,7 +6,6 @@ use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::auth::csrf::CsrfKey;
 use crate::auth::jwt::JwtKeys;
@@ -16,7 +15,6 @@ use crate::dataset::{Dataset, ServedIds};
 use crate::engine::{Decision, Engine};
 use crate::error::Result;
 use crate::geo::GeoDb;
-use crate::grade::TimelineFired;
 use crate::session::SessionId;
 use crate::site::config::TargetConfig;
 use crate::site::conn::{DEFAULT_HEAD_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
@@ -27,6 +25,8 @@ use crate::site::shed::Idlers;
 use crate::site::trace_log::TraceLog;
 use crate::timeline::{Script, TimelineAction, TimelineEvent};
 use crate::tls::TlsMaterial;
+pub use crate::trace::records::LoginFlow;
+use crate::trace::records::TimelineFired;
 use crate::verdict::Reason;
 
 /// How long a proof-of-work challenge stays valid, in milliseconds.
@@ -94,21 +94,6 @@ struct Served {
 
 /// Most login-flow starts remembered; older ones count as abandoned.
 const MAX_FLOW_STARTS: usize = 100_000;
-
-/// A trace line for a finished login flow: how long the client spent
-/// logging in, from its first login-flow request to the new session.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LoginFlow {
-    /// Always `"login_flow"`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The session the flow ended with.
-    pub session: SessionId,
-    /// The first login-flow request (login page, challenge, or the login itself).
-    pub started: Timestamp,
-    /// When the session was issued.
-    pub at: Timestamp,
-}
 
 impl TargetState {
     /// Builds the state for `config`, drawing keys from the OS.

@@ -17,10 +17,9 @@ use tokio::sync::broadcast;
 use crate::context::RequestContext;
 use crate::engine::{Decision, Upkeep};
 use crate::error::Result;
-use crate::grade::builder::GradedLine;
 use crate::grade::{FactsBuilder, TraceFacts};
 use crate::site::trace_file::{Dropped, TraceFile, TraceLimit};
-use crate::trace;
+use crate::trace::{self, TraceLine};
 
 /// Bytes of recent trace kept in memory for the admin API and tests.
 pub const RECENT_BYTES: usize = 64 << 20;
@@ -239,7 +238,7 @@ impl TraceLog {
         &self,
         event: &impl Serialize,
         redo: impl FnOnce(u64) -> Option<Vec<u8>>,
-    ) -> (bool, Option<GradedLine>, bool) {
+    ) -> (bool, Option<TraceLine>, bool) {
         let mut redo = Some(redo);
         let mut write = |line: &mut Vec<u8>| {
             line.clear();
@@ -256,8 +255,8 @@ impl TraceLog {
                 .graded
                 .as_ref()
                 .and_then(|_| std::str::from_utf8(&line[..line.len() - 1]).ok())
-                .and_then(|text| GradedLine::parse(text).ok().flatten())
-                .filter(|p| !matches!(p, GradedLine::Decision(_)));
+                .and_then(|text| TraceLine::parse(text).ok().flatten())
+                .filter(|p| !matches!(p, TraceLine::Decision(_)));
             if line.capacity() > MAX_KEPT_LINE {
                 *line = Vec::with_capacity(LINE_CAPACITY);
             }
@@ -339,8 +338,98 @@ mod tests {
     use super::*;
     use crate::config::EngineConfig;
     use crate::engine::Engine;
+    use crate::grade::SessionLife;
+    use crate::grade::tests::ctx;
     use crate::session::SessionId;
+    use crate::trace::records::{LoginFlow, RefusalReason, RefusedRequest};
+    use crate::verdict::Reason;
     use crate::{Clock, Timestamp};
+
+    /// Records a short run through a graded trace: two sessions, one
+    /// revoked and used on, contexts given by reference, a login flow and
+    /// an early refusal.
+    fn record_a_run(log: &TraceLog) {
+        let engine = Engine::new(EngineConfig::default()).expect("engine");
+        let at = |ms: u64| Timestamp::from_millis(1_790_000_000_000 + ms);
+        for n in 1..=2u64 {
+            let sid = SessionId::from_u128(u128::from(n));
+            log.record(&engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(n)));
+            let first = engine.decide(sid, ctx("127.0.1.9"), at(10 * n));
+            log.record(&first);
+            for i in 0..30 {
+                let mut d = engine.decide(sid, ctx("127.0.1.9"), at(100 + 7 * i + n));
+                (d.context, d.context_of) = (None, Some(first.seq));
+                log.record(&d);
+                log.record(&engine.release(sid, at(100 + 7 * i + n)));
+            }
+        }
+        let sid = SessionId::from_u128(1);
+        log.record(&engine.revoke(sid, Reason::SessionRevoked, at(400)));
+        for ms in [500, 510, 900, 1_300] {
+            log.record(&engine.decide(sid, ctx("127.0.2.9"), at(ms)));
+        }
+        log.record_value(&LoginFlow {
+            kind: "login_flow".into(),
+            session: sid,
+            started: at(0),
+            at: at(1),
+        });
+        log.record_value(&RefusedRequest {
+            kind: "refused".into(),
+            at: at(5),
+            route: "/api/v1/items".into(),
+            ip: "127.0.0.1".parse().expect("an address"),
+            reason: RefusalReason::LoginRequired,
+        });
+    }
+
+    /// What grading reads of a life.
+    fn seen(l: &SessionLife) -> impl PartialEq + std::fmt::Debug + use<> {
+        let counts = (
+            l.in_flight,
+            l.zombies,
+            l.requests,
+            l.peak_rate,
+            l.exit_moves,
+        );
+        let times = (l.last_zombie, l.last_request, l.in_flight_allowance);
+        (
+            l.id,
+            l.birth.clone(),
+            l.death.clone(),
+            l.revealed.clone(),
+            counts,
+            times,
+        )
+    }
+
+    #[test]
+    fn the_runners_summary_is_the_summary_of_its_trace_file() {
+        let grace = Duration::from_millis(200);
+        let log = TraceLog::in_memory().grading(grace);
+        record_a_run(&log);
+        let live = log.take_facts().expect("graded");
+        let text = log.recent().join("\n");
+        let path = std::path::Path::new("t.jsonl");
+        let read = TraceFacts::parse_with_grace(&text, path, grace).expect("parses");
+        let lives = |f: &TraceFacts| f.lives.iter().map(seen).collect::<Vec<_>>();
+        assert_eq!(lives(&live), lives(&read));
+        assert_eq!(live.requests_refused, read.requests_refused);
+        assert_eq!((live.login_flows, live.login_seconds), (1, 0.001));
+        assert_eq!((read.login_flows, read.login_seconds), (1, 0.001));
+        let revoked = &live.lives[0];
+        let sorted = (revoked.in_flight, revoked.zombies, revoked.exit_moves);
+        assert_eq!(
+            sorted,
+            (1, 2, 4),
+            "one in flight, two zombies, all four moved"
+        );
+        assert!(revoked.birth.as_ref().is_some_and(|b| b.context.is_some()));
+        assert_eq!(
+            live.requests_refused.get("refused(LOGIN_REQUIRED)"),
+            Some(&1)
+        );
+    }
 
     #[test]
     fn no_reference_crosses_a_rotation_and_every_file_reads_on_its_own() {

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use sessionrange::site::TargetServer;
+use sessionrange::TargetServer;
 use sessionrange::site::attempts::{
     AttemptOutcome, LOGIN_ATTEMPT, LoginAttempt, LoginRefusal, LoginVia, REFUSED, RefusalReason,
     RefusedRequest,

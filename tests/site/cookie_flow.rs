@@ -77,7 +77,7 @@ fn every_style() -> [Expected; 7] {
 }
 
 /// Logs alice in from Comcast and reads a page; returns the browser.
-async fn logged_in_on_comcast(target: &sessionrange::site::TargetServer) -> Browser {
+async fn logged_in_on_comcast(target: &sessionrange::TargetServer) -> Browser {
     let browser = Browser::via(target, COMCAST);
     browser.log_in("alice", "wonderland").await;
     let page = browser.read_catalog(1).await;

@@ -79,7 +79,7 @@ async fn a_drift_is_a_security_invalidation_counted_on_the_account() {
 }
 
 /// Logs alice in from Comcast, reads a page, then drifts to Amazon.
-async fn drift_once(target: &sessionrange::site::TargetServer) -> reqwest::Response {
+async fn drift_once(target: &sessionrange::TargetServer) -> reqwest::Response {
     let mut browser = Browser::via(target, COMCAST);
     browser.log_in("alice", "wonderland").await;
     browser.read_catalog(1).await;

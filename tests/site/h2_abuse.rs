@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use sessionrange::site::TargetServer;
+use sessionrange::TargetServer;
 use sessionrange::site::metrics::Listener;
 
 use crate::hostile::{PREFACE, SETTINGS, connect};

@@ -11,7 +11,7 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, RequestBuilder, Response, StatusCode, Url};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sessionrange::site::TargetServer;
+use sessionrange::TargetServer;
 use sessionrange::site::config::TargetConfig;
 use sessionrange::{Clock, Decision, Timestamp, Verdict};
 

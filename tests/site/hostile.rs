@@ -15,8 +15,8 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use sessionrange::TargetServer;
 use sessionrange::proxy_protocol;
-use sessionrange::site::TargetServer;
 use sessionrange::site::metrics::Listener;
 
 use crate::slow_peers::{closes_within, open_becomes};

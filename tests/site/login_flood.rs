@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use sessionrange::site::TargetServer;
+use sessionrange::TargetServer;
 
 use crate::helpers::*;
 

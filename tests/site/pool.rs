@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use sessionrange::TargetServer;
 use sessionrange::pool::{PoolConfig, ProxyEvent, ProxyPool, ProxyWhat, RotateCause, Timeouts};
-use sessionrange::site::TargetServer;
 use sessionrange::site::config::TargetConfig;
 use sessionrange::{Reason, Verdict};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

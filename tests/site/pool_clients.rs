@@ -177,7 +177,7 @@ async fn bad_proxy_requests_get_clear_4xx_answers() {
 }
 
 /// A PROXY header naming an Amazon exit, with a guessed secret, then a request.
-fn forged_request(target: &sessionrange::site::TargetServer) -> Vec<u8> {
+fn forged_request(target: &sessionrange::TargetServer) -> Vec<u8> {
     let exit = "127.0.2.20:1000".parse().expect("addr");
     let mut request = proxy_protocol::encode(exit, target.addr(), b"a guess at the secret");
     request.extend_from_slice(b"GET /__range/fingerprint HTTP/1.1\r\nHost: x\r\n\r\n");

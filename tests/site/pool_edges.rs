@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use sessionrange::TargetServer;
 use sessionrange::pool::{ProxyEvent, ProxyWhat};
-use sessionrange::site::TargetServer;
 use sessionrange::site::config::TargetConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use sessionrange::site::TargetServer;
+use sessionrange::TargetServer;
 use sessionrange::site::metrics::Listener;
 
 use crate::pool::raw;

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use sessionrange::site::TargetServer;
+use sessionrange::TargetServer;
 use sessionrange::site::config::TargetConfig;
 use sessionrange::{Reason, Verdict};
 

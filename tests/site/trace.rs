@@ -4,7 +4,7 @@ use std::path::Path;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use sessionrange::site::TargetServer;
+use sessionrange::TargetServer;
 use sessionrange::site::config::TargetConfig;
 use sessionrange::{Action, Clock, DecisionKind, Reason, Verdict, replay, trace};
 

@@ -1,4 +1,4 @@
-//! Reading decision traces back: one JSON decision per line, as the target writes them.
+//! The trace: its line types, and reading it back (one JSON object per line, as the target writes them).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -7,6 +7,12 @@ use std::sync::Arc;
 use crate::context::RequestContext;
 use crate::engine::{Decision, Entry, Upkeep};
 use crate::error::{Error, Result};
+
+pub mod proxy;
+pub mod records;
+
+pub use proxy::ProxyEvent;
+pub use records::{LoginAttempt, LoginFlow, RefusedRequest, TimelineFired, TokenRefresh};
 
 /// How far back, in decisions, a trace line may name the line that holds
 /// its context (`context_of`). Past it the target writes the context in
@@ -81,6 +87,59 @@ impl ContextRefs {
     }
 }
 
+/// One trace line, parsed: every type of line the target and the pool
+/// write that a reader uses. The one parser of trace lines: replay, the
+/// grade and the readers below all go through it.
+#[derive(Debug)]
+pub enum TraceLine {
+    /// An engine decision (boxed: it is far larger than the others).
+    Decision(Box<Decision>),
+    /// An engine reset or sweep.
+    Upkeep(Upkeep),
+    /// A proxy event.
+    Proxy(ProxyEvent),
+    /// A finished login flow.
+    LoginFlow(LoginFlow),
+    /// A scripted event.
+    Timeline(TimelineFired),
+    /// A login attempt.
+    LoginAttempt(LoginAttempt),
+    /// A request refused before the engine.
+    Refused(RefusedRequest),
+    /// A refresh-token exchange.
+    Refresh(TokenRefresh),
+}
+
+impl TraceLine {
+    /// Parses one line by its `"type"` (a line without one is a
+    /// decision); `None` for a type no reader uses.
+    pub fn parse(line: &str) -> serde_json::Result<Option<Self>> {
+        use serde_json::from_value as from;
+        let value: serde_json::Value = serde_json::from_str(line)?;
+        let ty = value.get("type").and_then(|t| t.as_str());
+        Ok(Some(match ty {
+            None | Some("decision") => Self::Decision(from(value)?),
+            Some("upkeep") => Self::Upkeep(from(value)?),
+            Some("proxy") => Self::Proxy(from(value)?),
+            Some("login_flow") => Self::LoginFlow(from(value)?),
+            Some("timeline") => Self::Timeline(from(value)?),
+            Some(records::LOGIN_ATTEMPT) => Self::LoginAttempt(from(value)?),
+            Some(records::REFUSED) => Self::Refused(from(value)?),
+            Some(records::TOKEN_REFRESH) => Self::Refresh(from(value)?),
+            Some(_) => return Ok(None),
+        }))
+    }
+
+    /// The replayable entry this line is, if it is one.
+    pub fn into_entry(self) -> Option<Entry> {
+        match self {
+            Self::Decision(d) => Some(Entry::Decision(d)),
+            Self::Upkeep(u) => Some(Entry::Upkeep(u)),
+            _ => None,
+        }
+    }
+}
+
 /// Parses one trace line: a decision, or `None` for another type of event
 /// (a line whose `"type"` is present and not `"decision"`).
 pub fn parse_line(line: &str) -> serde_json::Result<Option<Decision>> {
@@ -93,14 +152,7 @@ pub fn parse_line(line: &str) -> serde_json::Result<Option<Decision>> {
 /// Parses one trace line into a replayable entry, or `None` for events
 /// replay does not need (proxy events, for instance).
 pub fn parse_entry(line: &str) -> serde_json::Result<Option<Entry>> {
-    let value: serde_json::Value = serde_json::from_str(line)?;
-    match value.get("type").and_then(|t| t.as_str()) {
-        None | Some("decision") => {
-            serde_json::from_value(value).map(|d| Some(Entry::Decision(Box::new(d))))
-        }
-        Some("upkeep") => serde_json::from_value::<Upkeep>(value).map(|u| Some(Entry::Upkeep(u))),
-        Some(_) => Ok(None),
-    }
+    Ok(TraceLine::parse(line)?.and_then(TraceLine::into_entry))
 }
 
 /// Parses a JSON Lines trace into its replayable entries. Blank lines and

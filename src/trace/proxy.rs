@@ -1,12 +1,16 @@
 //! Proxy events as they appear in the trace: connections, exits, sticky moves, faults, refusals.
+//!
+//! The pool writes these lines; the grade and the report read them. The
+//! vocabulary they share (an exit and its network, why a sticky session
+//! moved, which fault fired) lives here with them.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::pool::config::FaultKind;
-use crate::pool::exits::{ExitInfo, RotateCause};
+use crate::geo::GeoDb;
+use crate::network::NetworkInfo;
 
 /// One trace line written by the pool: `{"type": "proxy", ...}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -144,10 +148,92 @@ impl ProxyEvent {
     }
 }
 
+/// An exit address and the network the target will see behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    /// The address sent in the PROXY header.
+    pub ip: IpAddr,
+    /// Its ASN, organisation, class and country.
+    pub network: NetworkInfo,
+}
+
+impl ExitInfo {
+    /// Looks `ip` up in `geo`.
+    pub fn lookup(ip: IpAddr, geo: &GeoDb) -> Self {
+        Self {
+            ip,
+            network: geo.lookup(ip),
+        }
+    }
+}
+
+impl std::fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.network.asn {
+            Some(asn) => write!(f, "{} (AS{asn}, {})", self.ip, self.network.class),
+            None => write!(f, "{} (unknown network)", self.ip),
+        }
+    }
+}
+
+/// Why a sticky session moved to another exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RotateCause {
+    /// It outlived the sticky TTL.
+    StickyTtl,
+    /// It went unused for the idle TTL.
+    IdleTtl,
+}
+
+/// What a fault does once it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// The proxy stops listening: connection refused from then on.
+    Dies,
+    /// The proxy accepts, reads, and never answers.
+    Hangs,
+    /// Every request waits `latency` ± `jitter` before it is forwarded.
+    Latency,
+    /// The proxy sends at most `bytes_per_sec` to the client.
+    Bandwidth,
+    /// The connection is reset (TCP RST) after `after_bytes` sent to the client.
+    Reset,
+    /// The proxy answers 407 Proxy Authentication Required.
+    #[serde(rename = "auth-407")]
+    Auth407,
+    /// The proxy answers 502 Bad Gateway to CONNECT (and to plain requests).
+    #[serde(rename = "connect-502")]
+    Connect502,
+    /// The target bans the exit address: 403 for that IP from then on.
+    Banned,
+}
+
+impl FaultKind {
+    /// The name used in scenario files and the trace.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dies => "dies",
+            Self::Hangs => "hangs",
+            Self::Latency => "latency",
+            Self::Bandwidth => "bandwidth",
+            Self::Reset => "reset",
+            Self::Auth407 => "auth-407",
+            Self::Connect502 => "connect-502",
+            Self::Banned => "banned",
+        }
+    }
+
+    /// Whether the fault only makes sense per connection (at accept).
+    pub fn per_connection(self) -> bool {
+        matches!(self, Self::Bandwidth | Self::Reset)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::NetworkInfo;
 
     #[test]
     fn events_round_trip_through_their_trace_line() {
