@@ -2,8 +2,8 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -15,6 +15,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use parking_lot::Mutex;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -140,10 +141,6 @@ impl Node {
         let mut rx = self.stop.subscribe();
         let _ = rx.wait_for(|s| *s).await;
     }
-
-    fn lock_plan(&self) -> std::sync::MutexGuard<'_, FaultPlan> {
-        self.faults.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// Accepts connections until the node dies or the pool stops. Returning
@@ -187,7 +184,7 @@ async fn connection(node: Arc<Node>, mut stream: TcpStream, client: SocketAddr) 
     let _ = stream.set_nodelay(true);
     node.record(id, ProxyWhat::Connect { client });
     let now = node.up.now();
-    let faults = node.lock_plan().on_connection(now);
+    let faults = node.faults.lock().on_connection(now);
     if faults.has(FaultKind::Dies) {
         // Like a process that dies: the kernel closes its sockets.
         return node.die(id);
@@ -354,7 +351,7 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, BoxError> {
     let now = node.up.now();
-    let faults = node.lock_plan().on_request(now);
+    let faults = node.faults.lock().on_request(now);
     if faults.has(FaultKind::Dies) {
         node.die(conn.id);
         std::future::pending::<()>().await;
@@ -470,13 +467,13 @@ fn target_of(node: &Node, req: &Request<Incoming>) -> Option<SocketAddr> {
 
 /// Picks the exit of a request and traces every change of exit.
 fn choose_exit(node: &Node, conn: &Conn, sticky: Option<&str>, now: Timestamp) -> IpAddr {
-    let mut current = conn.exit.lock().unwrap_or_else(|e| e.into_inner());
+    let mut current = conn.exit.lock();
     let info = |ip| ExitInfo::lookup(ip, node.up.geo());
     let (ip, event) = match (&node.exits, sticky) {
         (Exits::Static(ip), _) => (*ip, None),
         (Exits::Gateway(g), Some(id)) => {
-            let mut rng = g.rng.lock().unwrap_or_else(|e| e.into_inner());
-            let mut table = g.sticky.lock().unwrap_or_else(|e| e.into_inner());
+            let mut rng = g.rng.lock();
+            let mut table = g.sticky.lock();
             let route = table.route(id, now, |avoid| g.draw.draw(&mut *rng, avoid));
             let session = id.to_owned();
             let event = match route {
@@ -501,7 +498,7 @@ fn choose_exit(node: &Node, conn: &Conn, sticky: Option<&str>, now: Timestamp) -
         (Exits::Gateway(g), None) => match *current {
             Some(ip) => (ip, None),
             None => {
-                let mut rng = g.rng.lock().unwrap_or_else(|e| e.into_inner());
+                let mut rng = g.rng.lock();
                 (g.draw.draw(&mut *rng, None), None)
             }
         },
@@ -651,7 +648,7 @@ async fn forward(
             }
         }
     };
-    *conn.upstream.lock().unwrap_or_else(|e| e.into_inner()) = Some((exit, sender));
+    *conn.upstream.lock() = Some((exit, sender));
     let (mut parts, body) = res.into_parts();
     parts.headers = end_to_end(&parts.headers);
     Ok(Response::from_parts(parts, body.boxed()))
@@ -667,11 +664,7 @@ async fn upstream_for(
     pool: SocketAddr,
     fresh: bool,
 ) -> std::io::Result<(SendRequest<Incoming>, bool)> {
-    let cached = conn
-        .upstream
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
+    let cached = conn.upstream.lock().take();
     if let Some((ip, mut sender)) = cached
         && !fresh
         && ip == exit
