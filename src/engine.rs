@@ -6,9 +6,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Timestamp, millis};
@@ -18,7 +19,7 @@ use crate::intern::Interner;
 use crate::rules::login::{ADDRESSES_PER_SHARD, AddressStanding};
 use crate::rules::{self, lifetime, login};
 use crate::session::{Account, Session, SessionId, SessionState};
-use crate::store::{Map, Shards, lock};
+use crate::store::{Map, Shards};
 use crate::verdict::{Action, Evidence, Firing, Reason, RuleName, Verdict};
 
 /// What kind of call produced a decision.
@@ -148,7 +149,7 @@ impl Engine {
         let name = self.interner.intern(account);
         let mut shard = self.sessions.shard(&sid);
         let standing = self.standing(&name);
-        let verdict = if lock(&standing).is_banned(now) {
+        let verdict = if standing.lock().is_banned(now) {
             Verdict::Ban(Reason::AccountBanned)
         } else {
             let full = |s: &Map<SessionId, Box<Session>>| {
@@ -202,7 +203,7 @@ impl Engine {
         let name = account.map(|a| self.interner.intern(a));
         let standing = name.as_ref().map(|n| self.standing(n));
         let mut address = ctx.ip.map(|ip| (ip, self.addresses.shard(&ip)));
-        let mut acct = standing.as_deref().map(lock);
+        let mut acct = standing.as_deref().map(Mutex::lock);
         let ip_state = address
             .as_ref()
             .map(|(ip, m)| m.get(ip).copied().unwrap_or_default());
@@ -300,7 +301,7 @@ impl Engine {
             d.account = Some(s.account.clone());
             let standing = Arc::clone(&s.standing);
             d.on_dead_session = !s.is_active();
-            d.verdict = self.judge(s, &mut lock(&standing), &ctx, now, &mut d.fired);
+            d.verdict = self.judge(s, &mut standing.lock(), &ctx, now, &mut d.fired);
         }
         d.seq = self.next_seq();
         drop(shard);
@@ -423,7 +424,7 @@ impl Engine {
                 let verdict = match s.state.dead_verdict() {
                     Some(v) => v,
                     None => {
-                        self.invalidate(s, &mut lock(&standing), reason, false, now, &mut fired)
+                        self.invalidate(s, &mut standing.lock(), reason, false, now, &mut fired)
                     }
                 };
                 (Some(s.account.clone()), verdict, was_dead)
@@ -499,7 +500,10 @@ impl Engine {
 
     /// A copy of one account's standing.
     pub fn account(&self, name: &str) -> Option<Account> {
-        self.accounts.shard(name).get(name).map(|a| lock(a).clone())
+        self.accounts
+            .shard(name)
+            .get(name)
+            .map(|a| a.lock().clone())
     }
 
     /// Copies of every account's standing, by name.
@@ -508,7 +512,7 @@ impl Engine {
         shards
             .flat_map(|s| {
                 s.iter()
-                    .map(|(k, v)| (k.clone(), lock(v).clone()))
+                    .map(|(k, v)| (k.clone(), v.lock().clone()))
                     .collect::<Vec<_>>()
             })
             .collect()

@@ -1,7 +1,9 @@
 //! A bounded string interner, so that sessions born from one client share strings.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 /// Interns strings as `Arc<str>`.
 ///
@@ -25,12 +27,12 @@ impl Interner {
 
     /// Forgets every interned string (strings in use stay alive).
     pub(crate) fn clear(&self) {
-        self.set.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.set.lock().clear();
     }
 
     /// The shared copy of `s`.
     pub(crate) fn intern(&self, s: &str) -> Arc<str> {
-        let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        let mut set = self.set.lock();
         if let Some(found) = set.get(s) {
             return Arc::clone(found);
         }

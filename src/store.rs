@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
-use std::sync::{Mutex, MutexGuard};
 
 use foldhash::fast::FixedState;
+use parking_lot::{Mutex, MutexGuard};
 
 /// One shard's map. foldhash with a fixed seed: several times faster than
 /// SipHash on 16-byte keys, and deterministic. Keys are server-chosen
@@ -14,7 +14,7 @@ pub(crate) type Map<K, V> = HashMap<K, V, FixedState>;
 
 /// A map split into independently locked shards.
 ///
-/// Locks are `std::sync::Mutex`: every critical section is a few hundred
+/// Locks are `parking_lot::Mutex`: every critical section is a few hundred
 /// nanoseconds of pure computation and never spans an `.await`.
 #[derive(Debug)]
 pub(crate) struct Shards<K, V> {
@@ -39,12 +39,12 @@ impl<K: Hash + Eq, V> Shards<K, V> {
     /// The locked shard that holds `key`.
     pub(crate) fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> MutexGuard<'_, Map<K, V>> {
         let i = (self.hasher.hash_one(key) as usize) & self.mask;
-        lock(&self.shards[i])
+        self.shards[i].lock()
     }
 
     /// Every shard, locked one at a time.
     pub(crate) fn each(&self) -> impl Iterator<Item = MutexGuard<'_, Map<K, V>>> {
-        self.shards.iter().map(lock)
+        self.shards.iter().map(Mutex::lock)
     }
 
     /// The number of shards.
@@ -56,13 +56,6 @@ impl<K: Hash + Eq, V> Shards<K, V> {
     pub(crate) fn len(&self) -> usize {
         self.each().map(|s| s.len()).sum()
     }
-}
-
-/// Locks a mutex, recovering from poisoning: the data is plain state that
-/// a panicking holder cannot leave half-written in a way that matters more
-/// than losing every later request.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

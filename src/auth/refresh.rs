@@ -10,9 +10,9 @@
 //! Tokens are stored as SHA-256 hashes, never as presented.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::{SessionId, Timestamp};
@@ -173,7 +173,7 @@ impl RefreshTokens {
     /// Starts a family for a new login, replacing any earlier family of the
     /// same session. `token` must be fresh random bytes from the shell.
     pub fn start(&self, session: SessionId, account: &str, token: String, now: Timestamp) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         state.forget(session);
         while state.families.len() >= self.max_families {
             match state.started.pop_front() {
@@ -197,7 +197,7 @@ impl RefreshTokens {
 
     /// Exchanges `presented` for `fresh` (random bytes from the shell).
     pub fn rotate(&self, presented: &str, fresh: String, now: Timestamp) -> RefreshOutcome {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let hash = digest(presented);
         let Some(entry) = state.tokens.get(&hash) else {
             return RefreshOutcome::Unknown;
@@ -234,13 +234,17 @@ impl RefreshTokens {
 
     /// The session a refresh token belongs to, without using it.
     pub fn session_of(&self, token: &str) -> Option<SessionId> {
-        self.lock().tokens.get(&digest(token)).map(|e| e.session)
+        self.state
+            .lock()
+            .tokens
+            .get(&digest(token))
+            .map(|e| e.session)
     }
 
     /// Revokes the family of `token` (RFC 7009) and returns its session,
     /// if the token was known; the endpoint answers 200 either way.
     pub fn revoke_token(&self, token: &str) -> Option<SessionId> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let session = state.tokens.get(&digest(token)).map(|e| e.session)?;
         state.revoke(session);
         Some(session)
@@ -248,17 +252,18 @@ impl RefreshTokens {
 
     /// Forgets every family, as if the target restarted.
     pub fn clear(&self) {
-        *self.lock() = State::default();
+        *self.state.lock() = State::default();
     }
 
     /// Revokes the session's family. Returns whether it had one.
     pub fn revoke_session(&self, session: SessionId) -> bool {
-        self.lock().revoke(session)
+        self.state.lock().revoke(session)
     }
 
     /// Whether the session has a family that is neither revoked nor expired.
     pub fn is_family_live(&self, session: SessionId, now: Timestamp) -> bool {
-        self.lock()
+        self.state
+            .lock()
             .families
             .get(&session)
             .is_some_and(|f| !f.revoked && now < f.expires)
@@ -267,7 +272,7 @@ impl RefreshTokens {
     /// Forgets families whose current token expired, revoked or not, and
     /// returns how many. Their tokens then come back as `Unknown`.
     pub fn sweep(&self, now: Timestamp) -> usize {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let dead: Vec<SessionId> = state
             .families
             .iter()
@@ -286,7 +291,7 @@ impl RefreshTokens {
 
     /// How many families are remembered, live or not.
     pub fn len(&self) -> usize {
-        self.lock().families.len()
+        self.state.lock().families.len()
     }
 
     /// Whether no family is remembered.
@@ -296,12 +301,6 @@ impl RefreshTokens {
 
     fn within_overlap(&self, superseded: Timestamp, now: Timestamp) -> bool {
         now.since(superseded) < self.overlap
-    }
-
-    /// Every critical section is short and pure, so a panic elsewhere
-    /// cannot leave the maps half-updated; a poisoned lock is still usable.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -574,7 +573,7 @@ mod tests {
             assert_eq!(store.rotate(&presented, fresh.clone(), at(1)), rotated());
             presented = fresh;
         }
-        assert_eq!(store.lock().tokens.len(), MAX_REMEMBERED);
+        assert_eq!(store.state.lock().tokens.len(), MAX_REMEMBERED);
         assert_eq!(
             store.rotate("a", "x".into(), at(1)),
             RefreshOutcome::Unknown
@@ -585,7 +584,7 @@ mod tests {
     #[test]
     fn tokens_are_stored_hashed() {
         let store = started(Duration::ZERO);
-        let state = store.lock();
+        let state = store.state.lock();
         assert!(state.tokens.contains_key(&digest("a")));
         assert!(!format!("{:?}", state.tokens).contains("\"a\""));
     }

@@ -5,8 +5,7 @@
 //! landing page set, and for `--bug strip-companion-cookies`). The client
 //! talks to one origin, so domains and paths are not tracked.
 
-use std::sync::Mutex;
-
+use parking_lot::Mutex;
 use reqwest::Url;
 use reqwest::cookie::CookieStore;
 use reqwest::header::HeaderValue;
@@ -20,7 +19,7 @@ pub(crate) struct SessionJar {
 impl SessionJar {
     /// The value of the cookie `name`.
     pub(crate) fn get(&self, name: &str) -> Option<String> {
-        let cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
+        let cookies = self.cookies.lock();
         cookies
             .iter()
             .find(|(n, _)| n == name)
@@ -29,13 +28,13 @@ impl SessionJar {
 
     /// The names of every cookie held.
     pub(crate) fn names(&self) -> Vec<String> {
-        let cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
+        let cookies = self.cookies.lock();
         cookies.iter().map(|(n, _)| n.clone()).collect()
     }
 
     /// Forgets the cookie `name`.
     pub(crate) fn remove(&self, name: &str) {
-        let mut cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cookies = self.cookies.lock();
         cookies.retain(|(n, _)| n != name);
     }
 
@@ -56,7 +55,7 @@ impl SessionJar {
             (k == "max-age" && v.parse::<i64>().is_ok_and(|s| s <= 0))
                 || (k == "expires" && v.contains("1970"))
         });
-        let mut cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cookies = self.cookies.lock();
         let at = cookies.iter().position(|(n, _)| n == name);
         match (at, expired) {
             (Some(i), true) => {
@@ -70,7 +69,7 @@ impl SessionJar {
 
     /// The `Cookie` header value, or `None` when the jar is empty.
     pub(crate) fn header(&self) -> Option<String> {
-        let cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
+        let cookies = self.cookies.lock();
         let pairs: Vec<String> = cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
         (!pairs.is_empty()).then(|| pairs.join("; "))
     }

@@ -47,11 +47,12 @@ mod summary;
 mod worker;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use parking_lot::Mutex;
 use reqwest::Url;
 use serde::Serialize;
 use tokio::task::JoinSet;
@@ -294,15 +295,11 @@ fn summarize(sh: &Shared, env: &ClientEnv, bug: Option<Bug>, late: bool) -> Clie
     } else if late && s.gave_up.is_none() {
         s.gave_up = Some("the deadline came first".into());
     }
-    let book = sh.accounts.lock().unwrap_or_else(|e| e.into_inner());
+    let book = sh.accounts.lock();
     s.banned_accounts = book.retired(accounts::Retired::Banned);
     s.rested_accounts = book.retired(accounts::Retired::Rested);
     drop(book);
-    s.dead_exits = sh
-        .exits
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .dead_labels();
+    s.dead_exits = sh.exits.lock().dead_labels();
     s
 }
 

@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::Mutex;
 
 use anyhow::Context as _;
+use parking_lot::Mutex;
 
 /// The records written so far.
 #[derive(Debug)]
@@ -38,7 +38,7 @@ impl Output {
 
     /// Writes the records not written before; returns how many were new.
     pub(crate) fn write(&self, records: &[(u64, String)]) -> anyhow::Result<u64> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner.lock();
         let mut new = 0;
         for (id, text) in records {
             if !inner.seen.insert(*id) {
@@ -57,7 +57,7 @@ impl Output {
 
     /// The number of distinct records written.
     pub(crate) fn len(&self) -> u64 {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self.inner.lock();
         inner.seen.len() as u64
     }
 }

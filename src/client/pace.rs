@@ -10,9 +10,9 @@
 //! ever holds more than 7 requests. A `429` slows the pacer down for the
 //! rest of the run.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use rand::Rng as _;
 use tokio::time::Instant;
 
@@ -57,7 +57,7 @@ impl Pacer {
     /// Takes the next slot at or after `now`; `None` when nothing is paced.
     fn reserve(&self, now: Instant) -> Option<Instant> {
         let base = self.base?;
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state.lock();
         let at = s.next.max(now);
         let factor = rand::rng().random_range(1.0 - JITTER..1.0 + JITTER);
         s.next = at + base.mul_f64(factor * s.slowdown);
@@ -67,7 +67,7 @@ impl Pacer {
     /// Pushes the next slot back by `pause` and makes every later gap
     /// longer, after the target said `429`.
     pub(crate) fn slow_down(&self, pause: Duration) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state.lock();
         s.slowdown = (s.slowdown * 1.5).min(MAX_SLOWDOWN);
         s.next = s.next.max(Instant::now() + pause);
     }

@@ -7,8 +7,8 @@
 //! where the listing broke off.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 /// The most pages one answer may reveal at once, against absurd `pages` fields.
@@ -55,7 +55,7 @@ impl Queue {
             tokio::pin!(changed);
             changed.as_mut().enable();
             {
-                let mut s = self.lock();
+                let mut s = self.state.lock();
                 if s.closed {
                     return None;
                 }
@@ -73,7 +73,7 @@ impl Queue {
 
     /// Page `page` was fetched; it said `next` and, maybe, `pages`.
     pub(crate) fn done(&self, page: u32, next: Option<u32>, pages: Option<u32>) {
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         s.taken.remove(&page);
         s.done.insert(page);
         match next {
@@ -100,7 +100,7 @@ impl Queue {
 
     /// Page `page` failed; it goes back to the front of the queue.
     pub(crate) fn retry(&self, page: u32) {
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         if s.taken.remove(&page) && !s.done.contains(&page) {
             s.pending.insert(page);
         }
@@ -110,24 +110,20 @@ impl Queue {
 
     /// Stops handing out pages, waking every waiting worker.
     pub(crate) fn close(&self) {
-        self.lock().closed = true;
+        self.state.lock().closed = true;
         self.changed.notify_waiters();
     }
 
     /// Whether every page was fetched and the end of the listing seen.
     pub(crate) fn is_complete(&self) -> bool {
-        let s = self.lock();
+        let s = self.state.lock();
         s.last.is_some() && s.pending.is_empty() && s.taken.is_empty()
     }
 
     /// Pages fetched, and the number of pages when known.
     pub(crate) fn progress(&self) -> (usize, Option<u32>) {
-        let s = self.lock();
+        let s = self.state.lock();
         (s.done.len(), s.last.or((s.known > 1).then_some(s.known)))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -4,10 +4,11 @@
 //! an `.await`; the one exception is the shared session slot, a tokio
 //! mutex held while one worker logs in so the others wait for its session.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use reqwest::Url;
 use tokio::time::Instant;
 
@@ -77,16 +78,6 @@ impl Shared {
     pub(crate) async fn sleep(&self, d: Duration) {
         let until = (Instant::now() + d).min(self.deadline);
         tokio::time::sleep_until(until).await;
-    }
-
-    /// The account book, locked (never across an `.await`).
-    pub(crate) fn accounts(&self) -> MutexGuard<'_, AccountBook> {
-        self.accounts.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The exit book, locked (never across an `.await`).
-    pub(crate) fn exits(&self) -> MutexGuard<'_, ExitBook> {
-        self.exits.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records why the run stopped early (the first reason wins).

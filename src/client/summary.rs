@@ -1,8 +1,8 @@
 //! What a client run did: records, logins, and every refusal it met, by kind.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::client::Bug;
@@ -80,11 +80,11 @@ pub(crate) struct Stats {
 impl Stats {
     /// Changes the summary.
     pub(crate) fn update(&self, f: impl FnOnce(&mut ClientSummary)) {
-        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()));
+        f(&mut self.inner.lock());
     }
 
     /// A copy of the summary as it stands.
     pub(crate) fn snapshot(&self) -> ClientSummary {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner.lock().clone()
     }
 }

@@ -133,7 +133,7 @@ impl Worker {
         self.sent_with = tokens.clone();
         match sess.send(self.id, Method::GET, &path, accept, extra).await {
             Ok(r) => {
-                self.sh.exits().worked(&r.exit);
+                self.sh.exits.lock().worked(&r.exit);
                 // No API route at all (a plain 404, not the API's JSON
                 // "no such page"): the site is HTML only; crawl the catalog.
                 if !html && r.status == 404 && !r.body.trim_start().starts_with('{') {
@@ -289,11 +289,7 @@ impl Worker {
         if self.sh.has(Bug::KeepUsingDeadSession) {
             self.use_dead_session(sess, page).await;
         }
-        *self
-            .sh
-            .last_refused
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some((sess.home().id.clone(), sess.account));
+        *self.sh.last_refused.lock() = Some((sess.home().id.clone(), sess.account));
         if self.sh.has(Bug::NoReauth) {
             self.sh.queue.close();
             return Flow::Stop(
@@ -324,7 +320,7 @@ impl Worker {
                 style, security, ..
             } => {
                 if *security {
-                    self.sh.accounts().invalidated(account);
+                    self.sh.accounts.lock().invalidated(account);
                 }
                 self.sh.stats.update(|s| {
                     *s.invalidations.entry(style.name().to_owned()).or_default() += 1;
@@ -334,18 +330,18 @@ impl Worker {
             Outcome::Challenge(_) => {
                 // A challenge leaves the session alive, but one the client
                 // cannot solve is as bad: it weighs on the account too.
-                self.sh.accounts().invalidated(account);
+                self.sh.accounts.lock().invalidated(account);
                 self.sh.stats.update(|s| s.challenges += 1);
             }
             Outcome::AccountBanned => {
-                self.sh.accounts().retire(account, Retired::Banned);
+                self.sh.accounts.lock().retire(account, Retired::Banned);
                 self.sh.stats.update(|s| s.account_bans += 1);
             }
             _ => self.sh.stats.update(|s| {
                 *s.invalidations.entry("expired".to_owned()).or_default() += 1;
             }),
         }
-        let name = self.sh.accounts().get(account).username.clone();
+        let name = self.sh.accounts.lock().get(account).username.clone();
         self.sh.log(format_args!(
             "worker {}: session #{} ({name}, {}) refused on page {page}: {outcome:?}",
             self.id,
@@ -391,7 +387,7 @@ impl Worker {
             "worker {}: {label} failed ({what}); retiring session #{}",
             self.id, sess.serial
         ));
-        self.sh.exits().failed(exit);
+        self.sh.exits.lock().failed(exit);
         self.retire(sess);
         self.strike().unwrap_or(Flow::Again)
     }

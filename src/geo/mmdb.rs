@@ -8,9 +8,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{PoisonError, RwLock};
 
 use maxminddb::{LookupResult, Reader};
+use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
 
@@ -80,19 +80,16 @@ impl<R: Clone> MmdbFile<R> {
 
     /// Empties the cache, for when the decoding rules change.
     pub(super) fn forget_records(&mut self) {
-        self.cache
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.cache.get_mut().clear();
     }
 
     fn cached(&self, offset: usize) -> Option<R> {
-        let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        let cache = self.cache.read();
         cache.get(&offset).cloned()
     }
 
     fn remember(&self, offset: usize, record: R) {
-        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        let mut cache = self.cache.write();
         cache.insert(offset, record);
     }
 }

@@ -9,10 +9,13 @@
 //! sticky session (`user-session-<id>`) until its TTL or idle TTL runs out.
 //! Scripted faults reach the client as the real socket or HTTP errors.
 
+mod accept;
 pub mod config;
 pub mod exits;
 pub mod faults;
+mod forward;
 mod node;
+mod route;
 mod stream;
 
 use std::net::{IpAddr, SocketAddr};
@@ -229,7 +232,7 @@ impl ProxyPool {
         };
         let node = Arc::new(node);
         self.tasks
-            .push(tokio::spawn(node::run(Arc::clone(&node), listener)));
+            .push(tokio::spawn(accept::run(Arc::clone(&node), listener)));
         self.nodes.push(node);
         Ok(url)
     }

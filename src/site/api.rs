@@ -74,11 +74,7 @@ fn tokens(
         iat: now.as_secs(),
         exp: now.as_secs() + ttl,
     };
-    let access_token = st
-        .jwt
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .issue(&claims);
+    let access_token = st.jwt.read().issue(&claims);
     let body = TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -256,12 +252,7 @@ pub async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Response 
     if let Some(session) = st.refresh.revoke_token(&token) {
         let d = st.engine.revoke(session, Reason::LoggedOut, now);
         st.record(&d);
-    } else if let Ok(claims) =
-        st.jwt
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .verify(&token, now, st.config.tokens.skew)
-    {
+    } else if let Ok(claims) = st.jwt.read().verify(&token, now, st.config.tokens.skew) {
         st.deny_jti(
             &claims.jti,
             Timestamp::from_secs(claims.exp).plus(st.config.tokens.skew),

@@ -4,7 +4,6 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::future::{Ready, ready};
@@ -13,6 +12,7 @@ use std::task::{Context, Poll};
 use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 use futures_util::future::Either;
+use parking_lot::RwLock;
 use tower::{Layer, Service};
 
 use crate::site::attempts::{self, RefusalReason};
@@ -33,31 +33,26 @@ pub struct ExitBans {
 impl ExitBans {
     /// Bans `ip`; returns whether it was not banned before.
     pub fn ban(&self, ip: IpAddr) -> bool {
-        let mut ips = self.ips.write().unwrap_or_else(|e| e.into_inner());
+        let mut ips = self.ips.write();
         self.any.store(true, Ordering::Release);
         ips.insert(ip)
     }
 
     /// Whether `ip` is banned.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.any.load(Ordering::Acquire)
-            && self
-                .ips
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&ip)
+        self.any.load(Ordering::Acquire) && self.ips.read().contains(&ip)
     }
 
     /// Lifts every ban.
     pub fn clear(&self) {
-        let mut ips = self.ips.write().unwrap_or_else(|e| e.into_inner());
+        let mut ips = self.ips.write();
         ips.clear();
         self.any.store(false, Ordering::Release);
     }
 
     /// The banned addresses, sorted.
     pub fn list(&self) -> Vec<IpAddr> {
-        let ips = self.ips.read().unwrap_or_else(|e| e.into_inner());
+        let ips = self.ips.read();
         let mut list: Vec<IpAddr> = ips.iter().copied().collect();
         list.sort();
         list

@@ -211,11 +211,7 @@ fn credential(
     let auth = st.config.auth;
     if let Some(token) = bearer_token(headers).filter(|_| auth.bearer()) {
         let bad = |code: &str| (RefusalReason::TokenInvalid, invalid_token(code));
-        let verified = st.jwt.read().unwrap_or_else(|e| e.into_inner()).verify(
-            token,
-            now,
-            st.config.tokens.skew,
-        );
+        let verified = st.jwt.read().verify(token, now, st.config.tokens.skew);
         let claims = verified.map_err(|e| bad(e.code()))?;
         if st.is_jti_denied(&claims.jti) {
             return Err(bad("revoked"));

@@ -6,9 +6,10 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use parking_lot::Mutex;
 use tokio::io::{AsyncRead, ReadBuf};
 
 /// Bytes kept at most; a body bigger than this between two heads is dropped.
@@ -29,7 +30,7 @@ struct TapBuf {
 
 impl HeadTap {
     fn push(&self, mut data: &[u8]) {
-        let mut tap = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tap = self.0.lock();
         if !data.is_empty() {
             tap.reads = tap.reads.wrapping_add(1);
         }
@@ -45,14 +46,14 @@ impl HeadTap {
 
     /// How many reads have brought bytes: a change means the client sent something.
     pub(crate) fn reads(&self) -> u64 {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).reads
+        self.0.lock().reads
     }
 
     /// Whether the bytes not yet claimed by a request start a request line
     /// (a method, perhaps cut short): the next head has begun. Body bytes
     /// left over from a chunked request do not look like one.
     pub(crate) fn head_begun(&self) -> bool {
-        let tap = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let tap = self.0.lock();
         let rest = tap.bytes.trim_ascii_start();
         let method = rest
             .iter()
@@ -64,7 +65,7 @@ impl HeadTap {
     /// The next request head whose request line starts with `method`;
     /// what came before it, and the head's own body, are dropped.
     pub(crate) fn take_head(&self, method: &str) -> Option<Vec<u8>> {
-        let mut tap = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tap = self.0.lock();
         let start = head_start(&tap.bytes, method.as_bytes())?;
         let rest = &tap.bytes[start..];
         let end = find(rest, b"\r\n\r\n")

@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 
 use crate::verdict::{Reason, Verdict};
 
@@ -139,12 +141,7 @@ impl Metrics {
         };
         self.by_verdict[i].fetch_add(1, Ordering::Relaxed);
         if let Some(r) = v.reason() {
-            *self
-                .by_reason
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(r)
-                .or_default() += 1;
+            *self.by_reason.lock().entry(r).or_default() += 1;
         }
     }
 
@@ -245,12 +242,7 @@ impl Metrics {
             );
         }
         let _ = writeln!(out, "# TYPE sessionrange_reasons_total counter");
-        for (r, n) in self
-            .by_reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for (r, n) in self.by_reason.lock().iter() {
             let _ = writeln!(out, "sessionrange_reasons_total{{reason=\"{r}\"}} {n}");
         }
         let _ = writeln!(out, "# TYPE sessionrange_ip_banned_total counter");

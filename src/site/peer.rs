@@ -1,12 +1,13 @@
 //! The TCP peer of a request: a socket address, or an exit vouched for by the pool's PROXY header.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap};
+use parking_lot::Mutex;
 
 use crate::context::RequestContext;
 use crate::fingerprint::{self, HttpFingerprint, TlsFingerprint};
@@ -83,7 +84,7 @@ impl ContextMemo {
     /// The context of the last request that sent exactly `headers`, with
     /// the `seq` of the trace line that carried it in full.
     pub fn get(&self, headers: &HeaderMap) -> Option<(Arc<RequestContext>, u64)> {
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let last = self.last.lock();
         let memo = last
             .as_ref()
             .filter(|m| m.headers.iter().eq(headers.iter()))?;
@@ -97,7 +98,7 @@ impl ContextMemo {
             context,
             seq,
         };
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(memo);
+        *self.last.lock() = Some(memo);
     }
 }
 

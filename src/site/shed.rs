@@ -7,9 +7,10 @@
 //! the process's, not a listener's.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 /// The silent connections of a target, in the order they began waiting.
@@ -24,7 +25,7 @@ impl Idlers {
     pub(crate) fn enter(self: &Arc<Self>) -> Idling {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let shed = Arc::new(Notify::new());
-        self.lock().insert(id, Arc::clone(&shed));
+        self.waiting.lock().insert(id, Arc::clone(&shed));
         Idling {
             idlers: Arc::clone(self),
             id,
@@ -34,7 +35,7 @@ impl Idlers {
 
     /// Tells the `n` oldest silent connections to close; returns how many there were.
     pub(crate) fn shed_oldest(&self, n: usize) -> usize {
-        let mut waiting = self.lock();
+        let mut waiting = self.waiting.lock();
         let mut shed = 0;
         while shed < n {
             let Some((_, notify)) = waiting.pop_first() else {
@@ -44,10 +45,6 @@ impl Idlers {
             shed += 1;
         }
         shed
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Notify>>> {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -68,7 +65,7 @@ impl Idling {
 
 impl Drop for Idling {
     fn drop(&mut self) {
-        self.idlers.lock().remove(&self.id);
+        self.idlers.waiting.lock().remove(&self.id);
     }
 }
 

@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
+use parking_lot::{Mutex, RwLock};
 use rand::Rng;
 
 use crate::auth::csrf::CsrfKey;
@@ -154,7 +154,7 @@ impl TargetState {
     /// its time after the first decided request or at its request count,
     /// checked on every decision and on every [`TargetState::run_script`].
     pub fn set_timeline(&self, events: &[TimelineEvent]) {
-        *self.script.lock().unwrap_or_else(|e| e.into_inner()) = Script::new(events);
+        *self.script.lock() = Script::new(events);
         self.script_pending
             .store(!events.is_empty(), std::sync::atomic::Ordering::Release);
     }
@@ -166,7 +166,7 @@ impl TargetState {
             return;
         }
         // Another thread firing already: it sees this request's count too.
-        let Ok(mut script) = self.script.try_lock() else {
+        let Some(mut script) = self.script.try_lock() else {
             return;
         };
         let due = script.due(now, self.metrics.requests());
@@ -182,7 +182,7 @@ impl TargetState {
     /// challenge) was issued at `now`: a login that presents it started
     /// its flow then.
     pub fn flow_token_issued(&self, token: &str, now: Timestamp) {
-        let mut starts = self.flow_starts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut starts = self.flow_starts.lock();
         starts.issue(token, now);
     }
 
@@ -197,7 +197,7 @@ impl TargetState {
         sid: SessionId,
         now: Timestamp,
     ) {
-        let mut starts = self.flow_starts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut starts = self.flow_starts.lock();
         let first = tokens.iter().flatten().filter_map(|t| starts.take(t)).min();
         drop(starts);
         self.trace.record_value(&LoginFlow {
@@ -210,27 +210,27 @@ impl TargetState {
 
     /// Login pages and challenges issued that no successful login used.
     pub fn abandoned_login_flows(&self) -> u64 {
-        let starts = self.flow_starts.lock().unwrap_or_else(|e| e.into_inner());
+        let starts = self.flow_starts.lock();
         starts.untaken()
     }
 
     /// Notes that the genuine records `ids` were served to `sid`.
     pub fn served(&self, sid: SessionId, ids: std::ops::RangeInclusive<u64>) {
         let n = ids.end().saturating_sub(*ids.start()).saturating_add(1);
-        let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        let mut served = self.served.lock();
         *served.by_session.entry(sid).or_default() += n;
         served.ids.insert(ids);
     }
 
     /// Genuine records served so far, by session.
     pub fn served_by_session(&self) -> HashMap<SessionId, u64> {
-        let served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        let served = self.served.lock();
         served.by_session.clone()
     }
 
     /// The ids of every genuine record served so far, to any session.
     pub fn served_ids(&self) -> ServedIds {
-        let served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        let served = self.served.lock();
         served.ids.clone()
     }
 
@@ -254,20 +254,14 @@ impl TargetState {
                 format!("{} sessions revoked", self.revoke_accounts(&names, now))
             }
             TimelineAction::RotateSigningKey => {
-                self.jwt
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .rotate(&mut rand::rng());
+                self.jwt.write().rotate(&mut rand::rng());
                 "access tokens signed with the old key now fail".to_owned()
             }
             TimelineAction::Restart => {
                 let upkeep = self.engine.reset(now);
                 self.trace.record_upkeep(&upkeep);
                 self.refresh.clear();
-                self.jwt
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .rotate(&mut rand::rng());
+                self.jwt.write().rotate(&mut rand::rng());
                 "sessions, refresh tokens and signing keys lost".to_owned()
             }
         };
@@ -304,10 +298,7 @@ impl TargetState {
     /// is full the oldest challenge is forgotten, so a flood of requests
     /// for challenges cannot lock honest clients out.
     pub fn issue_pow(&self, challenge: &str, now: Timestamp) {
-        let mut store = self
-            .pow_challenges
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut store = self.pow_challenges.lock();
         store.issue(challenge, now);
         drop(store);
         self.flow_token_issued(challenge, now);
@@ -316,39 +307,27 @@ impl TargetState {
     /// Consumes a challenge: `true` if it was issued and is still fresh.
     /// Each challenge is accepted at most once.
     pub fn take_pow(&self, challenge: &str, now: Timestamp) -> bool {
-        let mut store = self
-            .pow_challenges
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut store = self.pow_challenges.lock();
         store.take(challenge).is_some_and(|t| fresh(t, now))
     }
 
     /// Denies an access token by its `jti` until it would have expired.
     pub fn deny_jti(&self, jti: &str, exp: Timestamp) {
-        let mut map = self.revoked_jti.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.revoked_jti.lock();
         map.insert(jti.to_owned(), exp);
     }
 
     /// Whether an access token's `jti` was revoked.
     pub fn is_jti_denied(&self, jti: &str) -> bool {
-        self.revoked_jti
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(jti)
+        self.revoked_jti.lock().contains_key(jti)
     }
 
     /// Forgets expired sessions, challenges and denied token ids.
     pub fn sweep(&self, now: Timestamp) -> usize {
-        let mut store = self
-            .pow_challenges
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut store = self.pow_challenges.lock();
         store.retain(|t| fresh(t, now));
         drop(store);
-        self.revoked_jti
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, exp| *exp > now);
+        self.revoked_jti.lock().retain(|_, exp| *exp > now);
         self.refresh.sweep(now);
         let upkeep = self.engine.sweep(now);
         if upkeep.removed > 0 {

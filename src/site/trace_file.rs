@@ -12,9 +12,9 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
@@ -184,7 +184,7 @@ impl TraceFile {
 
     /// What the limit has deleted so far.
     pub fn dropped(&self) -> Dropped {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).dropped
+        self.state.lock().dropped
     }
 
     /// Writes one newline-terminated line, first starting a new file if it
@@ -194,7 +194,7 @@ impl TraceFile {
     /// floor and returns the line to write instead, if any. Returns whether
     /// the line reached the file.
     pub fn write(&self, line: &[u8], redo: impl FnOnce(u64) -> Option<Vec<u8>>) -> bool {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.state.lock();
         let over = self
             .limit
             .is_some_and(|l| st.bytes > 0 && st.bytes + line.len() as u64 > l.max_bytes);

@@ -8,9 +8,10 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -102,7 +103,7 @@ impl TraceLog {
     /// at least one) instead of [`RECENT_BYTES`].
     #[must_use]
     pub fn keeping_recent(self, bytes: usize) -> Self {
-        self.recent.lock().unwrap_or_else(|e| e.into_inner()).budget = bytes;
+        self.recent.lock().budget = bytes;
         self
     }
 
@@ -123,7 +124,7 @@ impl TraceLog {
     /// is not graded.
     pub fn take_facts(&self) -> Option<TraceFacts> {
         let graded = self.graded.as_ref()?;
-        let mut graded = graded.lock().unwrap_or_else(|e| e.into_inner());
+        let mut graded = graded.lock();
         let grace = graded.grace();
         Some(std::mem::replace(&mut *graded, FactsBuilder::new(grace)).finish())
     }
@@ -131,7 +132,7 @@ impl TraceLog {
     /// Feeds the summary, if the trace is graded.
     fn grade(&self, add: impl FnOnce(&mut FactsBuilder)) {
         if let Some(graded) = &self.graded {
-            add(&mut graded.lock().unwrap_or_else(|e| e.into_inner()));
+            add(&mut graded.lock());
         }
     }
 
@@ -285,7 +286,7 @@ impl TraceLog {
             let text = String::from_utf8_lossy(&line[..line.len() - 1]);
             let _ = self.live.send(text.into());
         }
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut recent = self.recent.lock();
         recent.tail().extend_from_slice(line);
         recent.bytes += line.len();
         recent.trim();
@@ -294,7 +295,7 @@ impl TraceLog {
 
     /// The most recent lines, oldest first.
     pub fn recent(&self) -> Vec<Arc<str>> {
-        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let recent = self.recent.lock();
         let lines = recent.chunks.iter().flat_map(|c| c.split(|b| *b == b'\n'));
         lines
             .filter(|l| !l.is_empty())

@@ -23,7 +23,7 @@ impl Worker {
         }
         let first = sess.kill();
         if first {
-            self.sh.accounts().released(sess.account);
+            self.sh.accounts.lock().released(sess.account);
         }
         first
     }
@@ -55,20 +55,15 @@ impl Worker {
             if Instant::now() >= self.sh.deadline {
                 return Err("the deadline passed".into());
             }
-            let last = self
-                .sh
-                .last_refused
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
+            let last = self.sh.last_refused.lock().clone();
             let account = self.pick_account(last.as_ref().map(|l| l.1))?;
             let exits = self.pick_exits(last.as_ref().map(|l| &l.0));
             if exits.is_empty() {
-                self.sh.accounts().released(account);
+                self.sh.accounts.lock().released(account);
                 return Err("no usable exit left".into());
             }
             let sess = self.new_session(account, exits)?;
-            let creds = self.sh.accounts().get(account).clone();
+            let creds = self.sh.accounts.lock().get(account).clone();
             let jwt = self.sh.jwt.load(Ordering::Acquire);
             let result = if jwt {
                 login::api(&sess, self.id, &creds).await
@@ -84,7 +79,7 @@ impl Worker {
     }
 
     fn pick_account(&self, last: Option<usize>) -> Result<usize, String> {
-        let mut book = self.sh.accounts();
+        let mut book = self.sh.accounts.lock();
         let pick = match last {
             Some(a) if self.sh.has(Bug::RetryBurnsAccounts) => book.same_or_next(a).ok_or(false),
             _ => book.pick(last),
@@ -96,7 +91,7 @@ impl Worker {
     }
 
     fn pick_exits(&self, last: Option<&ExitId>) -> Vec<Exit> {
-        let mut book = self.sh.exits();
+        let mut book = self.sh.exits.lock();
         let spread = if self.sh.has(Bug::RotateExitPerRequest) {
             4.max(self.sh.workers)
         } else if self.sh.has(Bug::ShareSessionAcrossExits) {
@@ -137,7 +132,7 @@ impl Worker {
             }
         }
         let name = {
-            let mut book = self.sh.accounts();
+            let mut book = self.sh.accounts.lock();
             book.logged_in(sess.account);
             book.get(sess.account).username.clone()
         };
@@ -158,30 +153,35 @@ impl Worker {
     /// Takes note of a failed login; `Err` when the worker should stop.
     async fn login_failed(&mut self, sess: &Session, failure: LoginFailure) -> Result<(), String> {
         sess.kill();
-        self.sh.accounts().released(sess.account);
+        self.sh.accounts.lock().released(sess.account);
         self.sh.stats.update(|s| s.login_failures += 1);
-        let name = self.sh.accounts().get(sess.account).username.clone();
+        let name = self.sh.accounts.lock().get(sess.account).username.clone();
         self.sh.log(format_args!(
             "worker {}: login as {name} through {} failed: {failure}",
             self.id,
             sess.home().label()
         ));
         match failure {
-            LoginFailure::Banned => self.sh.accounts().retire(sess.account, Retired::Banned),
+            LoginFailure::Banned => self
+                .sh
+                .accounts
+                .lock()
+                .retire(sess.account, Retired::Banned),
             // The form is refused where only bearer tokens count: use the API.
             LoginFailure::AuthMode => self.sh.jwt.store(true, Ordering::Release),
             LoginFailure::Refused(_) => {
                 self.sh
-                    .accounts()
+                    .accounts
+                    .lock()
                     .retire(sess.account, Retired::LoginFailed);
             }
             LoginFailure::ExitBanned => {
                 self.sh.stats.update(|s| s.exit_bans += 1);
-                self.sh.exits().failed(&sess.home().id);
+                self.sh.exits.lock().failed(&sess.home().id);
             }
             LoginFailure::Send(SendError::Transport { exit, .. }) => {
                 self.sh.stats.update(|s| s.exit_failures += 1);
-                self.sh.exits().failed(&exit);
+                self.sh.exits.lock().failed(&exit);
             }
             LoginFailure::Send(_) => return Err("the deadline passed".into()),
             LoginFailure::Unexpected(_) => {
