@@ -158,7 +158,7 @@ impl Scenario {
         scenario.validate().map_err(|e| match e {
             Error::Config { field, message } => Error::Scenario {
                 path: path.to_owned(),
-                line: toml_file::line_of_field(text, &field),
+                line: toml_file::field_line(text, &field),
                 field,
                 message,
             },
@@ -268,6 +268,37 @@ mod tests {
         let text = "name = \"x\"\n[[pool.exits]]\nname = \"a\"\nip = \"not-an-ip\"\n";
         let err = Scenario::parse(text, Path::new("p.toml")).expect_err("bad ip");
         assert!(err.to_string().starts_with("p.toml:4:"), "{err}");
+    }
+
+    /// Parses `text` as `s.toml`, which must be refused at `line`, naming `field`.
+    fn assert_refused_at(text: &str, line: usize, field: &str) {
+        let err = Scenario::parse(text, Path::new("s.toml")).expect_err(text);
+        let msg = err.to_string();
+        assert!(msg.starts_with(&format!("s.toml:{line}:")), "{msg}");
+        assert!(msg.contains(&format!("field `{field}`")), "{msg}");
+    }
+
+    #[test]
+    fn a_fault_of_a_later_exit_is_found_on_its_own_line() {
+        // Line 7 is exit 0's fault; the bad one is exit 1's, on line 14.
+        let text = "name = \"x\"\n[[pool.exits]]\nname = \"a\"\nip = \"127.0.1.2\"\n\
+                    [[pool.exits.faults]]\nkind = \"reset\"\nprobability = 0.5\nafter_bytes = 5\n\
+                    [[pool.exits]]\nname = \"b\"\nip = \"127.0.1.3\"\n[[pool.exits.faults]]\n\
+                    kind = \"dies\"\nprobability = 2.0\n";
+        assert_refused_at(text, 14, "pool.exits[1].faults[0].probability");
+        // Inline arrays: each element has its own line.
+        let text = "name = \"x\"\n[[pool.exits]]\nname = \"a\"\nip = \"127.0.1.2\"\n\
+                    [[pool.exits]]\nname = \"b\"\nip = \"127.0.1.3\"\nfaults = [\n\
+                    { kind = \"dies\" },\n  { kind = \"hangs\", probability = -1.0 },\n]\n";
+        assert_refused_at(text, 10, "pool.exits[1].faults[1].probability");
+    }
+
+    #[test]
+    fn a_wrong_default_names_the_line_of_its_table() {
+        // `sticky_ttl` is left out; the gateway's header is the line to fix.
+        let text =
+            "name = \"x\"\n\n[pool.gateway]\nclasses = [\"residential\"]\nidle_ttl = \"0s\"\n";
+        assert_refused_at(text, 3, "pool.gateway.sticky_ttl");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Reading TOML files users write, with errors that name the line and the field.
 
 use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue};
 
 /// A problem in a TOML file: where, and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,9 +45,12 @@ fn field_name(path: &str) -> String {
 }
 
 fn problem(text: &str, error: &toml::de::Error, field: Option<String>) -> TomlProblem {
+    let field = field.filter(|f| f != "." && !f.is_empty());
+    let start = error.span().map(|span| span.start);
+    let start = start.or_else(|| field_start(text, field.as_deref()?));
     TomlProblem {
-        line: error.span().map(|span| line_of(text, span.start)),
-        field: field.filter(|f| f != "." && !f.is_empty()),
+        line: start.map(|start| line_of(text, start)),
+        field,
         message: error.message().trim_end().to_owned(),
     }
 }
@@ -61,59 +65,59 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// The line where the dotted `field` is set, found by its table header
-/// and key: `a.b.c` is `c = ...` under `[a.b]` (or `b.c = ...` under `[a]`).
-/// Array indices (`accounts[1].name`) pick the n-th `[[...]]` table.
-pub(crate) fn line_of_field(text: &str, field: &str) -> Option<usize> {
-    let parts: Vec<&str> = field.split('.').collect();
-    (0..parts.len()).rev().find_map(|split| {
-        let (table, key) = (&parts[..split], parts[split..].join("."));
-        find_key(text, table, &key)
+/// The 1-based line where the dotted `field` is written in `text`; see
+/// [`field_start`].
+pub(crate) fn field_line(text: &str, field: &str) -> Option<usize> {
+    field_start(text, field).map(|start| line_of(text, start))
+}
+
+/// Where the dotted `field` (`pool.exits[1].faults[0].kind`) is written in
+/// `text`, as a byte offset: the start of its key, or of its element in an
+/// array, read off the parsed document's spans. A field left out (a default
+/// found wrong) gets its nearest written parent; `None` when not even the
+/// first segment is written.
+fn field_start(text: &str, field: &str) -> Option<usize> {
+    let document = DeTable::parse(text).ok()?;
+    let mut here: Option<&DeValue<'_>> = None;
+    let mut found = None;
+    for step in steps(field) {
+        let next = match (step, here) {
+            (Some(Step::Key(key)), None) => key_in(document.get_ref(), key),
+            (Some(Step::Key(key)), Some(DeValue::Table(table))) => key_in(table, key),
+            (Some(Step::Index(i)), Some(DeValue::Array(array))) => {
+                array.get(i).map(|v| (v.span().start, v.get_ref()))
+            }
+            _ => None,
+        };
+        let Some((start, value)) = next else { break };
+        found = Some(start);
+        here = Some(value);
+    }
+    found
+}
+
+/// The start of `key` in `table`, and its value.
+fn key_in<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<(usize, &'a DeValue<'i>)> {
+    let (key, value) = table.get_key_value(key)?;
+    Some((key.span().start, value.get_ref()))
+}
+
+/// One step of a field path: a key, or an index into an array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// `exits[1].faults[0]` → `exits`, `1`, `faults`, `0`; `None` for a
+/// segment that is no key or index (serde's `?`), where the walk stops.
+fn steps(field: &str) -> impl Iterator<Item = Option<Step<'_>>> {
+    field.split('.').flat_map(|part| {
+        let mut pieces = part.split('[');
+        let key = pieces.next().filter(|k| !k.is_empty()).map(Step::Key);
+        let indices = pieces.map(|i| i.strip_suffix(']')?.parse().ok().map(Step::Index));
+        key.map(Some).into_iter().chain(indices)
     })
-}
-
-fn find_key(text: &str, table: &[&str], key: &str) -> Option<usize> {
-    let (header, nth) = header_of(table);
-    let key = strip_index(key).0;
-    let mut in_table = header.is_empty();
-    let mut seen = 0;
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            let name = t.trim_matches(|c| c == '[' || c == ']').trim();
-            in_table = name == header && {
-                seen += 1;
-                seen == nth + 1
-            };
-            continue;
-        }
-        let is_key = t.split_once('=').is_some_and(|(k, _)| k.trim() == key);
-        if in_table && is_key {
-            return Some(i + 1);
-        }
-    }
-    None
-}
-
-/// `["target", "accounts[1]"]` → (`"target.accounts"`, 1).
-fn header_of(table: &[&str]) -> (String, usize) {
-    let mut nth = 0;
-    let names: Vec<&str> = table
-        .iter()
-        .map(|p| {
-            let (name, index) = strip_index(p);
-            nth = index.unwrap_or(0);
-            name
-        })
-        .collect();
-    (names.join("."), nth)
-}
-
-fn strip_index(part: &str) -> (&str, Option<usize>) {
-    match part.split_once('[') {
-        Some((name, rest)) => (name, rest.trim_end_matches(']').parse().ok()),
-        None => (part, None),
-    }
 }
 
 #[cfg(test)]
@@ -124,13 +128,69 @@ mod tests {
 
     #[test]
     fn finds_the_line_of_nested_and_indexed_fields() {
-        assert_eq!(line_of_field(TEXT, "name"), Some(1));
+        assert_eq!(field_line(TEXT, "name"), Some(1));
         assert_eq!(
-            line_of_field(TEXT, "target.rules.session_velocity.rate"),
+            field_line(TEXT, "target.rules.session_velocity.rate"),
             Some(4)
         );
-        assert_eq!(line_of_field(TEXT, "target.accounts[1].username"), Some(9));
-        assert_eq!(line_of_field(TEXT, "target.nothing"), None);
+        assert_eq!(field_line(TEXT, "target.accounts[1].username"), Some(9));
+        assert_eq!(field_line(TEXT, "nothing"), None);
+        assert_eq!(field_line(TEXT, "target.nothing"), Some(3), "its parent");
+    }
+
+    const NESTED: &str = "[[pool.exits]]\nname = \"a\"\n[[pool.exits.faults]]\nkind = \"dies\"\n\
+                          [[pool.exits]]\nname = \"b\"\n[[pool.exits.faults]]\nkind = \"hangs\"\n\
+                          [[pool.exits.faults]]\nkind = \"reset\"\n\
+                          [pool.gateway]\nfaults = [\n  { kind = \"dies\" },\n  { kind = \"x\" },\n]\n\
+                          [target]\nrules.session_velocity.rate = 0\n";
+
+    #[test]
+    fn arrays_of_tables_inside_arrays_of_tables_count_per_parent() {
+        assert_eq!(field_line(NESTED, "pool.exits[0].faults[0].kind"), Some(4));
+        assert_eq!(field_line(NESTED, "pool.exits[1].name"), Some(6));
+        assert_eq!(field_line(NESTED, "pool.exits[1].faults[0].kind"), Some(8));
+        assert_eq!(field_line(NESTED, "pool.exits[1].faults[1].kind"), Some(10));
+        assert_eq!(field_line(NESTED, "pool.exits[1].faults[1]"), Some(9));
+    }
+
+    #[test]
+    fn inline_arrays_and_dotted_keys_have_their_own_lines() {
+        assert_eq!(field_line(NESTED, "pool.gateway.faults"), Some(12));
+        assert_eq!(field_line(NESTED, "pool.gateway.faults[1]"), Some(14));
+        assert_eq!(field_line(NESTED, "pool.gateway.faults[1].kind"), Some(14));
+        assert_eq!(
+            field_line(NESTED, "target.rules.session_velocity.rate"),
+            Some(17)
+        );
+    }
+
+    #[test]
+    fn a_field_left_out_gets_its_nearest_written_parent() {
+        assert_eq!(
+            field_line(NESTED, "pool.exits[1].faults[1].after_bytes"),
+            Some(9)
+        );
+        assert_eq!(field_line(NESTED, "pool.exits[7].name"), Some(1));
+        assert_eq!(field_line(NESTED, "pool.exits[x].name"), Some(1));
+        assert_eq!(field_line(NESTED, "grade.min_completeness"), None);
+        assert_eq!(field_line("a = [", "a"), None, "not TOML");
+    }
+
+    #[test]
+    fn steps_split_keys_and_indices() {
+        let split: Vec<_> = steps("a.b[1][2].c").collect();
+        let want = [
+            Some(Step::Key("a")),
+            Some(Step::Key("b")),
+            Some(Step::Index(1)),
+            Some(Step::Index(2)),
+            Some(Step::Key("c")),
+        ];
+        assert_eq!(split, want);
+        assert_eq!(
+            steps("?[x").collect::<Vec<_>>(),
+            [Some(Step::Key("?")), None]
+        );
     }
 
     #[test]

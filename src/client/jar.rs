@@ -5,6 +5,8 @@
 //! landing page set, and for `--bug strip-companion-cookies`). The client
 //! talks to one origin, so domains and paths are not tracked.
 
+use cookie::Cookie;
+use cookie::time::{Duration, OffsetDateTime};
 use parking_lot::Mutex;
 use reqwest::Url;
 use reqwest::cookie::CookieStore;
@@ -13,56 +15,49 @@ use reqwest::header::HeaderValue;
 /// The cookies of one session.
 #[derive(Debug, Default)]
 pub(crate) struct SessionJar {
-    cookies: Mutex<Vec<(String, String)>>,
+    cookies: Mutex<Vec<Cookie<'static>>>,
 }
 
 impl SessionJar {
     /// The value of the cookie `name`.
     pub(crate) fn get(&self, name: &str) -> Option<String> {
         let cookies = self.cookies.lock();
-        cookies
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
+        let cookie = cookies.iter().find(|c| c.name() == name)?;
+        Some(cookie.value().to_owned())
     }
 
     /// The names of every cookie held.
     pub(crate) fn names(&self) -> Vec<String> {
-        let cookies = self.cookies.lock();
-        cookies.iter().map(|(n, _)| n.clone()).collect()
+        self.cookies
+            .lock()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect()
     }
 
     /// Forgets the cookie `name`.
     pub(crate) fn remove(&self, name: &str) {
-        let mut cookies = self.cookies.lock();
-        cookies.retain(|(n, _)| n != name);
+        self.cookies.lock().retain(|c| c.name() != name);
     }
 
     /// Applies one `Set-Cookie` value: stores it, or deletes the cookie when
-    /// it is already expired (`Max-Age` of 0 or less, or an `Expires` in 1970).
+    /// it is already expired (`Max-Age` of 0 or less, or an `Expires` in the
+    /// past). A value `cookie::Cookie::parse` refuses (no `=`, no name) is
+    /// ignored.
     pub(crate) fn apply(&self, set_cookie: &str) {
-        let mut parts = set_cookie.split(';');
-        let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
+        let Ok(cookie) = Cookie::parse(set_cookie) else {
             return;
         };
-        let (name, value) = (name.trim(), value.trim());
-        if name.is_empty() {
-            return;
-        }
-        let expired = parts.any(|attr| {
-            let (k, v) = attr.split_once('=').unwrap_or((attr, ""));
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-            (k == "max-age" && v.parse::<i64>().is_ok_and(|s| s <= 0))
-                || (k == "expires" && v.contains("1970"))
-        });
+        let expired = cookie.max_age().is_some_and(|age| age <= Duration::ZERO)
+            || (cookie.expires_datetime()).is_some_and(|at| at <= OffsetDateTime::now_utc());
         let mut cookies = self.cookies.lock();
-        let at = cookies.iter().position(|(n, _)| n == name);
+        let at = cookies.iter().position(|c| c.name() == cookie.name());
         match (at, expired) {
             (Some(i), true) => {
                 cookies.remove(i);
             }
-            (Some(i), false) => cookies[i].1 = value.to_owned(),
-            (None, false) => cookies.push((name.to_owned(), value.to_owned())),
+            (Some(i), false) => cookies[i] = cookie.into_owned(),
+            (None, false) => cookies.push(cookie.into_owned()),
             (None, true) => {}
         }
     }
@@ -70,7 +65,7 @@ impl SessionJar {
     /// The `Cookie` header value, or `None` when the jar is empty.
     pub(crate) fn header(&self) -> Option<String> {
         let cookies = self.cookies.lock();
-        let pairs: Vec<String> = cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let pairs: Vec<String> = cookies.iter().map(|c| c.stripped().to_string()).collect();
         (!pairs.is_empty()).then(|| pairs.join("; "))
     }
 }
@@ -106,6 +101,18 @@ mod tests {
         );
         assert_eq!(jar.names(), vec!["_sr_aid".to_owned()]);
         jar.remove("_sr_aid");
+        assert_eq!(jar.header(), None);
+    }
+
+    #[test]
+    fn expiry_follows_max_age_and_dates() {
+        let jar = SessionJar::default();
+        jar.apply("a=1; Expires=Wed, 21 Oct 2015 07:28:00 GMT");
+        jar.apply("b=x==; Expires=Fri, 31 Dec 9999 23:59:59 GMT; Max-Age=60");
+        jar.apply("c=\"quoted\"; path=/; max-age=31536000");
+        assert_eq!(jar.header().as_deref(), Some("b=x==; c=\"quoted\""));
+        jar.apply("b=; Max-Age=-1");
+        jar.apply("c=gone; Expires=Sat, 01-Jan-2000 00:00:00 GMT");
         assert_eq!(jar.header(), None);
     }
 

@@ -13,11 +13,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::pool::config::FaultKind;
-use crate::trace::proxy::ProxyWhat;
 use crate::pool::node::{Conn, HANG_LIMIT, Node, refused};
 use crate::pool::route::handle;
 use crate::pool::stream::ClientStream;
 use crate::site::conn;
+use crate::trace::proxy::ProxyWhat;
 
 /// Largest first request head read before handing the connection to hyper.
 const MAX_HEAD: usize = 64 * 1024;

@@ -15,8 +15,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::trace::proxy::ProxyWhat;
 use crate::pool::node::{Body, BoxError, Conn, Node, refused, text};
+use crate::trace::proxy::ProxyWhat;
 
 /// A 502 for an upstream failure, traced with its cause.
 fn bad_gateway(

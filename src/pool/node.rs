@@ -19,10 +19,10 @@ use rand::rngs::StdRng;
 use tokio::sync::{Semaphore, watch};
 
 use crate::pool::config::FaultKind;
-use crate::trace::proxy::ProxyWhat;
 use crate::pool::exits::{ExitDraw, StickyTable};
 use crate::pool::faults::FaultPlan;
 use crate::pool::{Timeouts, Upstream};
+use crate::trace::proxy::ProxyWhat;
 
 /// Most client connections a node holds at once; more get `503`.
 const MAX_CONNECTIONS: usize = 4096;

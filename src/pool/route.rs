@@ -10,11 +10,11 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::clock::Timestamp;
 use crate::pool::config::FaultKind;
-use crate::trace::proxy::ProxyWhat;
 use crate::pool::exits::{ExitInfo, StickyRoute, split_sticky, valid_sticky_id};
 use crate::pool::faults::RequestFaults;
 use crate::pool::forward::{connect, forward};
 use crate::pool::node::{Body, BoxError, Conn, Exits, HANG_LIMIT, Node, refused, text};
+use crate::trace::proxy::ProxyWhat;
 
 /// Serves one request of a client connection: its faults, credentials,
 /// target and exit, then the CONNECT tunnel or the forwarded request.

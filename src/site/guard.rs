@@ -339,10 +339,11 @@ pub fn retry_after(fired: &[Firing]) -> Option<u64> {
 
 /// Sets the CSRF double-submit cookie.
 pub fn add_csrf_cookie(r: &mut Response, token: &str) {
-    let value = format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
-    if let Ok(v) = value.parse() {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
+    let cookie = respond::site_cookie(CSRF_COOKIE.to_owned(), token);
+    respond::append_set_cookie(
+        r,
+        &respond::set_cookie_value(&cookie.http_only(true).build()),
+    );
 }
 
 #[cfg(test)]

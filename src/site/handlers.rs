@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -144,14 +144,13 @@ pub async fn delay(st: &TargetState) {
 }
 
 fn session_cookie(sid: SessionId) -> String {
-    format!("{SESSION_COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax")
+    let cookie = respond::site_cookie(SESSION_COOKIE.to_owned(), sid.to_string());
+    respond::set_cookie_value(&cookie.http_only(true).build())
 }
 
 fn append_cookies(r: &mut Response, cookies: &[String]) {
     for c in cookies {
-        if let Ok(v) = HeaderValue::from_str(c) {
-            r.headers_mut().append(header::SET_COOKIE, v);
-        }
+        respond::append_set_cookie(r, c);
     }
 }
 

@@ -10,6 +10,7 @@ use crate::site::attempts::{Attempt, LoginRefusal};
 use crate::site::client_ip::ClientIp;
 use crate::site::guard;
 use crate::site::peer::Peer;
+use crate::site::respond;
 use crate::site::state::TargetState;
 use crate::verdict::{Evidence, Reason, Verdict};
 
@@ -145,9 +146,9 @@ pub fn companions(
             Some(v) => set.push((name.clone(), v.to_owned())),
             None if mint => {
                 let v = st.companion_key.issue(&mut rand::rng());
-                fresh.push(format!(
-                    "{name}={v}; Path=/; Max-Age=31536000; SameSite=Lax"
-                ));
+                let a_year = cookie::time::Duration::days(365);
+                let cookie = respond::site_cookie(name.clone(), v.clone()).max_age(a_year);
+                fresh.push(respond::set_cookie_value(&cookie.build()));
                 set.push((name.clone(), v));
             }
             None => {}

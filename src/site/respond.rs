@@ -15,6 +15,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
+use cookie::{Cookie, CookieBuilder, SameSite};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -266,10 +267,45 @@ fn finish(res: &mut Response, clear: Option<&str>) {
 
 /// Adds a `Set-Cookie` that deletes the cookie `name`.
 pub fn clear_cookie(res: &mut Response, name: &str) {
-    let cookie = format!(
-        "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
-    );
-    if let Ok(v) = HeaderValue::try_from(cookie) {
+    let cookie = site_cookie(name.to_owned(), "")
+        .max_age(cookie::time::Duration::ZERO)
+        .expires(cookie::time::OffsetDateTime::UNIX_EPOCH)
+        .http_only(true);
+    append_set_cookie(res, &set_cookie_value(&cookie.build()));
+}
+
+/// A cookie as the site sets them all: `Path=/`, `SameSite=Lax`.
+pub(crate) fn site_cookie(name: String, value: impl Into<String>) -> CookieBuilder<'static> {
+    Cookie::build((name, value.into()))
+        .path("/")
+        .same_site(SameSite::Lax)
+}
+
+/// The `Set-Cookie` value of `cookie`, attributes in the order the site
+/// has always sent: `Path`, `Max-Age`, `Expires`, then `HttpOnly`,
+/// `SameSite` and `Secure` (the `cookie` crate writes the flags first).
+pub(crate) fn set_cookie_value(cookie: &Cookie<'_>) -> String {
+    let mut place = cookie.clone();
+    place.set_http_only(None);
+    place.set_same_site(None);
+    place.set_secure(None);
+    let mut value = place.to_string();
+    if cookie.http_only() == Some(true) {
+        value.push_str("; HttpOnly");
+    }
+    if let Some(same_site) = cookie.same_site() {
+        value.push_str(&format!("; SameSite={same_site}"));
+    }
+    if cookie.secure() == Some(true) {
+        value.push_str("; Secure");
+    }
+    value
+}
+
+/// Appends a `Set-Cookie` of `value`; one that is not a valid header value
+/// (a name with a newline) is dropped.
+pub(crate) fn append_set_cookie(res: &mut Response, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
 }
@@ -343,6 +379,26 @@ mod tests {
         assert_eq!(
             header(res, "set-cookie"),
             "sid=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn site_cookies_keep_their_attribute_order() {
+        let session = site_cookie("sr_session".to_owned(), "ab").http_only(true);
+        assert_eq!(
+            set_cookie_value(&session.build()),
+            "sr_session=ab; Path=/; HttpOnly; SameSite=Lax"
+        );
+        let a_year = cookie::time::Duration::days(365);
+        let companion = site_cookie("_sr_aid".to_owned(), "v").max_age(a_year);
+        assert_eq!(
+            set_cookie_value(&companion.build()),
+            "_sr_aid=v; Path=/; Max-Age=31536000; SameSite=Lax"
+        );
+        let secure = site_cookie("s".to_owned(), "v").secure(true).build();
+        assert_eq!(
+            set_cookie_value(&secure),
+            "s=v; Path=/; SameSite=Lax; Secure"
         );
     }
 
