@@ -26,10 +26,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::Query;
 use axum::routing::get;
-use common::{Headers, ROUND_TIME, WORKERS, clients, config, median, range, round};
+use common::{Headers, PageQuery, ROUND_TIME, WORKERS, clients, config, median, range, round};
 use sessionrange::TargetServer;
 use sessionrange::dataset::{Dataset, DatasetConfig};
-use sessionrange::site::handlers::PageQuery;
 
 const ROUNDS: usize = 15;
 

@@ -22,9 +22,10 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use sessionrange::dataset::Dataset;
-use sessionrange::site::handlers::PageQuery;
-use sessionrange::site::peer::{ContextMemo, Peer};
-use sessionrange::site::{TargetState, TraceLog, guard, router};
+
+use common::PageQuery;
+use sessionrange::site::bench::{ContextMemo, Peer, authorize};
+use sessionrange::site::{TargetState, TraceLog, router};
 use sessionrange::{Clock, GeoDb};
 use tower::ServiceExt;
 
@@ -145,14 +146,14 @@ fn pipeline(c: &mut Criterion) {
         memo: None,
     };
     c.bench_function("pipeline/authorize_fresh_context", |b| {
-        b.iter(|| black_box(guard::authorize(&state, &peer, &headers, "/api/v1/items").is_ok()));
+        b.iter(|| black_box(authorize(&state, &peer, &headers, "/api/v1/items").is_ok()));
     });
     let peer = Peer {
         memo: Some(memo.clone()),
         ..peer
     };
     c.bench_function("pipeline/authorize_repeated_headers", |b| {
-        b.iter(|| black_box(guard::authorize(&state, &peer, &headers, "/api/v1/items").is_ok()));
+        b.iter(|| black_box(authorize(&state, &peer, &headers, "/api/v1/items").is_ok()));
     });
     let _ = std::fs::remove_dir_all(&dir);
 }

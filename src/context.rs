@@ -31,7 +31,7 @@ pub struct RequestContext {
     pub header_order: Vec<String>,
     /// Cookies sent, as name and value, in the order they arrived.
     pub cookies: Vec<(String, String)>,
-    /// A fingerprint of the stable part of the header order (see [`http_fingerprint`]).
+    /// A fingerprint of the stable part of the header order (`http_fingerprint` in this module).
     pub http_fingerprint: String,
     /// JA3 hash of the connection's first ClientHello, when TLS is on.
     pub ja3: Option<String>,
@@ -127,10 +127,10 @@ impl RequestContext {
 /// The longest header name or value kept, in bytes; longer ones are cut at
 /// a character boundary, at birth and on every request alike, so a client
 /// cannot make the engine store megabytes per session.
-pub const MAX_HEADER_BYTES: usize = 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 1024;
 
 /// Most cookies kept from one request.
-pub const MAX_COOKIES: usize = 64;
+pub(crate) const MAX_COOKIES: usize = 64;
 
 fn cut_owned(mut s: String) -> String {
     let len = cut(&s, MAX_HEADER_BYTES).len();
@@ -140,7 +140,7 @@ fn cut_owned(mut s: String) -> String {
 
 /// Splits a `Cookie` header into name/value pairs, skipping pieces that are
 /// not `name=value`. Garbage never fails: it is simply not a cookie.
-pub fn parse_cookie_header(value: &str) -> impl Iterator<Item = (String, String)> + '_ {
+pub(crate) fn parse_cookie_header(value: &str) -> impl Iterator<Item = (String, String)> + '_ {
     value.split(';').filter_map(|piece| {
         let (name, value) = piece.split_once('=')?;
         let name = name.trim();
@@ -174,7 +174,7 @@ const REQUEST_SPECIFIC_HEADERS: &[&str] = &[
 /// A fingerprint of a client's HTTP stack: the first 12 hex digits of the
 /// SHA-256 of its stable header names in order, joined with commas (the
 /// shape of JA4H's second part).
-pub fn http_fingerprint(header_order: &[String]) -> String {
+pub(crate) fn http_fingerprint(header_order: &[String]) -> String {
     let mut hasher = Sha256::new();
     let stable = header_order
         .iter()
@@ -192,7 +192,7 @@ pub fn http_fingerprint(header_order: &[String]) -> String {
 /// Whether two header orders disagree: some pair of names present in both
 /// appears in opposite orders. Names present in only one are ignored, so a
 /// `POST` that adds `content-type` is not a mutation.
-pub fn header_order_conflicts(birth: &str, live: &[String]) -> bool {
+pub(crate) fn header_order_conflicts(birth: &str, live: &[String]) -> bool {
     if same_order(birth, live) {
         return false;
     }

@@ -32,47 +32,56 @@
 //!
 //! # Layout
 //!
-//! The functional core first, then the shells around it: [`engine`],
-//! [`rules`], [`session`], [`context`], [`verdict`] and [`config`] are the
-//! risk engine (pure, `now` passed in); [`site`] is the mock target (axum
-//! handlers, listeners, the trace); [`pool`] the proxy pool; [`runner`]
-//! runs a client and reaps it; [`grade`] turns the trace's summary into
-//! metrics and criteria (pure); [`report`] writes the card, JSON, JUnit and
-//! Markdown. [`fingerprint`], [`tls`], [`geo`], [`auth`] and [`dataset`]
-//! serve the site; [`client`] is the reference client behind
-//! `sessionrange client`. A test needs only the types re-exported here:
+//! The functional core first, then the shells around it, each depending
+//! only on those before it:
+//!
+//! - **engine core** (pure, `now` passed in): [`engine`], [`rules`] and
+//!   [`config`], with the session, context and verdict types re-exported
+//!   here ([`Session`], [`RequestContext`], [`Verdict`], ...);
+//! - [`trace`]: every trace line type and the one parser of them;
+//! - [`grade`]: the trace's summary turned into metrics and criteria (pure);
+//! - [`site`]: the mock target (axum router, listeners, the trace log);
+//!   [`fingerprint`], [`tls`], [`geo`], [`auth`] and [`dataset`] serve it;
+//! - [`pool`]: the proxy pool in front of the site;
+//! - [`Range`]: one scenario's whole stack started by one call
+//!   ([`TargetServer`] is a range without a pool);
+//! - [`runner`]: runs a client against a range, reaps it, grades it;
+//! - [`report`]: the card, JSON, JUnit and Markdown;
+//! - [`client`]: the reference client behind `sessionrange client`.
+//!
+//! A test needs only the types re-exported here: [`Range`],
 //! [`TargetServer`], [`TargetConfig`], [`ProxyPool`], [`PoolConfig`],
 //! [`Scenario`], [`Clock`].
 
 pub mod auth;
 pub mod client;
-pub mod clock;
+mod clock;
 pub mod config;
-pub mod context;
+mod context;
 pub mod dataset;
 pub mod engine;
-pub mod error;
+mod error;
 pub mod fingerprint;
 pub mod geo;
 pub mod grade;
 mod intern;
-pub mod network;
+mod network;
 pub mod pool;
 pub mod proxy_protocol;
-pub mod range;
+mod range;
 pub mod report;
 pub mod rules;
 pub mod runner;
 pub mod scenario;
-pub mod session;
+mod session;
 pub mod site;
 mod store;
-pub mod target_server;
+mod target_server;
 pub mod timeline;
 pub mod tls;
 mod toml_file;
 pub mod trace;
-pub mod verdict;
+mod verdict;
 
 pub use clock::{Clock, Timestamp};
 pub use config::EngineConfig;

@@ -156,3 +156,13 @@ pub(crate) fn range(v: &[f64]) -> (f64, f64) {
     let hi = v.iter().copied().fold(0.0, f64::max);
     (lo, hi)
 }
+
+/// The `page` query parameter, as the target reads it, for the plain
+/// handlers the benches compare against.
+/// (The proxy bench serves no plain page.)
+#[allow(dead_code)]
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct PageQuery {
+    /// 1-based page number; 1 when left out.
+    pub(crate) page: Option<u32>,
+}

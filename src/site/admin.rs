@@ -27,7 +27,7 @@ use crate::verdict::Reason;
 type St = State<Arc<TargetState>>;
 
 /// The admin router. Every route needs `Authorization: Bearer <admin token>`.
-pub fn router(state: Arc<TargetState>) -> Router {
+pub(crate) fn router(state: Arc<TargetState>) -> Router {
     Router::new()
         .route("/sessions", get(sessions))
         .route("/sessions/{sid}", get(session))

@@ -85,7 +85,7 @@ fn tokens(
 }
 
 /// `GET /api/login/challenge`: a proof-of-work challenge for the API login.
-pub async fn challenge(State(st): St) -> Response {
+pub(crate) async fn challenge(State(st): St) -> Response {
     if st.config.login.pow_bits == 0 {
         return error(
             StatusCode::NOT_FOUND,
@@ -100,7 +100,7 @@ pub async fn challenge(State(st): St) -> Response {
 
 /// `POST /api/login`: JSON credentials in, a JWT access token and a
 /// refresh token out. Every attempt is traced with its outcome.
-pub async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
     let arrived = st.clock.now();
     let who = guard::client(&st, &peer, &headers);
     let attempt = Attempt::new(&st, LoginVia::Api, who.ip);
@@ -155,7 +155,12 @@ struct TokenRequest {
 
 /// `POST /api/token/refresh`: rotates the refresh token. Reusing a rotated
 /// token outside the overlap window revokes the whole family and the session.
-pub async fn refresh(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn refresh(
+    State(st): St,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let req: TokenRequest = match parse(&headers, &body) {
         Ok(r) => r,
         Err(r) => return r,
@@ -236,7 +241,7 @@ fn outcome_code(o: &RefreshOutcome) -> &'static str {
 }
 
 /// `POST /api/token/revoke`: RFC 7009. Answers 200 even for unknown tokens.
-pub async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
     let req: TokenRequest = match parse(&headers, &body) {
         Ok(r) => r,
         Err(r) => return r,
@@ -262,19 +267,15 @@ pub async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Response 
 }
 
 /// `GET /api/v1/items?page=N`: a JSON page of records.
-pub async fn items(State(st): St, Query(q): Query<PageQuery>, auth: Authorized) -> Response {
-    let n = q.page.unwrap_or(1);
-    match st.dataset.page(n).zip(st.dataset.page_ids(n)) {
-        Some((page, ids)) => {
-            st.served(auth.sid, ids);
-            Json(page).into_response()
-        }
+pub(crate) async fn items(State(st): St, Query(q): Query<PageQuery>, auth: Authorized) -> Response {
+    match st.serve_page(auth.sid, q.page.unwrap_or(1)) {
+        Some(page) => Json(page).into_response(),
         None => error(StatusCode::NOT_FOUND, "not_found", Some("no such page")),
     }
 }
 
 /// `GET /api/v1/items/{id}`: one record.
-pub async fn item(State(st): St, Path(id): Path<String>, auth: Authorized) -> Response {
+pub(crate) async fn item(State(st): St, Path(id): Path<String>, auth: Authorized) -> Response {
     match id.parse::<u64>().ok().and_then(|id| st.dataset.record(id)) {
         Some(record) => {
             st.served(auth.sid, record.id..=record.id);

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use crate::session::SessionId;
 use crate::site::state::TargetState;
-pub use crate::trace::records::{
+pub(crate) use crate::trace::records::{
     AttemptOutcome, LOGIN_ATTEMPT, LoginAttempt, LoginRefusal, LoginVia, REFUSED, RefreshOutcome,
     RefusalReason, RefusedRequest, TOKEN_REFRESH, TokenRefresh,
 };
@@ -20,7 +20,7 @@ pub use crate::trace::records::{
 /// Traces the login attempts of one request: built once the client's
 /// address is known, then told how the attempt ended.
 #[derive(Debug)]
-pub struct Attempt<'a> {
+pub(crate) struct Attempt<'a> {
     st: &'a TargetState,
     via: LoginVia,
     ip: IpAddr,
@@ -28,22 +28,22 @@ pub struct Attempt<'a> {
 
 impl<'a> Attempt<'a> {
     /// An attempt through `via` from `ip`.
-    pub fn new(st: &'a TargetState, via: LoginVia, ip: IpAddr) -> Self {
+    pub(crate) fn new(st: &'a TargetState, via: LoginVia, ip: IpAddr) -> Self {
         Self { st, via, ip }
     }
 
     /// The target's state.
-    pub fn state(&self) -> &'a TargetState {
+    pub(crate) fn state(&self) -> &'a TargetState {
         self.st
     }
 
     /// Traces a refusal; `username` is what the client sent, if anything.
-    pub fn refused(&self, username: Option<&str>, reason: LoginRefusal) {
+    pub(crate) fn refused(&self, username: Option<&str>, reason: LoginRefusal) {
         self.write(username, AttemptOutcome::Refused, Some(reason), None);
     }
 
     /// Traces a success with the session issued.
-    pub fn ok(&self, username: &str, session: SessionId) {
+    pub(crate) fn ok(&self, username: &str, session: SessionId) {
         self.write(Some(username), AttemptOutcome::Ok, None, Some(session));
     }
 
@@ -71,7 +71,12 @@ impl<'a> Attempt<'a> {
 }
 
 /// Traces a request to `route` from `ip` refused for `reason`.
-pub fn refused(st: &TargetState, route: Cow<'static, str>, ip: IpAddr, reason: RefusalReason) {
+pub(crate) fn refused(
+    st: &TargetState,
+    route: Cow<'static, str>,
+    ip: IpAddr,
+    reason: RefusalReason,
+) {
     st.trace.record_value(&RefusedRequest {
         kind: Cow::Borrowed(REFUSED),
         at: st.clock.now(),
@@ -82,7 +87,7 @@ pub fn refused(st: &TargetState, route: Cow<'static, str>, ip: IpAddr, reason: R
 }
 
 /// Traces a refresh of `session`'s token that ended with `outcome`.
-pub fn refreshed(st: &TargetState, session: Option<SessionId>, outcome: RefreshOutcome) {
+pub(crate) fn refreshed(st: &TargetState, session: Option<SessionId>, outcome: RefreshOutcome) {
     st.trace.record_value(&TokenRefresh {
         kind: Cow::Borrowed(TOKEN_REFRESH),
         at: st.clock.now(),

@@ -60,7 +60,7 @@ impl<'de> Deserialize<'de> for TrustedProxies {
 /// Where the client address came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum IpSource {
+pub(crate) enum IpSource {
     /// The TCP peer itself.
     Socket,
     /// `X-Forwarded-For` from a trusted proxy.
@@ -73,7 +73,7 @@ pub enum IpSource {
 
 /// The client address a request is judged by.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ClientIp {
+pub(crate) struct ClientIp {
     /// The client's address.
     pub ip: IpAddr,
     /// Where it came from.
@@ -100,7 +100,7 @@ const X_FORWARDED_FOR: &str = "x-forwarded-for";
 /// proxy (the leftmost one if all are). A malformed header, or a hop
 /// hidden behind `unknown` or `_obfuscated` before any untrusted address,
 /// falls back to the peer. Never panics.
-pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> ClientIp {
+pub(crate) fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> ClientIp {
     let peer = normalise(peer);
     let socket = |ignored: Option<&str>| ClientIp {
         ip: peer,

@@ -9,7 +9,6 @@ use crate::config::EngineConfig;
 use crate::dataset::DatasetConfig;
 use crate::error::{Error, Result};
 use crate::site::client_ip::TrustedProxies;
-use crate::site::respond::ResponseStyle;
 use crate::verdict::Reason;
 
 /// Which credentials protected routes accept.
@@ -136,6 +135,30 @@ impl Default for TokenConfig {
             skew: Duration::from_secs(30),
         }
     }
+}
+
+/// How the target answers a request it refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResponseStyle {
+    /// `401` with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750).
+    #[serde(rename = "rfc6750")]
+    Rfc6750,
+    /// `401` with an app-style JSON error.
+    #[serde(rename = "json-401")]
+    Json401,
+    /// `403` block page (HTML, or JSON when the client asked for JSON).
+    #[serde(rename = "block-403")]
+    Block403,
+    /// `302` to `/login?reason=CODE`.
+    RedirectLogin,
+    /// `200` with the login form: no status or header gives it away.
+    SoftLogin,
+    /// `403` HTML interstitial with `cf-mitigated: challenge`.
+    Challenge,
+    /// `429` with `Retry-After`.
+    #[serde(rename = "rate-limit-429")]
+    RateLimit429,
 }
 
 /// How refusals look, per kind of verdict and per reason.

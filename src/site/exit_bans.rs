@@ -21,7 +21,7 @@ use crate::site::state::TargetState;
 use crate::site::{guard, respond};
 
 /// The fingerprint echo, open to direct requests: it shows what the target sees.
-pub const FINGERPRINT_ROUTE: &str = "/__range/fingerprint";
+pub(crate) const FINGERPRINT_ROUTE: &str = "/__range/fingerprint";
 
 /// The banned addresses. Empty almost always, so the check is one atomic load.
 #[derive(Debug, Default)]

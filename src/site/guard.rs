@@ -21,12 +21,12 @@ use crate::site::state::TargetState;
 use crate::trace::MAX_REFERENCE_DISTANCE;
 use crate::verdict::{Action, Evidence, Firing, Verdict};
 
-pub use crate::site::respond::clear_cookie;
+pub(crate) use crate::site::respond::clear_cookie;
 
 /// The session cookie's name.
-pub const SESSION_COOKIE: &str = "sr_session";
+pub(crate) const SESSION_COOKIE: &str = "sr_session";
 /// The CSRF double-submit cookie's name.
-pub const CSRF_COOKIE: &str = "sr_csrf";
+pub(crate) const CSRF_COOKIE: &str = "sr_csrf";
 
 /// A request the engine allowed. Dropping it ends the request for the
 /// in-flight rule.
@@ -71,7 +71,7 @@ impl Drop for Authorized {
 }
 
 /// Ends an allowed request on `sid` for the in-flight rule.
-pub fn release(st: &TargetState, sid: SessionId) {
+pub(crate) fn release(st: &TargetState, sid: SessionId) {
     let engine = &st.engine;
     if !engine.tracks_in_flight() {
         return;
@@ -85,7 +85,7 @@ pub fn release(st: &TargetState, sid: SessionId) {
 }
 
 /// Who is calling, as the target sees it.
-pub fn client(st: &TargetState, peer: &Peer, headers: &HeaderMap) -> ClientIp {
+pub(crate) fn client(st: &TargetState, peer: &Peer, headers: &HeaderMap) -> ClientIp {
     let mut who = client_ip::resolve(peer.addr.ip(), headers, &st.config.trusted_proxies);
     if peer.via_pool && who.source == IpSource::Socket {
         who.source = IpSource::ProxyProtocol;
@@ -95,7 +95,7 @@ pub fn client(st: &TargetState, peer: &Peer, headers: &HeaderMap) -> ClientIp {
 
 /// The request context of a request from `client`, over a connection
 /// whose first ClientHello gave `tls` (none for plain HTTP).
-pub fn context(
+pub(crate) fn context(
     st: &TargetState,
     client: &ClientIp,
     tls: Option<&TlsFingerprint>,
@@ -136,7 +136,7 @@ fn memo_context(
 }
 
 /// The value of the cookie `name` in the request.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let name = name.as_bytes();
     // A `Cookie` line that is not visible ASCII is garbage as a whole, as
     // it is to the request context.
@@ -235,14 +235,14 @@ fn credential(
 }
 
 /// The bearer token of the `Authorization` header, if any.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// 401 for a bad bearer token, per RFC 6750.
-pub fn invalid_token(code: &str) -> Response {
+pub(crate) fn invalid_token(code: &str) -> Response {
     let challenge = format!(
         "Bearer realm=\"sessionrange\", error=\"invalid_token\", error_description=\"{code}\""
     );
@@ -276,7 +276,7 @@ fn login_required(wants_json: bool, clear: bool) -> Response {
 }
 
 /// The response to a verdict other than allow.
-pub fn refusal(
+pub(crate) fn refusal(
     st: &TargetState,
     verdict: Verdict,
     bearer: bool,
@@ -330,7 +330,7 @@ pub fn refusal(
 }
 
 /// Seconds until a rate-limited request would be allowed, from the evidence.
-pub fn retry_after(fired: &[Firing]) -> Option<u64> {
+pub(crate) fn retry_after(fired: &[Firing]) -> Option<u64> {
     fired.iter().find_map(|f| match f.evidence {
         Evidence::Rate { retry_after_ms, .. } => Some(retry_after_ms.div_ceil(1000).max(1)),
         _ => None,
@@ -338,7 +338,7 @@ pub fn retry_after(fired: &[Firing]) -> Option<u64> {
 }
 
 /// Sets the CSRF double-submit cookie.
-pub fn add_csrf_cookie(r: &mut Response, token: &str) {
+pub(crate) fn add_csrf_cookie(r: &mut Response, token: &str) {
     let cookie = respond::site_cookie(CSRF_COOKIE.to_owned(), token);
     respond::append_set_cookie(
         r,

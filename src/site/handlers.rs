@@ -21,7 +21,7 @@ use crate::{dataset, session::SessionId};
 type St = State<Arc<TargetState>>;
 
 /// `GET /`: the landing page; sets the companion cookies the client lacks.
-pub async fn landing(State(st): St, headers: HeaderMap) -> Response {
+pub(crate) async fn landing(State(st): St, headers: HeaderMap) -> Response {
     let (_, fresh) = login::companions(&st, &headers, true);
     let mut r = Html(pages::landing()).into_response();
     append_cookies(&mut r, &fresh);
@@ -29,7 +29,7 @@ pub async fn landing(State(st): St, headers: HeaderMap) -> Response {
 }
 
 /// `GET /login`: the login form, with a CSRF token and any PoW challenge.
-pub async fn login_page(State(st): St) -> Response {
+pub(crate) async fn login_page(State(st): St) -> Response {
     login_form(&st, None, StatusCode::OK)
 }
 
@@ -54,7 +54,12 @@ fn login_form(st: &TargetState, error: Option<&str>, status: StatusCode) -> Resp
 /// `POST /login`: checks the body, the auth mode, CSRF, companion
 /// cookies, credentials and login steps, then issues the session cookie
 /// and redirects to `/account`. Every attempt is traced with its outcome.
-pub async fn login_submit(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn login_submit(
+    State(st): St,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let arrived = st.clock.now();
     let who = guard::client(&st, &peer, &headers);
     let attempt = Attempt::new(&st, LoginVia::Form, who.ip);
@@ -136,7 +141,7 @@ fn csrf_refused() -> Response {
 }
 
 /// Waits out the configured login delay.
-pub async fn delay(st: &TargetState) {
+pub(crate) async fn delay(st: &TargetState) {
     let d = st.config.login.delay;
     if !d.is_zero() {
         tokio::time::sleep(d).await;
@@ -155,31 +160,31 @@ fn append_cookies(r: &mut Response, cookies: &[String]) {
 }
 
 /// `GET /account`: who you are.
-pub async fn account(auth: Authorized) -> Response {
+pub(crate) async fn account(auth: Authorized) -> Response {
     Html(pages::account(&auth.account)).into_response()
 }
 
 /// The `page` query parameter.
 #[derive(Debug, Deserialize)]
-pub struct PageQuery {
+pub(crate) struct PageQuery {
     /// 1-based page number; 1 when left out.
     pub page: Option<u32>,
 }
 
 /// `GET /catalog?page=N`: an HTML page of records.
-pub async fn catalog(State(st): St, Query(q): Query<PageQuery>, auth: Authorized) -> Response {
-    let n = q.page.unwrap_or(1);
-    match st.dataset.page(n).zip(st.dataset.page_ids(n)) {
-        Some((page, ids)) => {
-            st.served(auth.sid, ids);
-            Html(dataset::render_catalog_html(&page)).into_response()
-        }
+pub(crate) async fn catalog(
+    State(st): St,
+    Query(q): Query<PageQuery>,
+    auth: Authorized,
+) -> Response {
+    match st.serve_page(auth.sid, q.page.unwrap_or(1)) {
+        Some(page) => Html(dataset::render_catalog_html(&page)).into_response(),
         None => (StatusCode::NOT_FOUND, Html("<h1>No such page</h1>")).into_response(),
     }
 }
 
 /// `POST /logout`: ends the session and its refresh-token family.
-pub async fn logout(State(st): St, headers: HeaderMap) -> Response {
+pub(crate) async fn logout(State(st): St, headers: HeaderMap) -> Response {
     let sid = guard::bearer_token(&headers)
         .and_then(|t| {
             st.jwt
@@ -201,7 +206,7 @@ pub async fn logout(State(st): St, headers: HeaderMap) -> Response {
 }
 
 /// `GET /__range/fingerprint`: what the target sees of the caller.
-pub async fn fingerprint(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
+pub(crate) async fn fingerprint(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
     let who = guard::client(&st, &peer, &headers);
     let ctx = guard::context(&st, &who, peer.tls.as_deref(), &headers);
     let cookie_names: Vec<&str> = ctx.cookies.iter().map(|(n, _)| n.as_str()).collect();
@@ -248,7 +253,7 @@ fn surface_route(path: &str) -> Option<&'static str> {
 
 /// The fallback: `404` for any path no route serves; a route of a surface
 /// the scenario leaves out is traced as refused with `SURFACE_ABSENT`.
-pub async fn not_found(State(st): St, peer: Peer, headers: HeaderMap, uri: Uri) -> Response {
+pub(crate) async fn not_found(State(st): St, peer: Peer, headers: HeaderMap, uri: Uri) -> Response {
     if let Some(route) = surface_route(uri.path()) {
         let who = guard::client(&st, &peer, &headers);
         attempts::refused(

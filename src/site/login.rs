@@ -16,11 +16,11 @@ use crate::verdict::{Evidence, Reason, Verdict};
 
 /// Seconds a client is told to wait when the session store is full: the
 /// target forgets expired sessions once a minute.
-pub const STORE_FULL_RETRY_SECS: u64 = 60;
+pub(crate) const STORE_FULL_RETRY_SECS: u64 = 60;
 
 /// Why a login got no session, and for a limit when to try again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Refused {
+pub(crate) struct Refused {
     /// The refusal, as traced.
     pub reason: LoginRefusal,
     /// Seconds until a new attempt may succeed (`Retry-After`), for
@@ -38,7 +38,7 @@ impl From<LoginRefusal> for Refused {
 }
 
 /// The code of a `401` JSON answer of the API login, as it always was.
-pub fn api_code(e: LoginRefusal) -> &'static str {
+pub(crate) fn api_code(e: LoginRefusal) -> &'static str {
     match e {
         LoginRefusal::PowInvalid => "pow_required",
         LoginRefusal::TotpMissing | LoginRefusal::TotpInvalid => "totp_required",
@@ -47,7 +47,7 @@ pub fn api_code(e: LoginRefusal) -> &'static str {
 }
 
 /// The message the login form shows above itself.
-pub fn message(e: LoginRefusal) -> &'static str {
+pub(crate) fn message(e: LoginRefusal) -> &'static str {
     match e {
         LoginRefusal::PowInvalid => "The proof of work is missing or wrong.",
         LoginRefusal::TotpMissing | LoginRefusal::TotpInvalid => {
@@ -59,14 +59,14 @@ pub fn message(e: LoginRefusal) -> &'static str {
 
 /// The answer to a login refused for a limit: `503` for a full session
 /// store, `429` otherwise, each with `Retry-After: secs`.
-pub fn limited(e: LoginRefusal, secs: u64, wants_json: bool) -> axum::response::Response {
+pub(crate) fn limited(e: LoginRefusal, secs: u64, wants_json: bool) -> axum::response::Response {
     let unavailable = e == LoginRefusal::SessionStoreFull;
     crate::site::respond::login_limited(e.code(), unavailable, secs, wants_json)
 }
 
 /// What a client submits to log in.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     /// Login name.
     #[serde(default)]
     pub username: String,
@@ -88,7 +88,11 @@ pub struct Credentials {
 }
 
 /// Checks credentials and every configured login step.
-pub fn verify(st: &TargetState, c: &Credentials, now: Timestamp) -> Result<(), LoginRefusal> {
+pub(crate) fn verify(
+    st: &TargetState,
+    c: &Credentials,
+    now: Timestamp,
+) -> Result<(), LoginRefusal> {
     let account = st
         .config
         .account(&c.username)
@@ -116,7 +120,7 @@ pub fn verify(st: &TargetState, c: &Credentials, now: Timestamp) -> Result<(), L
 
 /// With `[target.companions] at_login`, a login must bring back every
 /// companion cookie the landing page set, as it set it.
-pub fn check_companions(st: &TargetState, headers: &HeaderMap) -> Result<(), LoginRefusal> {
+pub(crate) fn check_companions(st: &TargetState, headers: &HeaderMap) -> Result<(), LoginRefusal> {
     if !st.config.companions.at_login {
         return Ok(());
     }
@@ -135,7 +139,7 @@ pub fn check_companions(st: &TargetState, headers: &HeaderMap) -> Result<(), Log
 /// The companion cookies for a login: the genuine ones the client brought
 /// back, and fresh ones for the rest when `mint` is true. Returns the full
 /// set and the `Set-Cookie` values for the fresh ones.
-pub fn companions(
+pub(crate) fn companions(
     st: &TargetState,
     headers: &HeaderMap,
     mint: bool,
@@ -159,7 +163,7 @@ pub fn companions(
 
 /// Who is logging in, for [`complete`].
 #[derive(Debug)]
-pub struct NewSession<'a> {
+pub(crate) struct NewSession<'a> {
     /// The transport peer.
     pub peer: &'a Peer,
     /// The client as the target sees it.
@@ -175,7 +179,7 @@ pub struct NewSession<'a> {
 /// engine, with the decisions and the attempt traced and the login flow
 /// ended. Returns the session and the `Set-Cookie` values of companion
 /// cookies minted for it (only when `mint`).
-pub fn complete(
+pub(crate) fn complete(
     attempt: &Attempt<'_>,
     new: &NewSession<'_>,
     creds: &Credentials,

@@ -1,30 +1,30 @@
 //! The mock target: an axum server around the risk engine.
 //!
-//! Every protected request goes through [`guard::authorize`]: bearer JWT or
+//! Every protected request goes through `guard::authorize`: bearer JWT or
 //! session cookie, then the client's address (with trusted-proxy headers),
 //! its network, its headers, then the engine's verdict. Allowed requests get
 //! real records; every other verdict gets the refusal its scenario chose.
 //! README's "client contract" lists the routes.
 
-pub mod admin;
-pub mod api;
-pub mod attempts;
-pub mod client_ip;
+pub(crate) mod admin;
+pub(crate) mod api;
+pub(crate) mod attempts;
+pub(crate) mod client_ip;
 pub mod config;
 pub(crate) mod conn;
-pub mod exit_bans;
-pub mod guard;
-pub mod handlers;
+pub(crate) mod exit_bans;
+pub(crate) mod guard;
+pub(crate) mod handlers;
 mod head_clock;
 mod head_tap;
 mod issued;
 mod listeners;
-pub mod login;
+pub(crate) mod login;
 pub mod metrics;
 mod opening;
-pub mod pages;
-pub mod peer;
-pub mod respond;
+pub(crate) mod pages;
+pub(crate) mod peer;
+pub(crate) mod respond;
 mod server;
 mod shed;
 pub mod state;
@@ -37,3 +37,11 @@ pub use server::{Addrs, Listeners, bind, check_loopback, raise_descriptor_limit,
 pub use state::TargetState;
 pub use trace_file::{Dropped, TraceLimit};
 pub use trace_log::TraceLog;
+
+/// The guard alone, outside the router, for `benches/pipeline.rs`: not
+/// part of the library's interface.
+#[doc(hidden)]
+pub mod bench {
+    pub use super::guard::authorize;
+    pub use super::peer::{ContextMemo, Peer};
+}

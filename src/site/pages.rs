@@ -1,6 +1,6 @@
 //! The HTML the target serves: landing page, login form, account page.
 
-pub use crate::dataset::escape_html as escape;
+pub(crate) use crate::dataset::escape_html as escape;
 use crate::site::config::TargetConfig;
 
 fn page(title: &str, body: &str) -> String {
@@ -11,7 +11,7 @@ fn page(title: &str, body: &str) -> String {
 }
 
 /// The public landing page.
-pub fn landing() -> String {
+pub(crate) fn landing() -> String {
     page(
         "sessionrange shop",
         "<h1>sessionrange shop</h1>\n<p><a href=\"/login\">Sign in</a> to see the catalog.</p>",
@@ -20,7 +20,7 @@ pub fn landing() -> String {
 
 /// What the login form needs besides the config.
 #[derive(Clone, Debug, Default)]
-pub struct LoginForm<'a> {
+pub(crate) struct LoginForm<'a> {
     /// The CSRF token to embed.
     pub csrf: &'a str,
     /// The proof-of-work challenge, when that step is on.
@@ -31,7 +31,7 @@ pub struct LoginForm<'a> {
 
 /// The login form. It carries `id="login-form"`, which clients use to
 /// recognise a login page served where data was expected.
-pub fn login(cfg: &TargetConfig, form: &LoginForm<'_>) -> String {
+pub(crate) fn login(cfg: &TargetConfig, form: &LoginForm<'_>) -> String {
     let mut fields = String::new();
     fields.push_str(&format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n",
@@ -62,7 +62,7 @@ pub fn login(cfg: &TargetConfig, form: &LoginForm<'_>) -> String {
 }
 
 /// The page a logged-in user lands on.
-pub fn account(username: &str) -> String {
+pub(crate) fn account(username: &str) -> String {
     let body = format!(
         "<h1>Welcome, <span id=\"account\">{}</span></h1>\n<p><a href=\"/catalog?page=1\">Catalog</a></p>\n<form method=\"post\" action=\"/logout\"><button>Sign out</button></form>",
         escape(username)

@@ -16,39 +16,16 @@ use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use cookie::{Cookie, CookieBuilder, SameSite};
-use serde::{Deserialize, Serialize};
+
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+pub(crate) use crate::site::config::ResponseStyle;
 use crate::verdict::Reason;
-
-/// How the target answers a request it refuses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ResponseStyle {
-    /// `401` with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750).
-    #[serde(rename = "rfc6750")]
-    Rfc6750,
-    /// `401` with an app-style JSON error.
-    #[serde(rename = "json-401")]
-    Json401,
-    /// `403` block page (HTML, or JSON when the client asked for JSON).
-    #[serde(rename = "block-403")]
-    Block403,
-    /// `302` to `/login?reason=CODE`.
-    RedirectLogin,
-    /// `200` with the login form: no status or header gives it away.
-    SoftLogin,
-    /// `403` HTML interstitial with `cf-mitigated: challenge`.
-    Challenge,
-    /// `429` with `Retry-After`.
-    #[serde(rename = "rate-limit-429")]
-    RateLimit429,
-}
 
 /// Everything [`refuse`] needs to answer one refused request.
 #[derive(Clone, Debug)]
-pub struct Refusal<'a> {
+pub(crate) struct Refusal<'a> {
     /// The style of answer.
     pub style: ResponseStyle,
     /// Why the request was refused.
@@ -68,12 +45,12 @@ pub struct Refusal<'a> {
 }
 
 /// The marker header of the challenge style, after Cloudflare's.
-pub const CF_MITIGATED: &str = "cf-mitigated";
+pub(crate) const CF_MITIGATED: &str = "cf-mitigated";
 /// The header that names the reason code of a challenge.
-pub const CHALLENGE_HEADER: &str = "x-sessionrange-challenge";
+pub(crate) const CHALLENGE_HEADER: &str = "x-sessionrange-challenge";
 
 /// Answers a refused request in the style `r.style` asks for.
-pub fn refuse(r: &Refusal<'_>) -> Response {
+pub(crate) fn refuse(r: &Refusal<'_>) -> Response {
     let code = r.reason.code();
     let mut res = match r.style {
         ResponseStyle::Rfc6750 => rfc6750(code),
@@ -92,7 +69,7 @@ pub fn refuse(r: &Refusal<'_>) -> Response {
 
 /// Whether the client asked for JSON: `Accept` or `Content-Type` mentions
 /// `application/json`. A bare `*/*` does not count.
-pub fn wants_json(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
     [header::ACCEPT, header::CONTENT_TYPE].iter().any(|name| {
         headers.get_all(name).iter().any(|v| {
             v.to_str()
@@ -102,7 +79,7 @@ pub fn wants_json(headers: &HeaderMap) -> bool {
 }
 
 /// The answer for a banned account: `403` with `ACCOUNT_BANNED`.
-pub fn banned(wants_json: bool) -> Response {
+pub(crate) fn banned(wants_json: bool) -> Response {
     let code = Reason::AccountBanned.code();
     let mut res = if wants_json {
         Json(json!({ "error": code })).into_response()
@@ -120,7 +97,7 @@ pub fn banned(wants_json: bool) -> Response {
 
 /// The answer for a session that ended naturally: `401` with
 /// `SESSION_EXPIRED`, distinct from every security invalidation.
-pub fn expired(reason: Reason, wants_json: bool, clear_cookie: Option<&str>) -> Response {
+pub(crate) fn expired(reason: Reason, wants_json: bool, clear_cookie: Option<&str>) -> Response {
     let code = reason.code();
     let mut res = if wants_json {
         Json(json!({ "error": "SESSION_EXPIRED", "reason": code })).into_response()
@@ -163,7 +140,7 @@ fn json_401(reason: Reason) -> Response {
 }
 
 /// The 403 block page for a banned address: code `IP_BANNED`.
-pub fn ip_banned(wants_json: bool) -> Response {
+pub(crate) fn ip_banned(wants_json: bool) -> Response {
     blocked("IP_BANNED", wants_json)
 }
 
@@ -171,7 +148,12 @@ pub fn ip_banned(wants_json: bool) -> Response {
 /// `{"error":"RATE_LIMITED","reason":CODE,"retry_after":secs}` when
 /// `unavailable` is false, else `503` with `"error":"UNAVAILABLE"`; an
 /// HTML page when the client does not ask for JSON.
-pub fn login_limited(code: &str, unavailable: bool, secs: u64, wants_json: bool) -> Response {
+pub(crate) fn login_limited(
+    code: &str,
+    unavailable: bool,
+    secs: u64,
+    wants_json: bool,
+) -> Response {
     let (status, error) = if unavailable {
         (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
     } else {
@@ -195,7 +177,7 @@ pub fn login_limited(code: &str, unavailable: bool, secs: u64, wants_json: bool)
 
 /// The 403 block page (or `{"error":"blocked","reason":CODE}`) for a
 /// request refused outright with `code`.
-pub fn blocked(code: &str, wants_json: bool) -> Response {
+pub(crate) fn blocked(code: &str, wants_json: bool) -> Response {
     let mut res = block_403(code, wants_json);
     finish(&mut res, None);
     res
@@ -266,7 +248,7 @@ fn finish(res: &mut Response, clear: Option<&str>) {
 }
 
 /// Adds a `Set-Cookie` that deletes the cookie `name`.
-pub fn clear_cookie(res: &mut Response, name: &str) {
+pub(crate) fn clear_cookie(res: &mut Response, name: &str) {
     let cookie = site_cookie(name.to_owned(), "")
         .max_age(cookie::time::Duration::ZERO)
         .expires(cookie::time::OffsetDateTime::UNIX_EPOCH)

@@ -65,7 +65,7 @@ pub fn check_loopback(addr: SocketAddr) -> Result<()> {
 /// Raises this process's soft limit on open descriptors to its hard limit,
 /// so that a flood of silent connections meets the most room the system
 /// allows before the accept loop has to shed any; returns the new limit.
-/// `serve` and [`TargetServer`] call it at start.
+/// `Range` calls it at start.
 pub fn raise_descriptor_limit() -> std::io::Result<u64> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;

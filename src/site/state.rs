@@ -11,7 +11,7 @@ use crate::auth::csrf::CsrfKey;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::refresh::RefreshTokens;
 use crate::clock::{Clock, Timestamp};
-use crate::dataset::{Dataset, ServedIds};
+use crate::dataset::{Dataset, Page, ServedIds};
 use crate::engine::{Decision, Engine};
 use crate::error::Result;
 use crate::geo::GeoDb;
@@ -220,6 +220,14 @@ impl TargetState {
         let mut served = self.served.lock();
         *served.by_session.entry(sid).or_default() += n;
         served.ids.insert(ids);
+    }
+
+    /// Page `n` of the records, counted as served to `sid`; `None` past
+    /// the last page.
+    pub(crate) fn serve_page(&self, sid: SessionId, n: u32) -> Option<Page> {
+        let (page, ids) = self.dataset.page(n).zip(self.dataset.page_ids(n))?;
+        self.served(sid, ids);
+        Some(page)
     }
 
     /// Genuine records served so far, by session.

@@ -3,11 +3,11 @@
 use reqwest::StatusCode;
 use serde_json::json;
 use sessionrange::TargetServer;
-use sessionrange::site::attempts::{
+use sessionrange::site::config::{AccountSpec, AuthMode, TargetConfig};
+use sessionrange::trace::records::{
     AttemptOutcome, LOGIN_ATTEMPT, LoginAttempt, LoginRefusal, LoginVia, REFUSED, RefusalReason,
     RefusedRequest,
 };
-use sessionrange::site::config::{AccountSpec, AuthMode, TargetConfig};
 
 use crate::helpers::*;
 

@@ -2,7 +2,7 @@
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use sessionrange::site::respond::ResponseStyle;
+use sessionrange::site::config::ResponseStyle;
 use sessionrange::{Reason, Verdict};
 
 use crate::helpers::*;
