@@ -45,6 +45,7 @@
 //! [`Scenario`], [`Clock`].
 
 pub mod auth;
+#[cfg(feature = "cli")]
 pub mod client;
 pub mod clock;
 pub mod config;
@@ -59,8 +60,10 @@ mod intern;
 pub mod network;
 pub mod pool;
 pub mod proxy_protocol;
+#[cfg(feature = "cli")]
 pub mod report;
 pub mod rules;
+#[cfg(feature = "cli")]
 pub mod runner;
 pub mod scenario;
 pub mod session;
