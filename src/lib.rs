@@ -45,15 +45,19 @@
 //! - [`pool`]: the proxy pool in front of the site;
 //! - [`Range`]: one scenario's whole stack started by one call
 //!   ([`TargetServer`] is a range without a pool);
-//! - [`runner`]: runs a client against a range, reaps it, grades it;
-//! - [`report`]: the card, JSON, JUnit and Markdown;
-//! - [`client`]: the reference client behind `sessionrange client`.
+//! - `runner`: runs a client against a range, reaps it, grades it;
+//! - `report`: the card, JSON, JUnit and Markdown;
+//! - `client`: the reference client behind `sessionrange client`.
+//!
+//! The last three, with the command line, come with the default `cli`
+//! feature; a test crate can leave it out (`default-features = false`).
 //!
 //! A test needs only the types re-exported here: [`Range`],
 //! [`TargetServer`], [`TargetConfig`], [`ProxyPool`], [`PoolConfig`],
 //! [`Scenario`], [`Clock`].
 
 pub mod auth;
+#[cfg(feature = "cli")]
 pub mod client;
 mod clock;
 pub mod config;
@@ -69,8 +73,10 @@ mod network;
 pub mod pool;
 pub mod proxy_protocol;
 mod range;
+#[cfg(feature = "cli")]
 pub mod report;
 pub mod rules;
+#[cfg(feature = "cli")]
 pub mod runner;
 pub mod scenario;
 mod session;

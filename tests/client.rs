@@ -1,6 +1,8 @@
 //! The built-in reference client against a live target and proxy pool: the good client reads
 //! every record without being refused, and each `--bug` gets caught.
 
+#![cfg(feature = "cli")]
+
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;

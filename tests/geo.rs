@@ -97,6 +97,7 @@ fn assert_geo_db_error(result: sessionrange::Result<GeoDb>, path: &Path) -> Stri
 // ---------------------------------------------------------------------------
 
 #[test]
+#[cfg(feature = "cli")]
 fn committed_databases_equal_a_fresh_build() {
     let built = fixtures().to_databases().expect("the source builds");
     let hint = "stale fixture databases: run `cargo run -- geo build` and commit the result";
@@ -108,6 +109,7 @@ fn committed_databases_equal_a_fresh_build() {
 }
 
 #[test]
+#[cfg(feature = "cli")]
 fn geo_build_command_writes_byte_identical_files() {
     let out = scratch("cli-build");
     let output = Command::new(env!("CARGO_BIN_EXE_sessionrange"))
@@ -567,6 +569,7 @@ fn a_network_with_host_bits_names_file_line_and_field() {
 }
 
 #[test]
+#[cfg(feature = "cli")]
 fn geo_build_command_reports_a_malformed_source() {
     let (path, _) = fixture_error(
         "cli-malformed",

@@ -6,6 +6,8 @@
 //! without switches against the scenarios a careful client must pass; and
 //! `clients/minimal.py` must pass exactly the scenarios README says.
 
+#![cfg(feature = "cli")]
+
 #[path = "common/python.rs"]
 mod python;
 use python::python_requests;

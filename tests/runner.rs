@@ -1,5 +1,7 @@
 //! `sessionrange run` end to end: bad clients, deadlines, exit codes, and the grading matrix with the reference client.
 
+#![cfg(feature = "cli")]
+
 #[path = "common/python.rs"]
 mod python;
 use python::python_requests;

@@ -6,6 +6,8 @@
 //! memory to grade, and both stay under the documented bound. Linux only
 //! (`/proc/self/status`); elsewhere nothing is measured.
 
+#![cfg(feature = "cli")]
+
 #[path = "common/trace_load.rs"]
 mod trace_load;
 

@@ -8,6 +8,10 @@
 //! scrapers make, so the grade (and the tests) can show that the range
 //! catches it.
 //!
+//! Only with the `cli` feature (on by default), like the runner and the
+//! report: a test that depends on sessionrange with `default-features =
+//! false` gets the target and the pool without reqwest or clap.
+//!
 //! The client reads its instructions from the environment ([`ClientEnv`]):
 //! the target's base URL, the proxies, the accounts file, the output file
 //! and a deadline. It pages through `GET /api/v1/items`, writes each record

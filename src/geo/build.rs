@@ -1,5 +1,9 @@
 //! Building the fixture `.mmdb` files from their TOML source.
 //!
+//! Only with the `cli` feature (`sessionrange geo build`): the built files
+//! are committed in `geo-fixtures/` and compiled in with `include_bytes!`,
+//! so reading them needs no writer.
+//!
 //! The output follows MaxMind's own schemas, so [`GeoDb`](super::GeoDb)
 //! reads fixtures and real GeoLite2 files through one code path: the ASN
 //! database carries `autonomous_system_number` and
@@ -15,17 +19,8 @@ use mmdb_writer::ipnet::IpNet;
 use mmdb_writer::{IpVersion, Ipv4Aliasing, ReservedNetworks, Value, Writer};
 
 use super::fixture::{FixtureRange, FixtureSet};
+use super::{ASN_FILE_NAME, CITY_FILE_NAME, FIXTURE_BUILD_EPOCH};
 use crate::error::{Error, Result};
-
-/// File name of the fixture ASN database.
-pub const ASN_FILE_NAME: &str = "asn.mmdb";
-/// File name of the fixture City database.
-pub const CITY_FILE_NAME: &str = "city.mmdb";
-
-/// The `build_epoch` written to fixture metadata (2025-01-01T00:00:00Z).
-///
-/// It is fixed so that a rebuild of unchanged ranges is byte-identical.
-pub const FIXTURE_BUILD_EPOCH: u64 = 1_735_689_600;
 
 const DESCRIPTION: &str = "sessionrange test fixture: invented records, not real network data";
 

@@ -24,6 +24,7 @@
 //! # Ok::<(), std::net::AddrParseError>(())
 //! ```
 
+#[cfg(feature = "cli")]
 mod build;
 mod fixture;
 mod hosting;
@@ -35,9 +36,8 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-pub use build::{
-    ASN_FILE_NAME, CITY_FILE_NAME, FIXTURE_BUILD_EPOCH, FixtureDatabases, build_fixtures,
-};
+#[cfg(feature = "cli")]
+pub use build::{FixtureDatabases, build_fixtures};
 pub use fixture::{FixtureRange, FixtureSet};
 pub use hosting::{HOSTING_ASNS, HostingAsn, class_for_connection_type};
 
@@ -50,6 +50,14 @@ use crate::network::NetworkInfo;
 pub const FIXTURE_SOURCE: &str = "geo-fixtures/ranges.toml";
 /// Where `sessionrange geo build` writes the fixture databases by default.
 pub const FIXTURE_DIR: &str = "geo-fixtures";
+/// File name of the fixture ASN database.
+pub const ASN_FILE_NAME: &str = "asn.mmdb";
+/// File name of the fixture City database.
+pub const CITY_FILE_NAME: &str = "city.mmdb";
+/// The `build_epoch` written to fixture metadata (2025-01-01T00:00:00Z).
+///
+/// It is fixed so that a rebuild of unchanged ranges is byte-identical.
+pub const FIXTURE_BUILD_EPOCH: u64 = 1_735_689_600;
 
 /// The fixture source compiled into the binary, for drawing addresses by class.
 pub const EMBEDDED_RANGES: &str = include_str!("../../geo-fixtures/ranges.toml");

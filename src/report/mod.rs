@@ -1,4 +1,7 @@
 //! The report card, in four shapes: a table for people, JSON, JUnit XML and a Markdown CI summary.
+//!
+//! Only with the `cli` feature (on by default): it reports on the runner's
+//! runs.
 
 mod junit;
 mod markdown;

@@ -6,6 +6,9 @@
 //! `SESSIONRANGE_*` environment, fires the scenario's timeline, kills the
 //! group at the deadline, and hands the trace and the client's output to
 //! the pure [`crate::grade`].
+//!
+//! Only with the `cli` feature (on by default), which also brings nix's
+//! process and signal calls that the reaper needs.
 
 pub mod files;
 pub mod process;

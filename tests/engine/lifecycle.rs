@@ -302,6 +302,7 @@ fn sweep_forgets_sessions_past_their_ttls() {
 }
 
 #[test]
+#[cfg(feature = "cli")]
 fn the_replay_command_reads_a_trace_file_and_reports_differences() {
     let e = engine(|_| {});
     let trace = mixed_trace(&e);

@@ -493,6 +493,10 @@ impl TempDir {
     }
 
     /// The directory.
+    #[cfg_attr(
+        not(feature = "cli"),
+        allow(dead_code, reason = "only the binary's tests use it")
+    )]
     pub(crate) fn path(&self) -> &Path {
         &self.0
     }

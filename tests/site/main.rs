@@ -3,9 +3,11 @@
 mod admin;
 mod attempts;
 mod bad_input;
+#[cfg(feature = "cli")]
 mod cli;
 mod cookie_flow;
 mod curl;
+#[cfg(feature = "cli")]
 mod descriptors;
 mod direct;
 mod expiry;
