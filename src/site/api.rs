@@ -23,7 +23,7 @@ use crate::site::handlers::{PageQuery, delay};
 use crate::site::login::{self, Credentials};
 use crate::site::peer::Peer;
 use crate::site::respond;
-use crate::site::state::{TargetState, random_hex};
+use crate::site::state::{PageForm, TargetState, random_hex};
 use crate::verdict::{Reason, Verdict};
 
 type St = State<Arc<TargetState>>;
@@ -268,8 +268,8 @@ pub(crate) async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Re
 
 /// `GET /api/v1/items?page=N`: a JSON page of records.
 pub(crate) async fn items(State(st): St, Query(q): Query<PageQuery>, auth: Authorized) -> Response {
-    match st.serve_page(auth.sid, q.page.unwrap_or(1)) {
-        Some(page) => Json(page).into_response(),
+    match st.serve_page(auth.sid, q.page.unwrap_or(1), PageForm::Json) {
+        Some(page) => ([(header::CONTENT_TYPE, "application/json")], page).into_response(),
         None => error(StatusCode::NOT_FOUND, "not_found", Some("no such page")),
     }
 }

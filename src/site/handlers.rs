@@ -13,10 +13,10 @@ use crate::site::attempts::{self, Attempt, LoginRefusal, LoginVia, RefusalReason
 use crate::site::guard::{self, Authorized, CSRF_COOKIE, SESSION_COOKIE};
 use crate::site::login::{self, Credentials};
 use crate::site::peer::Peer;
-use crate::site::state::TargetState;
+use crate::site::state::{PageForm, TargetState};
 use crate::site::{pages, respond};
 use crate::verdict::Reason;
-use crate::{dataset, session::SessionId};
+use crate::session::SessionId;
 
 type St = State<Arc<TargetState>>;
 
@@ -177,8 +177,8 @@ pub(crate) async fn catalog(
     Query(q): Query<PageQuery>,
     auth: Authorized,
 ) -> Response {
-    match st.serve_page(auth.sid, q.page.unwrap_or(1)) {
-        Some(page) => Html(dataset::render_catalog_html(&page)).into_response(),
+    match st.serve_page(auth.sid, q.page.unwrap_or(1), PageForm::Html) {
+        Some(page) => Html(page).into_response(),
         None => (StatusCode::NOT_FOUND, Html("<h1>No such page</h1>")).into_response(),
     }
 }

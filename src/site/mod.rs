@@ -22,6 +22,7 @@ mod listeners;
 pub(crate) mod login;
 pub mod metrics;
 mod opening;
+mod page_cache;
 pub(crate) mod pages;
 pub(crate) mod peer;
 pub(crate) mod respond;

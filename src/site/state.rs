@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use rand::Rng;
 
@@ -11,7 +12,7 @@ use crate::auth::csrf::CsrfKey;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::refresh::RefreshTokens;
 use crate::clock::{Clock, Timestamp};
-use crate::dataset::{Dataset, Page, ServedIds};
+use crate::dataset::{Dataset, ServedIds};
 use crate::engine::{Decision, Engine};
 use crate::error::Result;
 use crate::geo::GeoDb;
@@ -21,6 +22,7 @@ use crate::site::conn::{DEFAULT_HEAD_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 use crate::site::exit_bans::ExitBans;
 use crate::site::issued::IssuedTokens;
 use crate::site::metrics::Metrics;
+use crate::site::page_cache::PageCache;
 use crate::site::shed::Idlers;
 use crate::site::trace_log::TraceLog;
 use crate::timeline::{Script, TimelineAction, TimelineEvent};
@@ -47,6 +49,8 @@ pub struct TargetState {
     pub config: TargetConfig,
     /// The protected records.
     pub dataset: Dataset,
+    /// The dataset's pages, rendered once.
+    pages: PageCache,
     /// JWT signing keys.
     pub jwt: RwLock<JwtKeys>,
     /// Refresh-token families.
@@ -95,6 +99,15 @@ struct Served {
 /// Most login-flow starts remembered; older ones count as abandoned.
 const MAX_FLOW_STARTS: usize = 100_000;
 
+/// The form a page of records is served in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PageForm {
+    /// The JSON API's page.
+    Json,
+    /// The HTML catalog's page.
+    Html,
+}
+
 impl TargetState {
     /// Builds the state for `config`, drawing keys from the OS.
     pub fn new(config: TargetConfig, clock: Clock, geo: GeoDb, trace: TraceLog) -> Result<Self> {
@@ -105,6 +118,7 @@ impl TargetState {
             engine: Engine::new(config.rules.clone())?,
             geo: geo.with_hosting_asns(config.hosting_asns.iter().copied()),
             dataset: Dataset::new(&config.dataset),
+            pages: PageCache::new(Dataset::new(&config.dataset).pages()),
             jwt: RwLock::new(JwtKeys::generate(&mut rng)),
             refresh: RefreshTokens::new(t.refresh_ttl).with_overlap(t.refresh_overlap),
             csrf: CsrfKey::generate(&mut rng),
@@ -222,12 +236,16 @@ impl TargetState {
         served.ids.insert(ids);
     }
 
-    /// Page `n` of the records, counted as served to `sid`; `None` past
-    /// the last page.
-    pub(crate) fn serve_page(&self, sid: SessionId, n: u32) -> Option<Page> {
-        let (page, ids) = self.dataset.page(n).zip(self.dataset.page_ids(n))?;
+    /// Page `n` of the records in `form`, counted as served to `sid`;
+    /// `None` past the last page.
+    pub(crate) fn serve_page(&self, sid: SessionId, n: u32, form: PageForm) -> Option<Bytes> {
+        let ids = self.dataset.page_ids(n)?;
+        let bytes = match form {
+            PageForm::Json => self.pages.json(&self.dataset, n),
+            PageForm::Html => self.pages.html(&self.dataset, n),
+        }?;
         self.served(sid, ids);
-        Some(page)
+        Some(bytes)
     }
 
     /// Genuine records served so far, by session.
