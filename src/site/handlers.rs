@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::session::SessionId;
 use crate::site::attempts::{self, Attempt, LoginRefusal, LoginVia, RefusalReason};
 use crate::site::guard::{self, Authorized, CSRF_COOKIE, SESSION_COOKIE};
 use crate::site::login::{self, Credentials};
@@ -16,7 +17,6 @@ use crate::site::peer::Peer;
 use crate::site::state::{PageForm, TargetState};
 use crate::site::{pages, respond};
 use crate::verdict::Reason;
-use crate::session::SessionId;
 
 type St = State<Arc<TargetState>>;
 

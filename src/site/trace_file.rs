@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
@@ -127,7 +127,14 @@ struct Rotated<'a> {
 pub struct TraceFile {
     path: PathBuf,
     limit: Option<TraceLimit>,
-    state: Mutex<FileState>,
+    /// Read-locked to write a line (appends need no exclusion: the kernel
+    /// applies each `O_APPEND` write whole), write-locked to start a new
+    /// file.
+    state: RwLock<FileState>,
+    /// Bytes and lines in the current file; changed under the read lock
+    /// by writers, reset under the write lock by a rotation.
+    bytes: AtomicU64,
+    lines: AtomicU64,
     floor: AtomicU64,
     newest_seq: AtomicU64,
 }
@@ -135,8 +142,6 @@ pub struct TraceFile {
 #[derive(Debug)]
 struct FileState {
     file: File,
-    bytes: u64,
-    lines: u64,
     /// Lines and bytes of each old file, newest first.
     old: VecDeque<(u64, u64)>,
     dropped: Dropped,
@@ -156,15 +161,15 @@ impl TraceFile {
             .collect();
         let state = FileState {
             file,
-            bytes,
-            lines: 0,
             old,
             dropped: Dropped::default(),
         };
         Ok(Self {
             path: path.to_owned(),
             limit,
-            state: Mutex::new(state),
+            state: RwLock::new(state),
+            bytes: AtomicU64::new(bytes),
+            lines: AtomicU64::new(0),
             floor: AtomicU64::new(0),
             newest_seq: AtomicU64::new(0),
         })
@@ -184,7 +189,7 @@ impl TraceFile {
 
     /// What the limit has deleted so far.
     pub fn dropped(&self) -> Dropped {
-        self.state.lock().dropped
+        self.state.read().dropped
     }
 
     /// Writes one newline-terminated line, first starting a new file if it
@@ -194,19 +199,33 @@ impl TraceFile {
     /// floor and returns the line to write instead, if any. Returns whether
     /// the line reached the file.
     pub fn write(&self, line: &[u8], redo: impl FnOnce(u64) -> Option<Vec<u8>>) -> bool {
-        let mut st = self.state.lock();
-        let over = self
-            .limit
-            .is_some_and(|l| st.bytes > 0 && st.bytes + line.len() as u64 > l.max_bytes);
-        if over {
-            self.rotate(&mut st);
+        if self.over(line.len()) {
+            let mut st = self.state.write();
+            if self.over(line.len()) {
+                self.rotate(&mut st);
+            }
         }
+        let st = self.state.read();
         let again = redo(self.floor());
         let line = again.as_deref().unwrap_or(line);
-        let written = st.file.write_all(line).is_ok();
+        self.append_line(&st.file, line)
+    }
+
+    /// Whether a line of `len` bytes would take the current file past the
+    /// limit. Lines written at the same moment may each pass this check,
+    /// so a file can end a few lines past its limit.
+    fn over(&self, len: usize) -> bool {
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        self.limit
+            .is_some_and(|l| bytes > 0 && bytes + len as u64 > l.max_bytes)
+    }
+
+    /// Appends `line` to `file` (the current one) and counts it.
+    fn append_line(&self, mut file: &File, line: &[u8]) -> bool {
+        let written = file.write_all(line).is_ok();
         if written {
-            st.bytes += line.len() as u64;
-            st.lines += 1;
+            self.bytes.fetch_add(line.len() as u64, Ordering::Relaxed);
+            self.lines.fetch_add(1, Ordering::Relaxed);
         }
         written
     }
@@ -228,7 +247,11 @@ impl TraceFile {
             let _ = std::fs::remove_file(&self.path);
         }
         let Ok(file) = append(&self.path) else { return };
-        st.old.push_front((st.lines, st.bytes));
+        let counts = (
+            self.lines.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        );
+        st.old.push_front(counts);
         while st.old.len() > limit.keep {
             let (lines, bytes) = st.old.pop_back().unwrap_or_default();
             st.dropped.files += 1;
@@ -236,7 +259,9 @@ impl TraceFile {
             st.dropped.bytes += bytes;
         }
         st.dropped.rotations += 1;
-        (st.file, st.bytes, st.lines) = (file, 0, 0);
+        st.file = file;
+        self.bytes.store(0, Ordering::Relaxed);
+        self.lines.store(0, Ordering::Relaxed);
         let first_seq = self.newest_seq.load(Ordering::Acquire) + 1;
         self.floor.store(first_seq, Ordering::Release);
         let name = numbered(&self.path, 1);
@@ -253,10 +278,7 @@ impl TraceFile {
         };
         let mut line = serde_json::to_vec(&head).unwrap_or_default();
         line.push(b'\n');
-        if st.file.write_all(&line).is_ok() {
-            st.bytes += line.len() as u64;
-            st.lines += 1;
-        }
+        self.append_line(&st.file, &line);
     }
 }
 
