@@ -12,11 +12,6 @@ use sessionrange::scenario::Scenario;
 use sessionrange::site::{self, TargetState, TraceLog};
 use sessionrange::{Clock, EngineConfig, GeoDb, Range, geo, trace};
 
-/// mimalloc: fewer cycles per allocation than glibc's malloc on the
-/// request path (see DESIGN.md, "Why mimalloc in the binary").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A test range for stateful HTTP clients.
 #[derive(Debug, Parser)]
 #[command(name = "sessionrange", version, about)]
