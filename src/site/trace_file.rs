@@ -347,4 +347,50 @@ mod tests {
         assert!(all_kept <= 300, "a file stays within its limit");
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn lines_written_from_many_threads_across_rotations_are_each_kept_whole_once() {
+        let dir = std::env::temp_dir().join(format!("sr-trace-threads-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("trace.jsonl");
+        let limit = TraceLimit {
+            max_bytes: 16 << 10,
+            keep: 1000,
+        };
+        let f = TraceFile::open(&path, Some(limit)).expect("opens");
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let f = &f;
+                scope.spawn(move || {
+                    for n in 0..2000 {
+                        let line = format!(
+                            "{{\"thread\":{t},\"n\":{n},\"pad\":\"{}\"}}\n",
+                            "y".repeat(n % 90)
+                        );
+                        assert!(f.write(line.as_bytes(), |_| None));
+                    }
+                });
+            }
+        });
+        let d = f.dropped();
+        assert!(d.rotations > 10, "{d:?}");
+        assert_eq!(d.files, 0, "every old file kept");
+        let mut seen = std::collections::HashSet::new();
+        for p in std::iter::once(path.clone())
+            .chain((1..=d.rotations as usize).map(|i| numbered(&path, i)))
+        {
+            let text = std::fs::read_to_string(&p).expect("a kept file");
+            for line in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).expect("a whole line");
+                if v.get("type").is_none() {
+                    assert!(
+                        seen.insert((v["thread"].as_u64(), v["n"].as_u64())),
+                        "{line}"
+                    );
+                }
+            }
+        }
+        assert_eq!(seen.len(), 4 * 2000, "every line once");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
