@@ -118,30 +118,31 @@ impl Job {
     /// the connection back with the number of responses it read.
     async fn run(self, mut conn: Conn) -> (Conn, u64) {
         let mut n = 0;
-        while Instant::now() < self.deadline && self.take() {
+        while Instant::now() < self.deadline && take(&self.budget) {
             check(self.name, conn.send(&self.request, false).await);
             n += 1;
         }
         (conn, n)
     }
+}
 
-    /// Takes one request from the round's budget, if any is left.
-    fn take(&self) -> bool {
-        self.budget
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
-            .is_ok()
-    }
+/// Takes one request from a round's budget, if any is left.
+fn take(budget: &AtomicU64) -> bool {
+    budget
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
+        .is_ok()
 }
 
 /// One round of hyper's HTTP/1 client (`client::conn::http1`) against
 /// `addr`: `n` keep-alive connections, each sending a GET of `path` with
-/// `headers` until `time` has passed. Returns responses per second.
+/// `headers` until `time` has passed or `max` requests have been sent in
+/// all. Returns responses per second.
 pub(crate) async fn hyper_round(
     addr: SocketAddr,
     path: &str,
     headers: &[(&'static str, String)],
     n: usize,
-    time: Duration,
+    (time, max): (Duration, u64),
 ) -> f64 {
     let mut senders = Vec::with_capacity(n);
     for _ in 0..n {
@@ -153,13 +154,13 @@ pub(crate) async fn hyper_round(
         tokio::spawn(conn);
         senders.push(send);
     }
-    let start = Instant::now();
+    let (start, budget) = (Instant::now(), Arc::new(AtomicU64::new(max)));
     let mut tasks = JoinSet::new();
     for mut send in senders {
-        let (path, headers) = (path.to_owned(), headers.to_vec());
+        let (path, headers, budget) = (path.to_owned(), headers.to_vec(), budget.clone());
         tasks.spawn(async move {
             let mut done = 0u64;
-            while start.elapsed() < time {
+            while start.elapsed() < time && take(&budget) {
                 let mut req = hyper::Request::get(&path);
                 for (name, value) in &headers {
                     req = req.header(*name, value);

@@ -245,7 +245,7 @@ fn floor_only(s: &Setup, args: &Args) {
         ours.push(s.client.block_on(lane.round(round, max(round))));
         hyper.push(
             s.client
-                .block_on(hyper_round(addr, PAGE, &headers, n, round)),
+                .block_on(hyper_round(addr, PAGE, &headers, n, (round, max(round)))),
         );
         wrk.extend(run_wrk(&url, &s.cookie, n, round));
     }
