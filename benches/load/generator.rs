@@ -24,6 +24,11 @@ pub(crate) struct Lane {
     pub(crate) name: &'static str,
     /// Responses read so far, over every round and latency block.
     pub(crate) sent: u64,
+    /// CPU time per round, in cores (CPU seconds over wall seconds): the
+    /// generator's thread, and the rest of the process (the servers). A
+    /// generator near 1 would be the limit; servers under 2 on two cores
+    /// mean they wait for something other than the CPU.
+    pub(crate) cpu: Vec<(f64, f64)>,
     request: Arc<[u8]>,
     conns: Vec<Conn>,
 }
@@ -48,6 +53,7 @@ impl Lane {
         Self {
             name,
             sent: 0,
+            cpu: Vec::new(),
             request: request.into(),
             conns,
         }
@@ -59,7 +65,7 @@ impl Lane {
     /// response other than `200` stops the bench.
     pub(crate) async fn round(&mut self, time: Duration, max: u64) -> f64 {
         let budget = Arc::new(AtomicU64::new(max));
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), cpu_time());
         let deadline = start + time;
         let mut tasks = JoinSet::new();
         for conn in self.conns.drain(..) {
@@ -78,7 +84,12 @@ impl Lane {
             done += n;
         }
         self.sent += done;
-        done as f64 / start.elapsed().as_secs_f64()
+        let wall = start.elapsed().as_secs_f64();
+        let (generator, process) = cpu_time();
+        let generator = generator - cpu.0;
+        self.cpu
+            .push((generator / wall, (process - cpu.1 - generator) / wall));
+        done as f64 / wall
     }
 
     /// Times `n` sequential requests on the lane's first connection;
@@ -124,6 +135,18 @@ impl Job {
         }
         (conn, n)
     }
+}
+
+/// CPU seconds used so far by this thread (the generator's: its runtime
+/// has this one thread) and by the whole process.
+fn cpu_time() -> (f64, f64) {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let secs = |who| {
+        let u = getrusage(who).expect("getrusage");
+        let s = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        s(u.user_time()) + s(u.system_time())
+    };
+    (secs(UsageWho::RUSAGE_THREAD), secs(UsageWho::RUSAGE_SELF))
 }
 
 /// Takes one request from a round's budget, if any is left.

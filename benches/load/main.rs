@@ -27,7 +27,8 @@
 //! client and with wrk (when on PATH), in turns; `--print-page` writes the
 //! page's bytes to stdout; `--url URL` loads another server's page against
 //! the cookie pipeline (`--warmup SECS` first). `--connections N`,
-//! `--pairs N` and `--secs S` change the shape.
+//! `--pairs N` and `--secs S` change the shape; `--verbose` prints every
+//! round's figure as well.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -67,6 +68,8 @@ struct Args {
     round: Option<Duration>,
     /// With `--url`: how long to load the other server before measuring.
     warmup: Duration,
+    /// Every round's figure too, in the order they ran (`--verbose`).
+    verbose: bool,
 }
 
 impl Args {
@@ -79,6 +82,7 @@ impl Args {
             pairs: None,
             round: None,
             warmup: Duration::ZERO,
+            verbose: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(a) = it.next() {
@@ -88,6 +92,7 @@ impl Args {
                 "--bench" => {}
                 "--floor-only" => args.mode = Mode::FloorOnly,
                 "--print-page" => args.mode = Mode::PrintPage,
+                "--verbose" => args.verbose = true,
                 "--url" => args.mode = Mode::Url(value()),
                 "--connections" => args.connections = number(&value()),
                 "--pairs" => args.pairs = Some(number(&value())),

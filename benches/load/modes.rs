@@ -130,6 +130,13 @@ fn full(s: &Setup, args: &Args) {
         for (lane, r) in lanes.iter().zip(&rates) {
             report::rates(lane.name, r);
         }
+        report::cpu(&lanes);
+        if args.verbose {
+            lanes
+                .iter()
+                .zip(&rates)
+                .for_each(|(l, r)| report::each(l.name, r));
+        }
         report::ratio("cookie / floor", &rates[COOKIE], &rates[FLOOR], 0.75);
         report::ratio("JWT / floor", &rates[JWT], &rates[FLOOR], 0.65);
         report::ratio(

@@ -1,6 +1,7 @@
 //! Printing the figures: requests per second per lane, ratios of pairs against their goals, latencies.
 
 use crate::common::{median, range};
+use crate::generator::Lane;
 
 /// Thousands separated by commas, for requests per second.
 pub(crate) fn rate(r: f64) -> String {
@@ -25,6 +26,25 @@ pub(crate) fn rates(name: &str, rounds: &[f64]) {
         rate(lo),
         rate(hi)
     );
+}
+
+/// CPU per lane, in cores (median of its rounds): the generator's
+/// thread and the servers (the rest of the process).
+pub(crate) fn cpu(lanes: &[Lane]) {
+    for l in lanes {
+        let generator = median(l.cpu.iter().map(|c| c.0).collect());
+        let servers = median(l.cpu.iter().map(|c| c.1).collect());
+        println!(
+            "load: cpu {:<26} generator {generator:.2} cores, servers {servers:.2} cores",
+            l.name
+        );
+    }
+}
+
+/// One lane's rounds in the order they ran, in thousands per second.
+pub(crate) fn each(name: &str, rounds: &[f64]) {
+    let k: Vec<String> = rounds.iter().map(|r| format!("{:.1}", r / 1e3)).collect();
+    println!("load: rounds {name:<22} {} (k req/s)", k.join(" "));
 }
 
 /// The ratio of each pair of rounds `num[i] / den[i]`: median, range and
