@@ -140,13 +140,15 @@ impl Job {
 /// CPU seconds used so far by this thread (the generator's: its runtime
 /// has this one thread) and by the whole process.
 fn cpu_time() -> (f64, f64) {
-    use nix::sys::resource::{UsageWho, getrusage};
-    let secs = |who| {
-        let u = getrusage(who).expect("getrusage");
-        let s = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-        s(u.user_time()) + s(u.system_time())
-    };
-    (secs(UsageWho::RUSAGE_THREAD), secs(UsageWho::RUSAGE_SELF))
+    use nix::sys::resource::UsageWho::{RUSAGE_SELF, RUSAGE_THREAD};
+    (cpu_seconds(RUSAGE_THREAD), cpu_seconds(RUSAGE_SELF))
+}
+
+/// CPU seconds, user and system, used so far by `who`.
+pub(crate) fn cpu_seconds(who: nix::sys::resource::UsageWho) -> f64 {
+    let u = nix::sys::resource::getrusage(who).expect("getrusage");
+    let s = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    s(u.user_time()) + s(u.system_time())
 }
 
 /// Takes one request from a round's budget, if any is left.

@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use nix::sys::resource::UsageWho;
 use sessionrange::{ProxyPool, TargetServer};
 use tokio::runtime::Runtime;
 
 use crate::common::config;
-use crate::generator::{Lane, hyper_round};
+use crate::generator::{Lane, cpu_seconds, hyper_round};
 use crate::servers::{self, POOL_USER, Page};
 use crate::session::{Credential, PAGE, api_login, fetch_page, form_login};
 use crate::wire::{ACCEPT, Extra, Route, USER_AGENT};
@@ -224,6 +225,31 @@ async fn latency(direct: &mut Lane, exit: &mut Lane, relay: &mut Lane) {
     report::latency(d, e, r, 50.0);
 }
 
+/// One client's rounds on the floor: requests per second, and the CPU it
+/// spent on each request (its own thread, or the wrk process).
+#[derive(Default)]
+struct Client {
+    rates: Vec<f64>,
+    cpu: f64,
+    requests: f64,
+}
+
+impl Client {
+    /// Adds a round of `requests` served at `rate` that cost `cpu` seconds.
+    fn add(&mut self, rate: f64, requests: f64, cpu: f64) {
+        self.rates.push(rate);
+        self.requests += requests;
+        self.cpu += cpu;
+    }
+
+    /// Prints the rounds and the CPU per request.
+    fn report(&self, name: &str) {
+        report::rates(name, &self.rates);
+        let us = 1e6 * self.cpu / self.requests.max(1.0);
+        println!("load: {name:<22} {us:.2} us of CPU per request");
+    }
+}
+
 /// The floor with this generator, with hyper's HTTP/1 client and with
 /// `wrk -t1` (when on PATH), in turns of equal length on the same server.
 fn floor_only(s: &Setup, args: &Args) {
@@ -241,35 +267,38 @@ fn floor_only(s: &Setup, args: &Args) {
         ("accept", ACCEPT.to_owned()),
         ("cookie", s.cookie.value.clone()),
     ];
-    let mut lane = s.client.block_on(Lane::open(
-        "floor",
-        &route,
-        s.cookie.page_request(&route),
-        n,
-    ));
-    let (mut ours, mut hyper, mut wrk) = (Vec::new(), Vec::new(), Vec::new());
+    let request = s.cookie.page_request(&route);
+    let mut lane = s.client.block_on(Lane::open("floor", &route, request, n));
+    let (mut ours, mut hyper, mut wrk) = (Client::default(), Client::default(), Client::default());
+    let thread = || cpu_seconds(UsageWho::RUSAGE_THREAD);
     for _ in 0..args.pairs() {
-        ours.push(s.client.block_on(lane.round(round, max(round))));
-        hyper.push(
-            s.client
-                .block_on(hyper_round(addr, PAGE, &headers, n, (round, max(round)))),
-        );
-        wrk.extend(run_wrk(&url, &s.cookie, n, round));
+        let (cpu, sent) = (thread(), lane.sent);
+        let rate = s.client.block_on(lane.round(round, max(round)));
+        ours.add(rate, (lane.sent - sent) as f64, thread() - cpu);
+        let (cpu, t) = (thread(), Instant::now());
+        let rate = s
+            .client
+            .block_on(hyper_round(addr, PAGE, &headers, n, (round, max(round))));
+        hyper.add(rate, rate * t.elapsed().as_secs_f64(), thread() - cpu);
+        let cpu = cpu_seconds(UsageWho::RUSAGE_CHILDREN);
+        if let Some((rate, requests)) = run_wrk(&url, &s.cookie, n, round) {
+            wrk.add(rate, requests, cpu_seconds(UsageWho::RUSAGE_CHILDREN) - cpu);
+        }
     }
-    report::rates("this generator", &ours);
-    report::rates("hyper client::conn", &hyper);
-    if wrk.is_empty() {
+    ours.report("this generator");
+    hyper.report("hyper client::conn");
+    if wrk.rates.is_empty() {
         println!("floor: wrk is not on PATH; nothing to compare with");
         return;
     }
-    report::rates("wrk -t1", &wrk);
-    report::ratio("this generator / wrk", &ours, &wrk, 1.0);
-    report::ratio("hyper client::conn / wrk", &hyper, &wrk, 1.0);
+    wrk.report("wrk -t1");
+    report::ratio("this generator / wrk", &ours.rates, &wrk.rates, 1.0);
+    report::ratio("hyper client::conn / wrk", &hyper.rates, &wrk.rates, 1.0);
 }
 
-/// `wrk -t1` on `url` with the same headers for one round; its requests
-/// per second, or `None` without wrk.
-fn run_wrk(url: &str, cookie: &Credential, n: usize, round: Duration) -> Option<f64> {
+/// `wrk -t1` on `url` with the same headers for one round: its requests
+/// per second and its count, or `None` without wrk.
+fn run_wrk(url: &str, cookie: &Credential, n: usize, round: Duration) -> Option<(f64, f64)> {
     let out = std::process::Command::new("wrk")
         .arg("-t1")
         .arg(format!("-c{n}"))
@@ -281,8 +310,15 @@ fn run_wrk(url: &str, cookie: &Credential, n: usize, round: Duration) -> Option<
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find_map(|l| l.strip_prefix("Requests/sec:"));
-    line.and_then(|v| v.trim().parse().ok())
+    let number = |prefix: &str| {
+        let line = text.lines().find(|l| l.contains(prefix))?;
+        let word = match prefix {
+            "Requests/sec:" => line.split_whitespace().nth(1),
+            _ => line.split_whitespace().next(),
+        };
+        word?.parse::<f64>().ok()
+    };
+    Some((number("Requests/sec:")?, number(" requests in ")?))
 }
 
 /// Another server's page (`--url`, plain HTTP on loopback) against the
