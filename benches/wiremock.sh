@@ -10,14 +10,14 @@
 # prints the ratio, against the goal of at least 4.
 #
 # Usage: bash benches/wiremock.sh
-# Environment: WARMUP (seconds, default 20), PAIRS (default 9),
+# Environment: WARMUP (seconds, default 30), PAIRS (default 9),
 # WIREMOCK_VERSION (default 3.13.2), WIREMOCK_CACHE (where the jar is kept),
 # WIREMOCK_FLAGS (default: no request journal and no request logging, as
 # WireMock advises for load; the journal otherwise grows with every request).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-warmup=${WARMUP:-20}
+warmup=${WARMUP:-30}
 pairs=${PAIRS:-9}
 version=${WIREMOCK_VERSION:-3.13.2}
 cache=${WIREMOCK_CACHE:-${TMPDIR:-/tmp}/sessionrange-wiremock-$version}
