@@ -29,7 +29,9 @@ pub(crate) struct Lane {
     /// generator near 1 would be the limit; servers under 2 on two cores
     /// mean they wait for something other than the CPU.
     pub(crate) cpu: Vec<(f64, f64)>,
+    /// The bytes every request of the lane sends.
     request: Arc<[u8]>,
+    /// Its keep-alive connections, kept open across rounds.
     conns: Vec<Conn>,
 }
 
@@ -118,9 +120,13 @@ fn check(name: &str, r: std::io::Result<Response>) {
 
 /// What one connection's task needs for a round.
 struct Job {
+    /// The lane's name, for a refusal.
     name: &'static str,
+    /// The request's bytes.
     request: Arc<[u8]>,
+    /// When the round ends.
     deadline: Instant,
+    /// Requests the round may still send, over all its connections.
     budget: Arc<AtomicU64>,
 }
 

@@ -123,6 +123,7 @@ fn number<T: std::str::FromStr>(text: &str) -> T {
         .unwrap_or_else(|_| panic!("{text} is not a number"))
 }
 
+/// Parses the command line and runs its mode.
 fn main() {
     let Some(args) = Args::parse() else {
         return;

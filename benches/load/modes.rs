@@ -23,12 +23,17 @@ const LATENCY_BLOCKS: usize = 20;
 /// Sequential requests per block.
 const LATENCY_BLOCK: usize = 100;
 
-/// The lanes of the full run, in the order of a turn.
+/// The floor lane: the first of a turn.
 const FLOOR: usize = 0;
+/// The cookie session, direct.
 const COOKIE: usize = 1;
+/// The bearer JWT, direct.
 const JWT: usize = 2;
+/// The cookie session through the pool's exit.
 const EXIT: usize = 3;
+/// The HTTPS floor.
 const HTTPS_FLOOR: usize = 4;
+/// The cookie session over HTTPS: the last of a turn.
 const HTTPS: usize = 5;
 
 /// What every mode starts from: the two runtimes, the target (trace on
@@ -38,15 +43,22 @@ struct Setup {
     servers: Runtime,
     /// The generator's runtime: one thread, like `wrk -t1`.
     client: Runtime,
+    /// The target, its trace appended to a file under `dir`.
     target: TargetServer,
+    /// The pool in front of it, with one static exit.
     pool: ProxyPool,
+    /// Plain HTTP straight to the target.
     direct: Route,
+    /// The cookie session logged in on `direct`.
     cookie: Credential,
+    /// Page 1 as the target served it: what the floors serve.
     page: Page,
+    /// The run's folder, removed at the end.
     dir: PathBuf,
 }
 
 impl Setup {
+    /// Starts the runtimes and the target, logs in and fetches page 1.
     fn start() -> Self {
         let servers = Runtime::new().expect("the servers' runtime");
         let client = tokio::runtime::Builder::new_current_thread()
@@ -229,8 +241,11 @@ async fn latency(direct: &mut Lane, exit: &mut Lane, relay: &mut Lane) {
 /// spent on each request (its own thread, or the wrk process).
 #[derive(Default)]
 struct Client {
+    /// Requests per second, round by round.
     rates: Vec<f64>,
+    /// CPU seconds over all rounds.
     cpu: f64,
+    /// Requests over all rounds.
     requests: f64,
 }
 

@@ -94,7 +94,9 @@ pub(crate) async fn https_floor(page: Page, tls: Arc<ServerConfig>) -> SocketAdd
 
 /// A TCP listener whose connections are handed over after the TLS handshake.
 struct TlsListener {
+    /// Where connections arrive.
     tcp: TcpListener,
+    /// The target's rustls configuration.
     acceptor: TlsAcceptor,
 }
 

@@ -166,8 +166,11 @@ impl Response {
 
 /// One keep-alive connection and its read buffer.
 pub(crate) struct Conn {
+    /// The stream, TCP or TLS.
     io: Box<dyn Io>,
+    /// Bytes read and not yet consumed, from the start.
     buf: Vec<u8>,
+    /// How much of `buf` holds them.
     filled: usize,
 }
 
