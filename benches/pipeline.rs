@@ -23,7 +23,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use sessionrange::dataset::Dataset;
 
-use common::PageQuery;
 use sessionrange::site::bench::{ContextMemo, Peer, authorize};
 use sessionrange::site::{TargetState, TraceLog, router};
 use sessionrange::{Clock, GeoDb};
@@ -93,6 +92,13 @@ async fn log_in(app: &axum::Router) -> String {
         }
     }
     jar.join("; ")
+}
+
+/// The `page` query parameter, as the target reads it, for the plain handler.
+#[derive(Debug, serde::Deserialize)]
+struct PageQuery {
+    /// 1-based page number; 1 when left out.
+    page: Option<u32>,
 }
 
 async fn send(app: &axum::Router, req: Request<Body>) -> usize {
