@@ -3,15 +3,17 @@
 use sessionrange::Action;
 use sessionrange::TargetConfig;
 
-/// The default target with the rules that a load would trip (rates,
-/// cadence, in-flight) set to `log`: every rule still runs.
+/// The default target with the rules a load trips by design (session and
+/// account velocity, robotic cadence, in-flight concurrency) off, so that
+/// nothing is refused; every other rule is evaluated on every request.
+/// `ja3` is at `log`: a plain HTTP client has no ClientHello to compare.
 pub(crate) fn config() -> TargetConfig {
     let mut cfg = TargetConfig::default();
     let r = &mut cfg.rules;
-    r.session_velocity.action = Action::Log;
-    r.account_velocity.action = Action::Log;
-    r.robotic_cadence.action = Action::Log;
-    r.concurrency.in_flight_action = Action::Log;
+    r.session_velocity.action = Action::Off;
+    r.account_velocity.action = Action::Off;
+    r.robotic_cadence.action = Action::Off;
+    r.concurrency.in_flight_action = Action::Off;
     r.fingerprint.ja3 = Action::Log;
     cfg
 }

@@ -3,8 +3,8 @@
 //! The floor is an axum server that answers `GET /api/v1/items` with the
 //! very bytes (and Content-Type) the target sends for page 1, fetched from
 //! it once at start: no session, no rule, no trace. The pipeline is the
-//! target with the bench configuration (every rule evaluated; the rate,
-//! cadence and in-flight rules at `log` so the load is not refused), its
+//! target with the bench configuration (the rate, cadence and in-flight
+//! rules off, so the load is not refused; every other rule evaluated), its
 //! trace appended to a file on disk.
 //!
 //! Lanes, each with its own keep-alive connections (32 by default) and
