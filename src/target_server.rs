@@ -49,9 +49,10 @@ pub struct TargetServerBuilder {
 
 impl Default for TargetServerBuilder {
     fn default() -> Self {
+        let config = TargetConfig::default();
+        let salt = config.dataset.salt;
         Self {
-            range: RangeBuilder::new(TargetConfig::default(), PoolConfig::default())
-                .target(TargetConfig::default()),
+            range: RangeBuilder::new(config, PoolConfig::default()).seed(salt),
             trace: None,
         }
     }

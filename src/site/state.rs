@@ -114,11 +114,12 @@ impl TargetState {
         config.validate("target")?;
         let mut rng = rand::rng();
         let t = &config.tokens;
+        let dataset = Dataset::new(&config.dataset);
         Ok(Self {
             engine: Engine::new(config.rules.clone())?,
             geo: geo.with_hosting_asns(config.hosting_asns.iter().copied()),
-            dataset: Dataset::new(&config.dataset),
-            pages: PageCache::new(Dataset::new(&config.dataset).pages()),
+            pages: PageCache::new(dataset.pages()),
+            dataset,
             jwt: RwLock::new(JwtKeys::generate(&mut rng)),
             refresh: RefreshTokens::new(t.refresh_ttl).with_overlap(t.refresh_overlap),
             csrf: CsrfKey::generate(&mut rng),
