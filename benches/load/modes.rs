@@ -33,8 +33,10 @@ const JWT: usize = 2;
 const EXIT: usize = 3;
 /// The HTTPS floor.
 const HTTPS_FLOOR: usize = 4;
-/// The cookie session over HTTPS: the last of a turn.
+/// The cookie session over HTTPS.
 const HTTPS: usize = 5;
+/// The cookie session through a bare TCP relay: the last of a turn.
+const RELAY: usize = 6;
 
 /// What every mode starts from: the two runtimes, the target (trace on
 /// disk) with its pool, a cookie session logged in directly, and page 1.
@@ -138,7 +140,7 @@ fn full(s: &Setup, args: &Args) {
     let relay = s.servers.block_on(servers::tcp_relay(s.target.addr()));
     let started = Instant::now();
     let sent = s.client.block_on(async {
-        let mut lanes = lanes(s, floor, https_floor, args.connections).await;
+        let mut lanes = lanes(s, floor, https_floor, relay, args.connections).await;
         let rates = turns(&mut lanes, args.round(), args.pairs()).await;
         for (lane, r) in lanes.iter().zip(&rates) {
             report::rates(lane.name, r);
@@ -164,6 +166,7 @@ fn full(s: &Setup, args: &Args) {
             &rates[COOKIE],
             0.8,
         );
+        report::context("bare relay / direct cookie", &rates[RELAY], &rates[COOKIE]);
         let route = Route::plain(relay);
         let request = s.cookie.page_request(&route);
         let mut relay = Lane::open("relay", &route, request, 1).await;
@@ -200,7 +203,13 @@ fn trace_note(s: &Setup, requests: u64) {
 }
 
 /// The lanes of a turn, each logged in on its own path.
-async fn lanes(s: &Setup, floor: SocketAddr, https_floor: SocketAddr, n: usize) -> Vec<Lane> {
+async fn lanes(
+    s: &Setup,
+    floor: SocketAddr,
+    https_floor: SocketAddr,
+    relay: SocketAddr,
+    n: usize,
+) -> Vec<Lane> {
     let ca = s.target.ca_pem();
     let https = Route::tls(s.target.https_addr(), ca);
     let exit = s.pool.exit("home").expect("the pool's exit").addr;
@@ -209,6 +218,7 @@ async fn lanes(s: &Setup, floor: SocketAddr, https_floor: SocketAddr, n: usize) 
     let https_cookie = form_login(&https, "alice", "wonderland").await;
     let pool_cookie = form_login(&pooled, "alice", "wonderland").await;
     let (floor, https_floor) = (Route::plain(floor), Route::tls(https_floor, ca));
+    let relay = Route::plain(relay);
     let plan = [
         ("floor", &floor, &s.cookie),
         ("pipeline, cookie", &s.direct, &s.cookie),
@@ -216,6 +226,7 @@ async fn lanes(s: &Setup, floor: SocketAddr, https_floor: SocketAddr, n: usize) 
         ("pipeline, pool exit", &pooled, &pool_cookie),
         ("HTTPS floor", &https_floor, &s.cookie),
         ("pipeline, HTTPS cookie", &https, &https_cookie),
+        ("pipeline, bare relay", &relay, &s.cookie),
     ];
     let mut lanes = Vec::with_capacity(plan.len());
     for (name, route, credential) in plan {

@@ -75,3 +75,14 @@ pub(crate) fn latency(direct: Vec<f64>, exit: Vec<f64>, relay: Vec<f64>, goal_us
         r - d
     );
 }
+
+/// A ratio with no goal of its own, printed for what it shows.
+pub(crate) fn context(label: &str, num: &[f64], den: &[f64]) {
+    let ratios: Vec<f64> = num.iter().zip(den).map(|(n, d)| n / d).collect();
+    let (lo, hi) = range(&ratios);
+    let m = median(ratios.clone());
+    println!(
+        "load: ratio {label:<28} {m:.3} median of {} pairs ({lo:.3} to {hi:.3})",
+        ratios.len()
+    );
+}

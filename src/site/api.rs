@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -19,7 +19,7 @@ use crate::site::attempts::{
     self, Attempt, LoginRefusal, LoginVia, RefreshOutcome as TraceOutcome,
 };
 use crate::site::guard::{self, Authorized};
-use crate::site::handlers::{PageQuery, delay};
+use crate::site::handlers::{PageParam, delay};
 use crate::site::login::{self, Credentials};
 use crate::site::peer::Peer;
 use crate::site::respond;
@@ -267,8 +267,8 @@ pub(crate) async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Re
 }
 
 /// `GET /api/v1/items?page=N`: a JSON page of records.
-pub(crate) async fn items(State(st): St, Query(q): Query<PageQuery>, auth: Authorized) -> Response {
-    match st.serve_page(auth.sid, q.page.unwrap_or(1), PageForm::Json) {
+pub(crate) async fn items(State(st): St, PageParam(page): PageParam, auth: Authorized) -> Response {
+    match st.serve_page(auth.sid, page, PageForm::Json) {
         Some(page) => ([(header::CONTENT_TYPE, "application/json")], page).into_response(),
         None => error(StatusCode::NOT_FOUND, "not_found", Some("no such page")),
     }

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
 use futures_util::FutureExt;
 use hyper::Version;
 use hyper::body::Incoming;
@@ -32,7 +31,7 @@ use crate::site::head_clock::HeadClock;
 use crate::site::head_tap::{self, HeadTap, Tapped};
 use crate::site::metrics::ListenerStats;
 use crate::site::opening::{self, Protocol};
-use crate::site::peer::{ConnTls, ContextMemo, PoolExit, RawHead};
+use crate::site::peer::{ConnTls, ContextMemo, Peer, RawHead};
 use crate::site::shed::Idlers;
 use crate::site::streams::{StreamGuard, Streams, Tracked};
 use crate::tls::{HelloRead, Prefixed, read_client_hello};
@@ -65,8 +64,8 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 pub(crate) struct PeerFacts {
     /// The socket peer, or the exit the pool vouched for.
     pub(crate) addr: SocketAddr,
-    /// Set when the pool vouched for `addr`.
-    pub(crate) exit: Option<PoolExit>,
+    /// Set when `addr` is an exit the pool vouched for.
+    pub(crate) via_pool: bool,
     /// The first ClientHello's fingerprints, over TLS.
     pub(crate) tls: Option<ConnTls>,
 }
@@ -76,7 +75,7 @@ impl PeerFacts {
     pub(crate) fn socket(addr: SocketAddr) -> Self {
         Self {
             addr,
-            exit: None,
+            via_pool: false,
             tls: None,
         }
     }
@@ -189,25 +188,22 @@ struct ConnFacts {
 }
 
 impl ConnFacts {
-    /// Gives `req` its raw head and the connection's facts; returns the
-    /// guard of its h2 stream.
+    /// Gives `req` its [`Peer`] (with its raw head): one extension, so a
+    /// request costs one insertion, not one per fact; returns the guard
+    /// of its h2 stream.
     fn attach(&self, req: &mut hyper::Request<Incoming>) -> Option<StreamGuard> {
         let head = match req.version() {
             Version::HTTP_10 | Version::HTTP_11 => self.heads.take_head(req.method().as_str()),
             _ => Some(head_tap::synthesize(req.method().as_str(), req.headers())),
         };
-        let ext = req.extensions_mut();
-        if let Some(head) = head {
-            ext.insert(Arc::new(RawHead::new(head)));
-        }
-        ext.insert(Arc::clone(&self.memo));
-        ext.insert(ConnectInfo::<SocketAddr>(self.facts.addr));
-        if let Some(exit) = self.facts.exit {
-            ext.insert(exit);
-        }
-        if let Some(tls) = &self.facts.tls {
-            ext.insert(tls.clone());
-        }
+        let peer = Peer {
+            addr: self.facts.addr,
+            via_pool: self.facts.via_pool,
+            tls: self.facts.tls.as_ref().map(|t| Arc::clone(&t.0)),
+            head: head.map(|h| Arc::new(RawHead::new(h))),
+            memo: Some(Arc::clone(&self.memo)),
+        };
+        req.extensions_mut().insert(peer);
         self.streams.as_ref().map(Streams::open)
     }
 }

@@ -16,7 +16,7 @@ use parking_lot::RwLock;
 use tower::{Layer, Service};
 
 use crate::site::attempts::{self, RefusalReason};
-use crate::site::peer::{Peer, PoolExit};
+use crate::site::peer::Peer;
 use crate::site::state::TargetState;
 use crate::site::{guard, respond};
 
@@ -117,7 +117,7 @@ fn route(req: &Request) -> Cow<'static, str> {
 /// Whether the request bypassed the pool where the scenario refuses that.
 fn is_refused_direct(st: &TargetState, req: &Request) -> bool {
     st.config.refuses_direct()
-        && req.extensions().get::<PoolExit>().is_none()
+        && !req.extensions().get::<Peer>().is_some_and(|p| p.via_pool)
         && req.uri().path() != FINGERPRINT_ROUTE
 }
 

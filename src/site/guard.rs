@@ -53,15 +53,21 @@ impl FromRequestParts<Arc<TargetState>> for Authorized {
         parts: &mut Parts,
         st: &Arc<TargetState>,
     ) -> Result<Self, Self::Rejection> {
+        // The listener's peer is read in place; only in process is one made.
+        if let Some(peer) = parts.extensions.get::<Peer>() {
+            return authorize(st, peer, &parts.headers, route(parts));
+        }
         let peer = Peer::from_request_parts(parts, st)
             .await
             .map_err(IntoResponse::into_response)?;
-        let route = parts
-            .extensions
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str);
-        authorize(st, &peer, &parts.headers, route.unwrap_or("?"))
+        authorize(st, &peer, &parts.headers, route(parts))
     }
+}
+
+/// The route a request matched, as the router names it.
+fn route(parts: &Parts) -> &str {
+    let route = parts.extensions.get::<MatchedPath>();
+    route.map_or("?", MatchedPath::as_str)
 }
 
 impl Drop for Authorized {

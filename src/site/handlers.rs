@@ -4,7 +4,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -171,13 +173,39 @@ pub(crate) struct PageQuery {
     pub page: Option<u32>,
 }
 
+/// The `page` query parameter, read straight from the commonest query
+/// strings (none, or `page=` and digits alone) and through `Query`
+/// otherwise, so every other query is read, and refused, as `Query`
+/// reads it.
+#[derive(Debug)]
+pub(crate) struct PageParam(pub u32);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageParam {
+    type Rejection = QueryRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let quick = match parts.uri.query() {
+            None => Some(1),
+            Some(q) => q
+                .strip_prefix("page=")
+                .filter(|n| !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse().ok()),
+        };
+        if let Some(page) = quick {
+            return Ok(Self(page));
+        }
+        let Query(q) = Query::<PageQuery>::from_request_parts(parts, state).await?;
+        Ok(Self(q.page.unwrap_or(1)))
+    }
+}
+
 /// `GET /catalog?page=N`: an HTML page of records.
 pub(crate) async fn catalog(
     State(st): St,
-    Query(q): Query<PageQuery>,
+    PageParam(page): PageParam,
     auth: Authorized,
 ) -> Response {
-    match st.serve_page(auth.sid, q.page.unwrap_or(1), PageForm::Html) {
+    match st.serve_page(auth.sid, page, PageForm::Html) {
         Some(page) => Html(page).into_response(),
         None => (StatusCode::NOT_FOUND, Html("<h1>No such page</h1>")).into_response(),
     }
@@ -264,4 +292,56 @@ pub(crate) async fn not_found(State(st): St, peer: Peer, headers: HeaderMap, uri
         );
     }
     (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `extract` makes of the query `q`: a page, or the rejection's status.
+    async fn read<T, F>(q: &str, extract: F) -> Result<u32, StatusCode>
+    where
+        T: FromRequestParts<(), Rejection = QueryRejection>,
+        F: Fn(T) -> u32,
+    {
+        let uri = if q.is_empty() {
+            "/catalog".to_owned()
+        } else {
+            format!("/catalog?{q}")
+        };
+        let (mut parts, ()) = axum::http::Request::get(uri)
+            .body(())
+            .expect("a request")
+            .into_parts();
+        T::from_request_parts(&mut parts, &())
+            .await
+            .map(extract)
+            .map_err(|e| e.status())
+    }
+
+    #[tokio::test]
+    async fn the_quick_page_reading_agrees_with_query() {
+        let queries = [
+            "",
+            "page=1",
+            "page=007",
+            "page=4294967295",
+            "page=4294967296",
+            "page=",
+            "page=1&x=2",
+            "x=1",
+            "page=+1",
+            "page=1%30",
+            "page=-1",
+            "page=abc",
+            "page=99999999999",
+            "page=2&page=3",
+            "PAGE=2",
+        ];
+        for q in queries {
+            let quick = read(q, |PageParam(p)| p).await;
+            let query = read(q, |Query(p): Query<PageQuery>| p.page.unwrap_or(1)).await;
+            assert_eq!(quick, query, "{q}");
+        }
+    }
 }

@@ -14,7 +14,6 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::proxy_protocol;
 use crate::site::conn::{self, Listening, PeerFacts};
 use crate::site::metrics::Listener;
-use crate::site::peer::PoolExit;
 use crate::site::state::TargetState;
 
 /// Accepts connections on `listener` until `stop` resolves, then drains
@@ -62,7 +61,7 @@ async fn pool_connection(state: Arc<TargetState>, mut stream: TcpStream, l: List
     };
     let facts = PeerFacts {
         addr: exit,
-        exit: Some(PoolExit(exit)),
+        via_pool: true,
         tls: None,
     };
     // Through a CONNECT tunnel the client speaks TLS to us: its own hello.

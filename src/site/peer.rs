@@ -119,28 +119,28 @@ impl PartialEq for RawHead {
 
 impl Eq for RawHead {}
 
-/// Set by the TLS listeners on every request of a connection.
+/// What a TLS listener learnt of a connection's first ClientHello.
 #[derive(Clone, Debug)]
 pub(crate) struct ConnTls(pub(crate) Arc<TlsFingerprint>);
 
-/// Set by the pool listener on every request of a connection it accepted.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct PoolExit(pub(crate) SocketAddr);
-
 impl Peer {
-    /// The peer of a request, from what the listener put in its
-    /// extensions (or `MockConnectInfo`, in process): `None` only when
-    /// neither names one.
+    /// The peer of a request: the one its listener attached, or, in
+    /// process, one made from `ConnectInfo` or `MockConnectInfo` (with a
+    /// connection's memo if the caller put one in); `None` only when
+    /// nothing names an address.
     pub fn from_extensions(ext: &Extensions) -> Option<Self> {
-        let exit = ext.get::<PoolExit>().map(|e| e.0);
-        let addr = exit
-            .or_else(|| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
+        if let Some(peer) = ext.get::<Peer>() {
+            return Some(peer.clone());
+        }
+        let addr = ext
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
             .or_else(|| ext.get::<MockConnectInfo<SocketAddr>>().map(|c| c.0))?;
         Some(Self {
             addr,
-            via_pool: exit.is_some(),
-            tls: ext.get::<ConnTls>().map(|t| t.0.clone()),
-            head: ext.get::<Arc<RawHead>>().cloned(),
+            via_pool: false,
+            tls: None,
+            head: None,
             memo: ext.get::<Arc<ContextMemo>>().cloned(),
         })
     }
