@@ -33,9 +33,23 @@ impl SessionId {
     }
 }
 
+impl SessionId {
+    /// The 32 lowercase hex digits, without going through `fmt`: every
+    /// trace line and cookie carries one.
+    fn hex(&self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (i, d) in out.iter_mut().enumerate() {
+            *d = DIGITS[((self.0 >> (124 - 4 * i)) & 0xf) as usize];
+        }
+        out
+    }
+}
+
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        let hex = self.hex();
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -51,12 +65,14 @@ impl FromStr for SessionId {
     /// Parses exactly 32 hex digits; anything else (a forged or garbage
     /// cookie) is refused.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if s.len() != 32 {
             return Err(InvalidSessionId);
         }
-        u128::from_str_radix(s, 16)
+        let digit = |b: u8| char::from(b).to_digit(16).map(u128::from);
+        s.bytes()
+            .try_fold(0u128, |id, b| Some(id << 4 | digit(b)?))
             .map(Self)
-            .map_err(|_| InvalidSessionId)
+            .ok_or(InvalidSessionId)
     }
 }
 
@@ -67,7 +83,8 @@ pub struct InvalidSessionId;
 
 impl Serialize for SessionId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let hex = self.hex();
+        s.serialize_str(std::str::from_utf8(&hex).map_err(serde::ser::Error::custom)?)
     }
 }
 
@@ -345,6 +362,21 @@ impl Account {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    proptest::proptest! {
+        /// The hand-written hex agrees with `fmt` and `from_str_radix`.
+        #[test]
+        fn session_ids_read_and_write_as_32_hex_digits(n: u128, text in "[0-9a-fA-F+ x-]{32}") {
+            let id = SessionId::from_u128(n);
+            proptest::prop_assert_eq!(id.to_string(), format!("{n:032x}"));
+            let json = serde_json::to_string(&id).expect("serializes");
+            proptest::prop_assert_eq!(json, format!("\"{n:032x}\""));
+            proptest::prop_assert_eq!(id.to_string().parse::<SessionId>(), Ok(id));
+            let radix = text.bytes().all(|b| b.is_ascii_hexdigit())
+                .then(|| u128::from_str_radix(&text, 16).ok()).flatten();
+            proptest::prop_assert_eq!(text.parse::<SessionId>().ok(), radix.map(SessionId::from_u128));
+        }
+    }
 
     #[test]
     fn session_ids_round_trip_and_refuse_garbage() {
