@@ -12,8 +12,10 @@
 //! session (the form login, companion cookies included), a bearer JWT
 //! (`POST /api/login`, the signature verified on every request), the
 //! HTTPS floor (the target's certificate and rustls configuration) and
-//! the cookie session over HTTPS, and the cookie session through a static
-//! exit of the proxy pool. One turn loads every lane for one round (1 s);
+//! the cookie session over HTTPS, the cookie session through a static
+//! exit of the proxy pool, and the direct cookie session through a bare
+//! TCP relay (the least any extra hop costs; printed without a goal). One
+//! turn loads every lane for one round (1 s);
 //! after a warm-up turn, each ratio is taken per turn and its median and
 //! range printed beside its goal. Then the latency the proxy adds:
 //! sequential requests on one connection, direct, through the exit and
