@@ -262,9 +262,11 @@ fn measure(run: &RunFacts<'_>, lives: &[SessionLife], expected: &[Reason]) -> Me
         measure_life(&mut m, life);
     }
     let invalidated: u64 = m.sessions_invalidated.values().sum();
+    // A set of reasons: one listed twice is still excused once.
+    let expected: std::collections::BTreeSet<&str> = expected.iter().map(|r| r.code()).collect();
     m.expected_invalidations = expected
         .iter()
-        .filter_map(|r| m.sessions_invalidated.get(r.code()))
+        .filter_map(|code| m.sessions_invalidated.get(*code))
         .sum();
     let unexpected = invalidated - m.expected_invalidations;
     m.mortality = ratio(unexpected as f64, m.sessions_created as f64);
@@ -511,6 +513,33 @@ pub(crate) mod tests {
             .expect("bans");
         assert_eq!(bans.details.len(), 1, "{:?}", bans.details);
         assert!(bans.details[0].contains("ASN_DRIFT"), "{:?}", bans.details);
+    }
+
+    #[test]
+    fn a_reason_listed_twice_as_expected_is_excused_once() {
+        // Two sessions die of ASN_DRIFT, each moved to another network.
+        let engine = Engine::new(EngineConfig::default()).expect("engine");
+        let mut facts = FactsBuilder::new(DEFAULT_IN_FLIGHT_GRACE);
+        let mut push = |d: Decision| facts.add_decision(&d).expect("a full context");
+        for (n, to) in [(1, "127.0.2.9"), (2, "127.0.3.9")] {
+            let sid = SessionId::from_u128(n);
+            push(engine.login(sid, "alice", ctx("127.0.1.9"), vec![], at(0)));
+            push(engine.decide(sid, ctx(to), at(100)));
+        }
+        let facts = facts.finish();
+        let none = HashMap::new();
+        let mortality = |expected: Vec<Reason>| {
+            let config = GradeConfig {
+                expected_invalidations: expected,
+                ..GradeConfig::default()
+            };
+            grade(&run_of(&facts, &none, 1_000), &config).0
+        };
+        let once = mortality(vec![Reason::AsnDrift]);
+        let twice = mortality(vec![Reason::AsnDrift, Reason::AsnDrift]);
+        assert_eq!(once.expected_invalidations, 2, "{once:?}");
+        assert_eq!(twice.expected_invalidations, once.expected_invalidations);
+        assert_eq!(twice.mortality, once.mortality);
     }
 
     #[test]
