@@ -58,7 +58,7 @@ impl Reaper {
             if let Some(g) = group {
                 let _ = killpg(g, Signal::SIGKILL);
             }
-            let found = self.find();
+            let found = self.find(group);
             for pid in &found {
                 if kill(*pid, Signal::SIGKILL).is_ok() {
                     killed.insert(*pid);
@@ -81,9 +81,11 @@ impl Reaper {
         ever.len()
     }
 
-    /// Live processes that carry the mark, or are this process's children
-    /// when it is the sole parent.
-    fn find(&self) -> Vec<Pid> {
+    /// Live processes that carry the mark or are in the client's `group`,
+    /// or are this process's children when it is the sole parent. A
+    /// process killed a moment ago may still be exiting, its environment
+    /// already gone: its group still names it until it is a zombie.
+    fn find(&self, group: Option<Pid>) -> Vec<Pid> {
         let me = std::process::id();
         let needle = format!("{MARK_VAR}={}", self.mark);
         let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -98,7 +100,10 @@ impl Reaper {
                     .as_ref()
                     .is_some_and(|s| s.state != 'Z' && s.state != 'X');
                 let ours = self.sole_parent && stat.as_ref().is_some_and(|s| s.ppid == me);
-                ours || (alive && marked(&proc, needle.as_bytes()))
+                let grouped = stat
+                    .as_ref()
+                    .is_some_and(|s| group.is_some_and(|g| g.as_raw() == s.pgrp));
+                ours || (alive && (grouped || marked(&proc, needle.as_bytes())))
             })
             .filter_map(|pid| i32::try_from(pid).ok().map(Pid::from_raw))
             .collect()
@@ -115,6 +120,8 @@ fn marked(proc: &Path, needle: &[u8]) -> bool {
 struct Stat {
     state: char,
     ppid: u32,
+    /// The process group.
+    pgrp: i32,
 }
 
 impl Stat {
@@ -125,6 +132,7 @@ impl Stat {
         let mut fields = rest.split_whitespace();
         let state = fields.next()?.chars().next()?;
         let ppid = fields.next()?.parse().ok()?;
-        Some(Self { state, ppid })
+        let pgrp = fields.next()?.parse().ok()?;
+        Some(Self { state, ppid, pgrp })
     }
 }
