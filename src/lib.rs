@@ -66,6 +66,8 @@ pub mod dataset;
 pub mod engine;
 mod error;
 pub mod fingerprint;
+#[cfg(feature = "cli")]
+pub mod fuzz;
 pub mod geo;
 pub mod grade;
 mod intern;

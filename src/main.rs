@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use sessionrange::fuzz::run::{FuzzOptions, FuzzReport};
+use sessionrange::fuzz::search::Budget;
 use sessionrange::pool::ProxyPool;
 use sessionrange::report;
 use sessionrange::runner::{self, RunOptions, RunReport, Status};
@@ -83,6 +85,13 @@ enum Command {
         #[arg(last = true)]
         command: Vec<String>,
     },
+    /// Fuzz a client: draw scenario variants around a base scenario (exit
+    /// deaths, a moving gateway, revocations, rate limits, companion
+    /// cookies, short lifetimes and tokens, HTTPS), run the client on each,
+    /// and shrink the first failure to a scenario file that `run` replays.
+    /// Exit codes: 0 no failure, 1 a failure that reproduced, 6 one that
+    /// did not, 3 internal error, 4 usage or scenario error.
+    Fuzz(FuzzArgs),
     /// The built-in reference client: reads the `SESSIONRANGE_*` environment
     /// that `run` sets, crawls the target and writes its records.
     Client(sessionrange::client::ClientArgs),
@@ -102,6 +111,47 @@ enum Command {
         #[arg(long)]
         rules: Option<PathBuf>,
     },
+}
+
+/// `sessionrange fuzz` options.
+#[derive(Debug, clap::Args)]
+struct FuzzArgs {
+    /// The base scenario: a file, or a bundled scenario's name.
+    #[arg(default_value = "baseline")]
+    scenario: String,
+    /// Variants to draw before giving up, shrinking aside.
+    #[arg(long, default_value_t = 30)]
+    runs: u32,
+    /// The seed of the draws; a random one, printed, when left out.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stop drawing and shrinking after this long, such as `10m`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    time_budget: Option<std::time::Duration>,
+    /// Variants run at once.
+    #[arg(long, default_value_t = 2)]
+    parallel: usize,
+    /// Runs spent shrinking a failure, at most.
+    #[arg(long, default_value_t = 40)]
+    shrink_runs: u32,
+    /// Re-runs of the minimal variant, to tell a steady failure from a flaky one.
+    #[arg(long, default_value_t = 3)]
+    confirm: u32,
+    /// Where the runs, `minimal.toml` and `fuzz.json` go (in a folder per session).
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    /// Write the fuzz report as JSON here too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write JUnit XML of the minimal variant's run here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// No live status line.
+    #[arg(long)]
+    quiet: bool,
+    /// The client command, after `--`; the built-in reference client when left out.
+    #[arg(last = true)]
+    command: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +220,7 @@ fn main() -> anyhow::Result<()> {
             };
             std::process::exit(run(&scenarios, out, command, &outputs));
         }
+        Command::Fuzz(args) => std::process::exit(fuzz(args)),
         Command::Client(args) => {
             let env = sessionrange::client::ClientEnv::from_env()?;
             let runtime = tokio::runtime::Runtime::new()?;
@@ -264,6 +315,96 @@ fn run(paths: &[PathBuf], out: PathBuf, command: Vec<String>, outputs: &Outputs)
         }
         (None, Ok(())) => report.exit_code(),
     }
+}
+
+/// `sessionrange fuzz`; returns the exit code.
+fn fuzz(args: FuzzArgs) -> i32 {
+    let base = match fuzz_base(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sessionrange: {e}");
+            return 4;
+        }
+    };
+    let Some(command) = client_command(args.command) else {
+        return 3;
+    };
+    let seed = args.seed.unwrap_or_else(rand::random);
+    eprintln!("sessionrange fuzz: seed {seed} (draw the same variants again with --seed {seed})");
+    let opts = FuzzOptions {
+        base,
+        command,
+        out_dir: args.out.join(format!("fuzz-{seed}")),
+        seed,
+        budget: Budget {
+            runs: args.runs,
+            batch: args.parallel.max(1),
+            shrink_steps: args.shrink_runs,
+            time: args.time_budget,
+        },
+        confirm: args.confirm,
+        status: if args.quiet {
+            Status::Off
+        } else {
+            Status::auto()
+        },
+    };
+    let Ok(runtime) = tokio::runtime::Runtime::new() else {
+        eprintln!("sessionrange: cannot start the async runtime");
+        return 3;
+    };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    runtime.spawn(async move {
+        stop_signal().await;
+        let _ = tx.send(true);
+    });
+    let report = match sessionrange::fuzz::run::fuzz(&opts, &runtime, &rx) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sessionrange: {e}");
+            return if matches!(e, sessionrange::Error::Config { .. }) {
+                4
+            } else {
+                3
+            };
+        }
+    };
+    print!("{}", report.card());
+    if let Err(e) = write_fuzz_reports(&report, args.json, args.junit) {
+        eprintln!("sessionrange: {e}");
+        return 3;
+    }
+    report.exit_code()
+}
+
+/// Writes the fuzz report as JSON, and the minimal run as JUnit XML.
+fn write_fuzz_reports(
+    report: &FuzzReport,
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+) -> sessionrange::Result<()> {
+    let outputs = Outputs {
+        json: None,
+        junit,
+        summary: None,
+        quiet: true,
+        seed: None,
+    };
+    write_reports(&report.run_report(), &outputs)?;
+    match json {
+        Some(p) => std::fs::write(&p, serde_json::to_vec_pretty(report).unwrap_or_default())
+            .map_err(|e| sessionrange::Error::io(p, e)),
+        None => Ok(()),
+    }
+}
+
+/// The base scenario of `fuzz`: a file when one is there, else a bundled name.
+fn fuzz_base(name: &str) -> sessionrange::Result<Scenario> {
+    let path = Path::new(name);
+    if path.exists() {
+        return Scenario::load(path);
+    }
+    Scenario::named(name)
 }
 
 /// Waits for Ctrl-C, SIGTERM (what `timeout`, CI cancellation and `docker
