@@ -132,7 +132,7 @@ struct FuzzArgs {
     #[arg(long, default_value_t = 2)]
     parallel: usize,
     /// Runs spent shrinking a failure, at most.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 24)]
     shrink_runs: u32,
     /// Re-runs of the minimal variant, to tell a steady failure from a flaky one.
     #[arg(long, default_value_t = 3)]
