@@ -80,6 +80,7 @@ pub fn search<S, C>(
 ) -> Searched<S::Value, C>
 where
     S: Strategy,
+    S::Value: PartialEq,
     C: Clone + PartialEq,
 {
     let started = Instant::now();
@@ -127,7 +128,9 @@ where
 }
 
 /// Shrinks `tree`, whose current case failed with `cause`, one case at a
-/// time; only a failure with the same cause counts as a failure.
+/// time; only a failure with the same cause counts as a failure. A step
+/// that leaves the case as it was (a value the case does not use) is taken
+/// without running it again.
 fn shrink<T, C>(
     mut tree: T,
     mut cause: C,
@@ -138,6 +141,7 @@ fn shrink<T, C>(
 ) -> Found<T::Value, C>
 where
     T: ValueTree,
+    T::Value: PartialEq,
     C: Clone + PartialEq,
 {
     let first = tree.current();
@@ -146,6 +150,10 @@ where
     let mut more = tree.simplify();
     while more && steps < max_steps && !out_of_time() {
         let case = tree.current();
+        if case == minimal {
+            more = tree.simplify();
+            continue;
+        }
         steps += 1;
         let verdict = eval(std::slice::from_ref(&case)).into_iter().next();
         if let Some(Verdict::Fail(c)) = verdict.filter(|v| *v == Verdict::Fail(cause.clone())) {
@@ -171,6 +179,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::arbitrary::any;
     use proptest::collection::vec;
 
     fn budget(runs: u32) -> Budget {
@@ -248,6 +257,22 @@ mod tests {
             vec![Verdict::<()>::Pass; cases.len()]
         });
         assert_eq!(seen, again);
+    }
+
+    #[test]
+    fn a_step_that_changes_nothing_the_case_uses_is_not_run() {
+        // The number counts only with the flag set; every case fails.
+        let strategy = (any::<bool>(), 1u32..1000)
+            .prop_map(|(flag, n)| if flag { (true, n) } else { (false, 0) });
+        let all_fail = |cases: &[(bool, u32)]| vec![Verdict::Fail(()); cases.len()];
+        for seed in 0..10 {
+            let searched = search(&strategy, seed, budget(4), all_fail);
+            let found = searched.found.expect("every case fails");
+            assert_eq!(found.minimal, (false, 0));
+            // One run drops the flag (if it was set); shrinking the
+            // unused number then runs nothing.
+            assert!(found.shrink_steps <= 1, "seed {seed}: {found:?}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! list to fewer events, a number to its first value; the exit plan to
 //! the base's own exits.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -70,42 +71,83 @@ pub struct Variant {
 }
 
 /// The variants of `base`.
+///
+/// Proptest shrinks a tuple one element at a time, each as far as it
+/// goes, and an `Option` by its inner value before `None`. So whether a
+/// knob is there is a flag of its own, and the flags come first: the first
+/// steps of a shrink drop knobs, and only the knobs that the failure needs
+/// then have their numbers shrunk. A number of a knob that is not there
+/// changes nothing, and the search does not run such a case again.
 pub fn variants(_base: &Scenario) -> BoxedStrategy<Variant> {
-    let exits = prop_oneof![
-        (proptest::option::of(4u64..=11), any::<bool>()).prop_map(|(dies_after, one_network)| {
-            ExitPlan::Static {
-                dies_after,
-                one_network,
-            }
-        }),
-        (1_000u64..=1_200).prop_map(|sticky_ms| ExitPlan::Gateway { sticky_ms }),
-    ];
-    let knobs = (
+    let flags = (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
         proptest::collection::btree_set(4u64..=18, 0..=2),
         any::<bool>(),
-        proptest::option::of((6u32..=12, 2u32..=8)),
         any::<bool>(),
-        proptest::option::of(1_000u64..=1_500),
-        proptest::option::of(2u64..=3),
         any::<bool>(),
     );
-    (exits, knobs)
-        .prop_map(
-            |(exits, (revokes, soft_login, velocity, companions, ttl, jwt, https))| Variant {
-                exits,
-                revokes: revokes.into_iter().collect(),
-                soft_login,
-                velocity,
-                companions,
-                absolute_ttl_ms: ttl,
-                jwt_access_secs: jwt,
-                https,
-            },
-        )
+    let numbers = (
+        2u64..=3,
+        1_000u64..=1_500,
+        (6u32..=12, 2u32..=8),
+        1_000u64..=1_200,
+        4u64..=11,
+    );
+    (flags, numbers)
+        .prop_map(|(f, n)| Variant::of(f, n))
         .boxed()
 }
 
+/// The knob flags, in shrinking order: HTTPS, short tokens, a short
+/// lifetime, companions, a rate limit, soft logouts, revocations, the
+/// gateway, a dying exit, one network.
+type Flags = (
+    bool,
+    bool,
+    bool,
+    bool,
+    bool,
+    bool,
+    BTreeSet<u64>,
+    bool,
+    bool,
+    bool,
+);
+/// The knobs' numbers: access token seconds, lifetime ms, velocity rate
+/// and burst, sticky ms, requests before the exit dies.
+type Numbers = (u64, u64, (u32, u32), u64, u64);
+
 impl Variant {
+    /// The variant the flags `f` and numbers `n` say.
+    fn of(f: Flags, n: Numbers) -> Self {
+        let (https, jwt, ttl, companions, velocity, soft_login, revokes, gateway, dies, one_net) =
+            f;
+        let (jwt_secs, ttl_ms, rate, sticky_ms, dies_after) = n;
+        let exits = if gateway {
+            ExitPlan::Gateway { sticky_ms }
+        } else {
+            ExitPlan::Static {
+                dies_after: dies.then_some(dies_after),
+                one_network: one_net,
+            }
+        };
+        Self {
+            exits,
+            revokes: revokes.into_iter().collect(),
+            soft_login,
+            velocity: velocity.then_some(rate),
+            companions,
+            absolute_ttl_ms: ttl.then_some(ttl_ms),
+            jwt_access_secs: jwt.then_some(jwt_secs),
+            https,
+        }
+    }
+
     /// The base scenario itself.
     pub fn base() -> Self {
         Self {
