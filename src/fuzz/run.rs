@@ -98,14 +98,16 @@ impl std::fmt::Display for Cause {
 }
 
 /// Failed criteria in the order they are taken as a run's cause: what
-/// killed sessions or spent accounts before what it cost in records. The
-/// `trap` criterion is never a cause: it says a variant tested nothing.
+/// killed sessions or spent accounts before what it cost in records, and
+/// the client's own exit last (a buggy client often runs until it is
+/// killed at the deadline, whatever went wrong). The `trap` criterion is
+/// never a cause: it says a variant tested nothing.
 const CAUSE_ORDER: &[&str] = &[
-    "client",
     "mortality",
     "zombie_requests",
     "accounts_banned",
     "completeness",
+    "client",
 ];
 
 /// A reason code: capitals, digits and underscores, with an underscore.
