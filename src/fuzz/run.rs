@@ -35,10 +35,12 @@ pub struct FuzzOptions {
 /// `CAUSE_ORDER`), and the first reason code (such as `ASN_DRIFT`) its
 /// explanation names.
 ///
-/// Two causes are the same when they name the same reason code, or, with
-/// no code, the same criterion: a variant shrunk from one where the
-/// gateway's moves were expected can show the same `ASN_DRIFT` under
-/// `mortality` rather than `completeness`, and it is the same failure.
+/// Two causes are the same when they name the same criterion and the same
+/// reason code, counting `mortality` and `completeness` as one criterion:
+/// a variant shrunk from one where the gateway's moves were expected can
+/// show the same `ASN_DRIFT` deaths under `mortality` rather than
+/// `completeness`, and it is the same failure; an account banned for
+/// `ASN_DRIFT` is not.
 #[derive(Clone, Debug, Eq, Serialize)]
 pub struct Cause {
     /// The criterion, such as `mortality`.
@@ -76,9 +78,14 @@ impl Cause {
 }
 
 impl Cause {
-    /// What identifies the cause: its code, or its criterion.
-    fn key(&self) -> &str {
-        self.code.as_deref().unwrap_or(&self.criterion)
+    /// What identifies the cause: its criterion (sessions lost, whether
+    /// counted as mortality or as missing records) and its code.
+    fn key(&self) -> (&str, Option<&str>) {
+        let criterion = match self.criterion.as_str() {
+            "mortality" | "completeness" => "sessions lost",
+            other => other,
+        };
+        (criterion, self.code.as_deref())
     }
 }
 
@@ -443,6 +450,15 @@ mod tests {
         let plain = report(vec![failing("wrong_lines", &["3 lines were not records"])]);
         assert_eq!(Cause::of(&plain).map(|c| c.code), Some(None));
         let shown_elsewhere = report(vec![failing("completeness", &["4 × revoke(ASN_DRIFT)"])]);
-        assert_eq!(Cause::of(&shown_elsewhere), Some(cause), "the same code");
+        assert_eq!(
+            Cause::of(&shown_elsewhere),
+            Some(cause.clone()),
+            "the same deaths"
+        );
+        let banned = report(vec![failing(
+            "accounts_banned",
+            &["alice banned: ASN_DRIFT"],
+        )]);
+        assert_ne!(Cause::of(&banned), Some(cause), "a ban is another failure");
     }
 }

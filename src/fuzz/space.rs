@@ -45,6 +45,9 @@ pub enum ExitPlan {
         /// Sticky and idle TTL, 1,000 to 1,200 ms: short enough that a
         /// baseline crawl of a few seconds sees its sessions move.
         sticky_ms: u64,
+        /// A second security invalidation within the hour bans the
+        /// account (the `escalation` scenario's rule).
+        bans: bool,
     },
 }
 
@@ -90,6 +93,7 @@ pub fn variants(_base: &Scenario) -> BoxedStrategy<Variant> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     );
     let numbers = (
         2u64..=3,
@@ -105,7 +109,7 @@ pub fn variants(_base: &Scenario) -> BoxedStrategy<Variant> {
 
 /// The knob flags, in shrinking order: HTTPS, short tokens, a short
 /// lifetime, companions, a rate limit, soft logouts, revocations, the
-/// gateway, a dying exit, one network.
+/// gateway, bans (with the gateway), a dying exit, one network.
 type Flags = (
     bool,
     bool,
@@ -117,6 +121,7 @@ type Flags = (
     bool,
     bool,
     bool,
+    bool,
 );
 /// The knobs' numbers: access token seconds, lifetime ms, velocity rate
 /// and burst, sticky ms, requests before the exit dies.
@@ -125,11 +130,22 @@ type Numbers = (u64, u64, (u32, u32), u64, u64);
 impl Variant {
     /// The variant the flags `f` and numbers `n` say.
     fn of(f: Flags, n: Numbers) -> Self {
-        let (https, jwt, ttl, companions, velocity, soft_login, revokes, gateway, dies, one_net) =
-            f;
+        let (
+            https,
+            jwt,
+            ttl,
+            companions,
+            velocity,
+            soft_login,
+            revokes,
+            gateway,
+            bans,
+            dies,
+            one_net,
+        ) = f;
         let (jwt_secs, ttl_ms, rate, sticky_ms, dies_after) = n;
         let exits = if gateway {
-            ExitPlan::Gateway { sticky_ms }
+            ExitPlan::Gateway { sticky_ms, bans }
         } else {
             ExitPlan::Static {
                 dies_after: dies.then_some(dies_after),
@@ -208,7 +224,7 @@ impl Variant {
                     one_network_exits(s);
                 }
             }
-            ExitPlan::Gateway { sticky_ms } => gateway_only(s, sticky_ms),
+            ExitPlan::Gateway { sticky_ms, bans } => gateway_only(s, sticky_ms, bans),
         }
     }
 
@@ -270,27 +286,7 @@ impl Variant {
 
     /// What the variant changes from its base, a phrase per knob.
     pub fn describe(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        match &self.exits {
-            ExitPlan::Static {
-                dies_after,
-                one_network,
-            } => {
-                match (dies_after, self.https) {
-                    (Some(n), false) => out.push(format!("the first exit dies after {n} requests")),
-                    (Some(n), true) => {
-                        out.push(format!("the first exit dies {} ms into the run", 300 * n));
-                    }
-                    (None, _) => {}
-                }
-                if *one_network {
-                    out.push("both exits in one network, concurrent use revoked".to_owned());
-                }
-            }
-            ExitPlan::Gateway { sticky_ms } => out.push(format!(
-                "no static exits: the gateway moves sticky sessions every {sticky_ms} ms"
-            )),
-        }
+        let mut out = self.describe_exits();
         if !self.revokes.is_empty() {
             let at: Vec<String> = self.revokes.iter().map(u64::to_string).collect();
             out.push(format!(
@@ -320,6 +316,39 @@ impl Variant {
         }
         if out.is_empty() {
             out.push("the base scenario as it is".to_owned());
+        }
+        out
+    }
+}
+
+impl Variant {
+    /// The exit plan's phrases.
+    fn describe_exits(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match &self.exits {
+            ExitPlan::Static {
+                dies_after,
+                one_network,
+            } => {
+                match (dies_after, self.https) {
+                    (Some(n), false) => out.push(format!("the first exit dies after {n} requests")),
+                    (Some(n), true) => {
+                        out.push(format!("the first exit dies {} ms into the run", 300 * n));
+                    }
+                    (None, _) => {}
+                }
+                if *one_network {
+                    out.push("both exits in one network, concurrent use revoked".to_owned());
+                }
+            }
+            ExitPlan::Gateway { sticky_ms, bans } => {
+                out.push(format!(
+                    "no static exits: the gateway moves sticky sessions every {sticky_ms} ms"
+                ));
+                if *bans {
+                    out.push("a second security invalidation bans the account".to_owned());
+                }
+            }
         }
         out
     }
@@ -361,8 +390,11 @@ fn one_network_exits(s: &mut Scenario) {
 
 /// Replaces the static exits with a gateway over four networks whose
 /// sticky sessions move every `sticky_ms`: each move is a drift the
-/// grade expects, escalation only logs, and zombies are not allowed.
-fn gateway_only(s: &mut Scenario, sticky_ms: u64) {
+/// grade expects, and zombies are not allowed. Escalation only logs, or,
+/// with `bans`, bans an account at its second security invalidation
+/// within the hour; the grade then allows no banned account, which a
+/// client that spreads its re-logins over its six accounts keeps to.
+fn gateway_only(s: &mut Scenario, sticky_ms: u64, bans: bool) {
     s.pool.exits = Vec::<ExitConfig>::new();
     let ttl = Duration::from_millis(sticky_ms);
     let ranges = [1u8, 2, 3, 4].map(|n| format!("127.0.{n}.30/32"));
@@ -373,7 +405,16 @@ fn gateway_only(s: &mut Scenario, sticky_ms: u64) {
         idle_ttl: ttl,
         faults: Vec::new(),
     });
-    s.target.rules.escalation.action = Action::Log;
+    let e = &mut s.target.rules.escalation;
+    if bans {
+        e.action = Action::Ban;
+        e.invalidations = 2;
+        e.window = Duration::from_secs(3600);
+        e.ban_ttl = Duration::from_secs(3600);
+        s.grade.max_banned_accounts = 0;
+    } else {
+        e.action = Action::Log;
+    }
     s.grade.traps.push(Trap::ExitMoved);
     s.grade.expected_invalidations.extend([
         Reason::AsnDrift,
