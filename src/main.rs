@@ -391,11 +391,7 @@ fn write_fuzz_reports(
         seed: None,
     };
     write_reports(&report.run_report(), &outputs)?;
-    match json {
-        Some(p) => std::fs::write(&p, serde_json::to_vec_pretty(report).unwrap_or_default())
-            .map_err(|e| sessionrange::Error::io(p, e)),
-        None => Ok(()),
-    }
+    json.map_or(Ok(()), |p| report.write_json(&p))
 }
 
 /// The base scenario of `fuzz`: a file when one is there, else a bundled name.

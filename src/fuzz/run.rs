@@ -140,7 +140,7 @@ pub struct Failure {
     pub minimal_file: PathBuf,
     /// Variants drawn up to the failure.
     pub drawn: u32,
-    /// Runs spent shrinking, and the simpler variants that still failed.
+    /// Runs spent shrinking.
     pub shrink_steps: u32,
     /// Simpler variants that still failed the same way.
     pub shrinks: u32,
@@ -179,9 +179,13 @@ impl FuzzReport {
             Some(_) => 6,
         }
     }
-}
 
-impl FuzzReport {
+    /// Writes the report as pretty JSON to `path`.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+    }
+
     /// The report as the terminal shows it: what was found, how it
     /// shrank, whether it reproduced, and the minimal run's card.
     pub fn card(&self) -> String {
@@ -248,7 +252,7 @@ impl FuzzReport {
 /// ends it early with what was found.
 pub fn fuzz(opts: &FuzzOptions, rt: &Runtime, stop: &watch::Receiver<bool>) -> Result<FuzzReport> {
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| Error::io(&opts.out_dir, e))?;
-    let strategy = space::variants(&opts.base);
+    let strategy = space::variants();
     let mut runs = Runs::new(opts, rt, stop);
     let searched = search::search(&strategy, opts.seed, opts.budget, |cases| runs.eval(cases));
     if let Some(e) = runs.error.take() {
@@ -266,7 +270,7 @@ pub fn fuzz(opts: &FuzzOptions, rt: &Runtime, stop: &watch::Receiver<bool>) -> R
         failure,
         out_dir: opts.out_dir.clone(),
     };
-    write_json(&opts.out_dir.join("fuzz.json"), &report)?;
+    report.write_json(&opts.out_dir.join("fuzz.json"))?;
     Ok(report)
 }
 
@@ -392,12 +396,6 @@ fn write_scenario(path: &Path, text: &str, opts: &FuzzOptions, cause: &Cause) ->
         path.display()
     );
     std::fs::write(path, header + text).map_err(|e| Error::io(path, e))
-}
-
-/// Writes `value` as pretty JSON.
-fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
-    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]
