@@ -344,6 +344,45 @@ fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
 
+/// How a scenario's run came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every criterion passed, the trap included.
+    Pass,
+    /// A criterion other than the trap failed.
+    Fail,
+    /// Everything passed but the scenario's trap never fired: the run
+    /// tested nothing, and is not a pass.
+    Inconclusive,
+}
+
+impl Outcome {
+    /// The outcome of these criteria.
+    pub fn of(criteria: &[Criterion]) -> Self {
+        let failed = |c: &&Criterion| !c.passed;
+        match criteria
+            .iter()
+            .filter(failed)
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()[..]
+        {
+            [] => Self::Pass,
+            ["trap"] => Self::Inconclusive,
+            _ => Self::Fail,
+        }
+    }
+
+    /// The word on the card: `PASS`, `FAIL` or `INCONCLUSIVE`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Pass => "PASS",
+            Self::Fail => "FAIL",
+            Self::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -10,13 +10,11 @@
 //! Only with the `cli` feature (on by default), which also brings nix's
 //! process and signal calls that the reaper needs.
 
-pub mod files;
 pub mod process;
 pub mod reaper;
 pub mod select;
 mod status;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,13 +23,15 @@ use tokio::process::Child;
 use tokio::sync::watch;
 
 use crate::clock::Timestamp;
+use crate::contract::{self, RunPaths};
 use crate::error::{Error, Result};
-use crate::grade::{self, Criterion, Metrics, OutputCheck, RunFacts};
-use crate::pool::ProxyPool;
+use crate::grade::{Criterion, Metrics};
 use crate::range::Range;
 use crate::scenario::Scenario;
 use crate::site::{TargetState, TraceLimit, TraceLog};
 
+pub use crate::contract::files;
+pub use crate::grade::Outcome;
 pub use process::ClientExit;
 pub use status::Status;
 
@@ -60,45 +60,6 @@ pub struct ScenarioReport {
     pub seed: u64,
     /// Where the trace, the output and the client's log are.
     pub run_dir: PathBuf,
-}
-
-/// How a scenario's run came out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Every criterion passed, the trap included.
-    Pass,
-    /// A criterion other than the trap failed.
-    Fail,
-    /// Everything passed but the scenario's trap never fired: the run
-    /// tested nothing, and is not a pass.
-    Inconclusive,
-}
-
-impl Outcome {
-    /// The outcome of these criteria.
-    pub fn of(criteria: &[Criterion]) -> Self {
-        let failed = |c: &&Criterion| !c.passed;
-        match criteria
-            .iter()
-            .filter(failed)
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()[..]
-        {
-            [] => Self::Pass,
-            ["trap"] => Self::Inconclusive,
-            _ => Self::Fail,
-        }
-    }
-
-    /// The word on the card: `PASS`, `FAIL` or `INCONCLUSIVE`.
-    pub fn word(self) -> &'static str {
-        match self {
-            Self::Pass => "PASS",
-            Self::Fail => "FAIL",
-            Self::Inconclusive => "INCONCLUSIVE",
-        }
-    }
 }
 
 /// A whole run: every scenario, in order.
@@ -183,14 +144,13 @@ pub async fn run_scenario(
     let paths = RunPaths::create(&opts.out_dir.join(&scenario.name))?;
     let seed = opts.seed.unwrap_or_else(rand::random);
     let range = start_range(scenario, seed, &paths).await?;
-    write_accounts(scenario, &paths.accounts)?;
     let state = range.state().clone();
     let clock = state.clock.clone();
     let started = clock.now();
     let deadline = started.plus(scenario.run.timeout);
     let reaper = reaper::Reaper::new(opts.sole_parent);
-    let base = base_url(scenario, &range);
-    let mut env = environment(scenario, &base, range.pool(), &paths, deadline);
+    let base = contract::base_url(scenario, &range);
+    let mut env = contract::environment(scenario, &base, range.pool(), &paths, deadline);
     env.push(reaper.env());
     let child = process::spawn(&opts.command, &env, &paths.log)?;
     let watch = Watch {
@@ -233,7 +193,7 @@ pub fn graded_trace(path: &Path, grace: Duration) -> Result<TraceLog> {
 }
 
 /// Starts `scenario`'s stack for a run: its records salted with `seed`,
-/// its trace graded as it is written, and the run's CA files written.
+/// its trace graded as it is written, and the client's files written.
 async fn start_range(scenario: &Scenario, seed: u64, paths: &RunPaths) -> Result<Range> {
     let trace = graded_trace(&paths.trace, scenario.grade.in_flight_grace)?;
     let range = Range::builder(scenario)
@@ -241,18 +201,8 @@ async fn start_range(scenario: &Scenario, seed: u64, paths: &RunPaths) -> Result
         .trace(trace)
         .start()
         .await?;
-    range.state().tls.write_ca(&paths.ca)?;
-    range.state().tls.write_bundle(&paths.ca_bundle)?;
+    contract::hand_over(&range, scenario, paths)?;
     Ok(range)
-}
-
-/// The base URL the client is given: HTTPS when the scenario asks for it.
-fn base_url(scenario: &Scenario, range: &Range) -> String {
-    if scenario.run.https {
-        range.https_url("")
-    } else {
-        range.url("")
-    }
 }
 
 /// What the runner watches while the client runs.
@@ -311,117 +261,6 @@ impl Watch<'_> {
     }
 }
 
-/// The files of one scenario's run. The client's files are in `client/`:
-/// only what it is given (accounts, the CA) and what it writes (its
-/// output). The trace, its log and the reports are beside that folder,
-/// and the grade reads none of them back.
-struct RunPaths {
-    dir: PathBuf,
-    trace: PathBuf,
-    output: PathBuf,
-    accounts: PathBuf,
-    log: PathBuf,
-    ca: PathBuf,
-    ca_bundle: PathBuf,
-}
-
-impl RunPaths {
-    /// Makes the run's folders, as absolute paths, and removes what an
-    /// earlier run in the same place left, so that nothing stale is graded.
-    fn create(dir: &Path) -> Result<Self> {
-        let client = dir.join("client");
-        std::fs::create_dir_all(&client).map_err(|e| Error::io(&client, e))?;
-        let dir = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
-        let client = dir.join("client");
-        let paths = Self {
-            trace: dir.join("trace.jsonl"),
-            log: dir.join("client.log"),
-            output: client.join("output.jsonl"),
-            accounts: client.join("accounts.json"),
-            ca: client.join("ca.pem"),
-            ca_bundle: client.join("ca-bundle.pem"),
-            dir,
-        };
-        let old_traces = (1..=TraceLimit::default().keep).map(|i| {
-            let mut name = paths.trace.clone().into_os_string();
-            name.push(format!(".{i}"));
-            PathBuf::from(name)
-        });
-        for f in old_traces.collect::<Vec<_>>().iter().chain([
-            &paths.trace,
-            &paths.output,
-            &paths.accounts,
-            &paths.log,
-            &paths.ca,
-            &paths.ca_bundle,
-        ]) {
-            match std::fs::remove_file(f) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(f, e)),
-                _ => {}
-            }
-        }
-        Ok(paths)
-    }
-}
-
-fn write_accounts(scenario: &Scenario, path: &Path) -> Result<()> {
-    let accounts: Vec<serde_json::Value> = scenario
-        .target
-        .accounts
-        .iter()
-        .map(|a| {
-            serde_json::json!({
-                "username": a.username,
-                "password": a.password,
-                "totp_secret": a.totp_secret,
-            })
-        })
-        .collect();
-    let text = serde_json::to_vec_pretty(&accounts).unwrap_or_default();
-    std::fs::write(path, text).map_err(|e| Error::io(path, e))
-}
-
-/// The client contract: `SESSIONRANGE_*` variables, and for an HTTPS
-/// target the conventional trust variables, pointed at the system roots
-/// plus the run's CA: a user's own `REQUESTS_CA_BUNDLE` would otherwise
-/// silently override what a client passes as `verify=`.
-fn environment(
-    scenario: &Scenario,
-    base: &str,
-    pool: &ProxyPool,
-    paths: &RunPaths,
-    deadline: Timestamp,
-) -> Vec<(String, String)> {
-    let proxies: Vec<&str> = pool.exits().iter().map(|e| e.url.as_str()).collect();
-    let gateway = pool.gateway().map(|g| g.url.clone()).unwrap_or_default();
-    let path = |p: &Path| p.to_string_lossy().into_owned();
-    let mut env = vec![
-        ("SESSIONRANGE_TARGET", base.to_owned()),
-        ("SESSIONRANGE_CA_CERT", path(&paths.ca)),
-        ("SESSIONRANGE_PROXIES", proxies.join(",")),
-        ("SESSIONRANGE_GATEWAY", gateway),
-        ("SESSIONRANGE_ACCOUNTS", path(&paths.accounts)),
-        ("SESSIONRANGE_OUTPUT", path(&paths.output)),
-        ("SESSIONRANGE_SCENARIO", scenario.name.clone()),
-        ("SESSIONRANGE_DEADLINE", deadline.as_secs().to_string()),
-    ];
-    if scenario.run.https {
-        for var in TRUST_VARIABLES {
-            env.push((var, path(&paths.ca_bundle)));
-        }
-    }
-    env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
-
-/// Variables that name the trust store of OpenSSL, Python requests, curl
-/// and Node.
-const TRUST_VARIABLES: [&str; 4] = [
-    "SSL_CERT_FILE",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "NODE_EXTRA_CA_CERTS",
-];
-
 fn grade_run(
     scenario: &Scenario,
     state: &TargetState,
@@ -430,40 +269,8 @@ fn grade_run(
     started: Timestamp,
     ended: Timestamp,
 ) -> Result<ScenarioReport> {
-    // The runner's own summary of the trace, made as it was written: the
-    // file is for people, and a client could have edited it.
-    let facts = state.trace.take_facts().unwrap_or_default();
-    let limit = files::output_limit(u64::from(state.dataset.len()));
-    let file = files::read_head(&paths.output, limit);
-    let served: HashMap<_, _> = state.served_by_session();
-    let served_ids = state.served_ids();
-    let output = OutputCheck::check(
-        &String::from_utf8_lossy(&file.bytes),
-        &state.dataset,
-        &served_ids,
-    );
-    let run = RunFacts {
-        trace: &facts,
-        output,
-        dataset_size: u64::from(state.dataset.len()),
-        served: &served,
-        served_unique: served_ids.len(),
-        abandoned_login_flows: state.abandoned_login_flows(),
-        started,
-        ended,
-    };
-    let (metrics, mut criteria) = grade::grade(&run, &scenario.grade);
-    let problem = match (&file.problem, file.exists) {
-        (Some(p), _) => Some(p.clone()),
-        (None, false) => Some(format!("the client wrote no {}", paths.output.display())),
-        (None, true) => None,
-    };
-    if let Some(p) = problem
-        && let Some(c) = criteria.iter_mut().find(|c| c.name == "completeness")
-    {
-        c.passed = c.passed && file.problem.is_none();
-        c.details.push(p);
-    }
+    let (metrics, mut criteria, facts) =
+        contract::grade_finished(scenario, state, &paths.output, started, ended);
     criteria.insert(0, client_criterion(exit, &paths.log));
     let outcome = Outcome::of(&criteria);
     Ok(ScenarioReport {
