@@ -67,7 +67,7 @@ pub mod dataset;
 pub mod engine;
 mod error;
 pub mod fingerprint;
-#[cfg(feature = "cli")]
+#[cfg(any(feature = "cli", feature = "testkit"))]
 pub mod fuzz;
 pub mod geo;
 pub mod grade;
@@ -86,6 +86,8 @@ mod session;
 pub mod site;
 mod store;
 mod target_server;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod timeline;
 pub mod tls;
 mod toml_file;

@@ -4,6 +4,7 @@
 //! [`space`] the variants and the grade that keeps each honest, [`run`]
 //! the shell that runs the client on them.
 
+#[cfg(feature = "cli")]
 pub mod run;
 pub mod search;
 pub mod space;

@@ -81,7 +81,7 @@ impl ExitDraw {
 
 /// A random host of `net`, avoiding the network and broadcast addresses
 /// when the network is large enough to have others.
-fn host_in(net: IpNetwork, rng: &mut impl Rng) -> IpAddr {
+pub(crate) fn host_in(net: IpNetwork, rng: &mut impl Rng) -> IpAddr {
     match net {
         IpNetwork::V4(n) => {
             let size = 1u64 << (32 - u32::from(n.prefix()));
