@@ -226,3 +226,23 @@ fn the_good_client_survives_any_fault_of_one_exit() {
     }
     assert!(fired.get() >= 8, "only {} of 16 faults fired", fired.get());
 }
+
+#[test]
+fn a_client_stopped_at_its_deadline_is_charged_once() {
+    // No re-login after a refusal, then a hang: the timeout fails the
+    // client criterion, and the refusal invariant does not say it again.
+    let scenario = Scenario::named("ttl-expiry").expect("bundled");
+    let run = Kit::new(&scenario)
+        .run(|env| async move {
+            reference(env, Some(Bug::NoReauth)).await?;
+            std::future::pending::<()>().await;
+            anyhow::Ok(())
+        })
+        .expect("the stack starts");
+    assert!(
+        run.criteria[0].value.starts_with("ran past"),
+        "{}",
+        run.card()
+    );
+    assert_eq!(names(&run), Vec::<&str>::new());
+}

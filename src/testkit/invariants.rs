@@ -85,8 +85,10 @@ impl Trace {
         Ok(trace)
     }
 
-    /// Says whether records were left unfetched when the run ended (the
-    /// kit knows; a trace file does not say, and is taken to have some).
+    /// Says whether the client ended on its own with records left
+    /// unfetched (the kit knows, and says no for a client it stopped at
+    /// its deadline; a trace file does not say, and is taken to have
+    /// some).
     #[must_use]
     pub fn with_work_left(mut self, left: bool) -> Self {
         self.work_left = left;
@@ -130,7 +132,8 @@ pub enum Invariant {
     /// grade's definition, with the scenario's in-flight grace).
     NoZombieRequests,
     /// Every refusal is answered by a re-login while records are left
-    /// to fetch; after a security refusal the first login that follows
+    /// to fetch (a client stopped at its deadline is not charged: its
+    /// `client` criterion already failed); after a security refusal the first login that follows
     /// comes from a fresh exit: another address, or a sticky session the
     /// gateway had never seen.
     RefusalAnsweredOnFreshExit,

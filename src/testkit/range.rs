@@ -195,6 +195,7 @@ impl Kit {
         let env = kit_env(scenario, &range, &paths, started);
         let task = tokio::task::spawn_local(client(env));
         let ended = tokio::time::timeout(scenario.run.timeout, task).await;
+        let stopped = ended.is_err();
         let client = client_criterion(ended, scenario.run.timeout);
         follow.abort();
         let ended = clock.now();
@@ -202,7 +203,10 @@ impl Kit {
         let (metrics, mut criteria, _) =
             contract::grade_finished(scenario, &state, &paths.output, started, ended);
         criteria.insert(0, client);
-        let work_left = state.served_ids().len() < u64::from(state.dataset.len());
+        // Records the client chose not to fetch: one stopped at its
+        // deadline is not charged twice (its criterion already failed).
+        let left = state.served_ids().len() < u64::from(state.dataset.len());
+        let work_left = left && !stopped;
         let trace = Trace::from_lines(&state.trace.recent(), scenario.grade.in_flight_grace)?;
         Ok(KitRun {
             scenario: scenario.name.clone(),
