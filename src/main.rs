@@ -71,6 +71,10 @@ enum Command {
         /// Write a Markdown summary here, such as "$GITHUB_STEP_SUMMARY".
         #[arg(long)]
         summary: Option<PathBuf>,
+        /// Write a self-contained HTML report here: each scenario's card,
+        /// a timeline of its sessions, how each died, its missing records.
+        #[arg(long)]
+        html: Option<PathBuf>,
         /// Where each run's directory goes.
         #[arg(long, default_value = "runs")]
         out: PathBuf,
@@ -206,6 +210,7 @@ fn main() -> anyhow::Result<()> {
             json,
             junit,
             summary,
+            html,
             out,
             quiet,
             seed,
@@ -215,6 +220,7 @@ fn main() -> anyhow::Result<()> {
                 json,
                 junit,
                 summary,
+                html,
                 quiet,
                 seed,
             };
@@ -251,6 +257,7 @@ struct Outputs {
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
     summary: Option<PathBuf>,
+    html: Option<PathBuf>,
     /// No live status line.
     quiet: bool,
     /// The dataset salt, when a run is reproduced.
@@ -303,7 +310,7 @@ fn run(paths: &[PathBuf], out: PathBuf, command: Vec<String>, outputs: &Outputs)
     if !(usage && report.scenarios.is_empty()) {
         print!("{}", report::card(&report));
     }
-    let written = write_reports(&report, outputs);
+    let written = write_reports(&report, &scenarios, outputs);
     match (error, written) {
         (Some(e @ sessionrange::Error::Config { .. }), _) => {
             eprintln!("sessionrange: {e}");
@@ -387,10 +394,11 @@ fn write_fuzz_reports(
         json: None,
         junit,
         summary: None,
+        html: None,
         quiet: true,
         seed: None,
     };
-    write_reports(&report.run_report(), &outputs)?;
+    write_reports(&report.run_report(), &[], &outputs)?;
     json.map_or(Ok(()), |p| report.write_json(&p))
 }
 
@@ -438,7 +446,11 @@ fn client_command(command: Vec<String>) -> Option<Vec<String>> {
     }
 }
 
-fn write_reports(report: &RunReport, outputs: &Outputs) -> sessionrange::Result<()> {
+fn write_reports(
+    report: &RunReport,
+    scenarios: &[Scenario],
+    outputs: &Outputs,
+) -> sessionrange::Result<()> {
     let write = |path: &Option<PathBuf>, text: String| match path {
         Some(p) => std::fs::write(p, text).map_err(|e| sessionrange::Error::io(p, e)),
         None => Ok(()),
@@ -448,7 +460,11 @@ fn write_reports(report: &RunReport, outputs: &Outputs) -> sessionrange::Result<
         serde_json::to_string_pretty(report).unwrap_or_default(),
     )?;
     write(&outputs.junit, report::junit(report))?;
-    write(&outputs.summary, report::markdown(report))
+    write(&outputs.summary, report::markdown(report))?;
+    if outputs.html.is_some() {
+        write(&outputs.html, report::html(report, scenarios))?;
+    }
+    Ok(())
 }
 
 fn replay(path: &Path, rules: Option<&Path>) -> anyhow::Result<()> {

@@ -1,8 +1,9 @@
-//! The report card, in four shapes: a table for people, JSON, JUnit XML and a Markdown CI summary.
+//! The report card, in five shapes: a table for people, JSON, JUnit XML, a Markdown CI summary and a self-contained HTML page.
 //!
 //! Only with the `cli` feature (on by default): it reports on the runner's
 //! runs.
 
+pub mod html;
 mod junit;
 mod markdown;
 
@@ -10,6 +11,7 @@ use std::fmt::Write as _;
 
 use crate::runner::{Outcome, RunReport, ScenarioReport};
 
+pub use html::html;
 pub use junit::junit;
 pub use markdown::{MAX_SUMMARY_BYTES, markdown};
 

@@ -1,0 +1,414 @@
+//! What the HTML report shows of one scenario's run, read from its trace line by line: sessions with their marks, births and deaths, the pool's moves.
+//!
+//! Pure: it takes trace lines and gives a bounded view. However many
+//! decisions a run made, each session keeps at most [`BUCKETS`] marks and
+//! at most [`MAX_SESSIONS`] sessions are drawn, so a hammering client's
+//! report stays a few hundred kilobytes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+use crate::engine::{Decision, DecisionKind};
+use crate::grade::{FactsBuilder, SessionLife, TraceFacts};
+use crate::session::SessionId;
+use crate::trace::proxy::ProxyWhat;
+use crate::trace::{ContextRefs, TraceLine};
+use crate::verdict::Verdict;
+
+/// Marks across the run's span, per session.
+pub const BUCKETS: usize = 120;
+/// Sessions drawn at most: the dead ones first, then the busiest.
+pub const MAX_SESSIONS: usize = 100;
+/// Pool and timeline events drawn at most.
+pub const MAX_EVENTS: usize = 200;
+
+/// How a request went, in the order a mark shows the worst of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mark {
+    /// Served.
+    Allowed,
+    /// Sent after the session died, within the in-flight grace.
+    InFlight,
+    /// Refused on a live session (a challenge, or the fatal request).
+    Refused,
+    /// Sent after the session died, past the grace: a zombie.
+    Zombie,
+}
+
+impl Mark {
+    /// Its CSS class and legend word.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::InFlight => "in-flight",
+            Self::Refused => "refused",
+            Self::Zombie => "zombie",
+        }
+    }
+}
+
+/// The parts of a request context the report compares.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ctx {
+    /// Field name and value, in display order.
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Ctx {
+    fn of(d: &Decision) -> Option<Self> {
+        let c = d.context.as_ref()?;
+        let asn = c
+            .network
+            .asn
+            .map_or_else(|| "unknown".into(), |a| format!("AS{a}"));
+        let org = c.network.org.as_deref().unwrap_or("").to_owned();
+        let fields = vec![
+            ("address", c.ip.map(|ip| ip.to_string()).unwrap_or_default()),
+            ("ASN", asn),
+            ("network class", c.network.class.to_string()),
+            ("organisation", org),
+            (
+                "country",
+                c.network.country.map(|c| c.to_string()).unwrap_or_default(),
+            ),
+            (
+                "JA4",
+                c.ja4_stable
+                    .clone()
+                    .or_else(|| c.ja4.clone())
+                    .unwrap_or_default(),
+            ),
+            ("User-Agent", c.user_agent.clone().unwrap_or_default()),
+        ];
+        Some(Self { fields })
+    }
+
+    /// Whether field `name` differs in `other`.
+    pub fn differs(&self, other: &Self, name: &str) -> bool {
+        let get = |c: &Self| {
+            c.fields
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        };
+        get(self) != get(other)
+    }
+}
+
+/// One session as drawn.
+#[derive(Clone, Debug)]
+pub struct SessionView {
+    /// The session id.
+    pub id: SessionId,
+    /// Its account.
+    pub account: String,
+    /// When it was born, from the run's start.
+    pub born: Option<Duration>,
+    /// Its birth context.
+    pub birth: Option<Ctx>,
+    /// How it died, if it did.
+    pub death: Option<Death>,
+    /// The worst mark of each bucket that saw a request, with its counts.
+    pub marks: Vec<(usize, Mark, u32)>,
+    /// Requests on it.
+    pub requests: u64,
+    /// Most requests within one second.
+    pub peak_rate: u64,
+    /// Requests the grade counts as zombies.
+    pub zombies: u64,
+}
+
+/// How a session died.
+#[derive(Clone, Debug)]
+pub struct Death {
+    /// When, from the run's start.
+    pub at: Duration,
+    /// The verdict, such as `revoke(ASN_DRIFT)`.
+    pub verdict: String,
+    /// The context of the decision that killed it.
+    pub context: Option<Ctx>,
+}
+
+/// A pool or timeline event on the run's axis.
+#[derive(Clone, Debug)]
+pub struct EventView {
+    /// When, from the run's start.
+    pub at: Duration,
+    /// `rotation`, `fault` or `timeline`.
+    pub kind: &'static str,
+    /// What happened, as a sentence.
+    pub text: String,
+}
+
+/// One scenario's run, as the report draws it.
+#[derive(Clone, Debug, Default)]
+pub struct RunView {
+    /// The run's span, from its first to its last event.
+    pub span: Duration,
+    /// The sessions drawn.
+    pub sessions: Vec<SessionView>,
+    /// Sessions left out of the drawing.
+    pub omitted: usize,
+    /// Pool moves and timeline actions, in time order.
+    pub events: Vec<EventView>,
+    /// Trace lines that could not be read.
+    pub unreadable: u64,
+}
+
+/// Reads trace lines into a view; `grace` is the scenario's in-flight grace.
+#[derive(Debug)]
+pub struct ViewBuilder {
+    facts: FactsBuilder,
+    refs: ContextRefs,
+    requests: HashMap<SessionId, Vec<(Timestamp, Mark)>>,
+    events: Vec<(Timestamp, &'static str, String)>,
+    first: Option<Timestamp>,
+    last: Timestamp,
+    unreadable: u64,
+    grace: Duration,
+}
+
+impl ViewBuilder {
+    /// An empty builder.
+    pub fn new(grace: Duration) -> Self {
+        Self {
+            facts: FactsBuilder::new(grace),
+            refs: ContextRefs::default(),
+            requests: HashMap::new(),
+            events: Vec::new(),
+            first: None,
+            last: Timestamp::EPOCH,
+            unreadable: 0,
+            grace,
+        }
+    }
+
+    /// Adds one trace line; a line that cannot be read is counted.
+    pub fn add_line(&mut self, line: &str) {
+        if line.trim().is_empty() {
+            return;
+        }
+        match TraceLine::parse(line) {
+            Ok(Some(parsed)) => {
+                if self.facts.add(&parsed).is_err() {
+                    self.unreadable += 1;
+                }
+                self.add(parsed);
+            }
+            Ok(None) => {}
+            Err(_) => self.unreadable += 1,
+        }
+    }
+
+    fn add(&mut self, line: TraceLine) {
+        match line {
+            TraceLine::Decision(mut d) => {
+                let _ = self.refs.resolve(&mut d);
+                self.saw(d.at);
+                if matches!(d.kind, DecisionKind::Request) {
+                    let mark = match (d.on_dead_session, d.verdict) {
+                        (true, _) => Mark::Zombie,
+                        (false, Verdict::Allow) => Mark::Allowed,
+                        (false, _) => Mark::Refused,
+                    };
+                    self.requests
+                        .entry(d.session)
+                        .or_default()
+                        .push((d.at, mark));
+                }
+            }
+            TraceLine::Proxy(p) => {
+                self.saw(p.at);
+                let kind = match &p.what {
+                    ProxyWhat::StickyRotated { .. } => "rotation",
+                    ProxyWhat::Fault { .. } => "fault",
+                    _ => return,
+                };
+                self.events.push((p.at, kind, p.describe()));
+            }
+            TraceLine::Timeline(t) => {
+                self.saw(t.at);
+                self.events
+                    .push((t.at, "timeline", format!("{}: {}", t.action, t.detail)));
+            }
+            _ => {}
+        }
+    }
+
+    fn saw(&mut self, at: Timestamp) {
+        self.first = Some(self.first.map_or(at, |f| f.min(at)));
+        self.last = self.last.max(at);
+    }
+
+    /// The view: sessions ranked and bucketed, events in order.
+    pub fn finish(self) -> RunView {
+        let start = self.first.unwrap_or(self.last);
+        let span = self.last.since(start).max(Duration::from_millis(1));
+        let facts: TraceFacts = self.facts.finish();
+        let mut lives: Vec<&SessionLife> =
+            facts.lives.iter().filter(|l| l.birth.is_some()).collect();
+        lives.sort_by_key(|l| (l.death.is_none(), std::cmp::Reverse(l.requests)));
+        let omitted = lives.len().saturating_sub(MAX_SESSIONS);
+        let sessions = lives
+            .into_iter()
+            .take(MAX_SESSIONS)
+            .map(|l| session_view(l, self.requests.get(&l.id), start, span, self.grace))
+            .collect();
+        let mut events = self.events;
+        events.sort_by_key(|e| e.0);
+        let events = events.into_iter().take(MAX_EVENTS);
+        RunView {
+            span,
+            sessions,
+            omitted,
+            events: events
+                .map(|(at, kind, text)| EventView {
+                    at: at.since(start),
+                    kind,
+                    text,
+                })
+                .collect(),
+            unreadable: self.unreadable,
+        }
+    }
+}
+
+/// One session's view: its marks bucketed over the run's span, requests
+/// after its reveal split into in flight and zombies by the grace.
+fn session_view(
+    life: &SessionLife,
+    requests: Option<&Vec<(Timestamp, Mark)>>,
+    start: Timestamp,
+    span: Duration,
+    grace: Duration,
+) -> SessionView {
+    let told = life.revealed.as_ref().map(|d| d.at);
+    let mut buckets: HashMap<usize, (Mark, u32)> = HashMap::new();
+    for &(at, mark) in requests.map(Vec::as_slice).unwrap_or_default() {
+        let mark = match (mark, told) {
+            (Mark::Zombie, Some(t)) if at <= t.plus(grace) => Mark::InFlight,
+            (m, _) => m,
+        };
+        let i = bucket(at.since(start), span);
+        let entry = buckets.entry(i).or_insert((mark, 0));
+        entry.0 = entry.0.max(mark);
+        entry.1 += 1;
+    }
+    let mut marks: Vec<(usize, Mark, u32)> =
+        buckets.into_iter().map(|(i, (m, n))| (i, m, n)).collect();
+    marks.sort_unstable();
+    let birth = life.birth.as_ref();
+    SessionView {
+        id: life.id,
+        account: birth
+            .and_then(|b| b.account.as_deref())
+            .unwrap_or("")
+            .to_owned(),
+        born: birth.map(|b| b.at.since(start)),
+        birth: birth.and_then(Ctx::of),
+        death: life.death.as_ref().map(|d| Death {
+            at: d.at.since(start),
+            verdict: d.verdict.to_string(),
+            context: Ctx::of(d).or_else(|| life.revealed.as_ref().and_then(Ctx::of)),
+        }),
+        marks,
+        requests: life.requests,
+        peak_rate: life.peak_rate,
+        zombies: life.zombies,
+    }
+}
+
+/// The bucket of a moment `at` into a span.
+fn bucket(at: Duration, span: Duration) -> usize {
+    let i = at.as_secs_f64() / span.as_secs_f64() * BUCKETS as f64;
+    (i as usize).min(BUCKETS - 1)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::EngineConfig;
+    use crate::context::RequestContext;
+    use crate::engine::Engine;
+    use crate::network::NetworkInfo;
+
+    /// `n` decisions over `sessions` sessions, as trace lines: each
+    /// session logs in, then its requests come round-robin, a millisecond
+    /// apart; every tenth session switches User-Agent halfway.
+    pub(crate) fn trace(n: usize, sessions: u128) -> Vec<String> {
+        let engine = Engine::new(EngineConfig::default()).expect("valid");
+        let ctx = |ua: &str| {
+            RequestContext::from_headers(
+                "127.0.1.9".parse().ok(),
+                NetworkInfo::unknown(),
+                [("user-agent", ua)],
+            )
+        };
+        let mut lines = Vec::new();
+        let start = Timestamp::from_secs(1_000);
+        for s in 0..sessions {
+            let d = engine.login(
+                SessionId::from_u128(s + 1),
+                "alice",
+                ctx("curl/8"),
+                vec![],
+                start,
+            );
+            lines.push(serde_json::to_string(&d).expect("serializes"));
+        }
+        for i in 0..n {
+            let s = (i as u128) % sessions;
+            let ua = if s.is_multiple_of(10) && i > n / 2 {
+                "python/3"
+            } else {
+                "curl/8"
+            };
+            let at = start.plus(Duration::from_millis(i as u64));
+            let d = engine.decide(SessionId::from_u128(s + 1), ctx(ua), at);
+            lines.push(serde_json::to_string(&d).expect("serializes"));
+        }
+        lines
+    }
+
+    #[test]
+    fn a_long_trace_gives_a_bounded_view() {
+        let mut builder = ViewBuilder::new(Duration::from_millis(200));
+        for line in trace(50_000, 1_000) {
+            builder.add_line(&line);
+        }
+        builder.add_line("{not json");
+        let view = builder.finish();
+        assert_eq!(view.sessions.len(), MAX_SESSIONS);
+        assert_eq!(view.omitted, 1_000 - MAX_SESSIONS);
+        assert_eq!(view.unreadable, 1);
+        assert!(view.sessions.iter().all(|s| s.marks.len() <= BUCKETS));
+        // The dead come first, and their marks show refusals and zombies.
+        let dead = view
+            .sessions
+            .iter()
+            .take_while(|s| s.death.is_some())
+            .count();
+        assert_eq!(dead, 100, "every tenth of 1,000 sessions died");
+        let worst = view.sessions[0].marks.iter().map(|m| m.1).max();
+        assert_eq!(worst, Some(Mark::Zombie));
+    }
+
+    #[test]
+    fn a_drift_death_shows_both_contexts_and_what_changed() {
+        let mut builder = ViewBuilder::new(Duration::from_millis(200));
+        for line in trace(40, 2) {
+            builder.add_line(&line);
+        }
+        let view = builder.finish();
+        let dead = &view.sessions[0];
+        let death = dead.death.as_ref().expect("the first session died");
+        let (birth, died) = (
+            dead.birth.as_ref().expect("born"),
+            death.context.as_ref().expect("a context"),
+        );
+        assert!(birth.differs(died, "User-Agent"));
+        assert!(!birth.differs(died, "address"));
+        assert_eq!(death.verdict, "revoke(USER_AGENT_DRIFT)");
+    }
+}
