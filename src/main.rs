@@ -1,5 +1,6 @@
 //! The `sessionrange` command line: a thin shell over the library.
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -75,6 +76,10 @@ enum Command {
         /// a timeline of its sessions, how each died, its missing records.
         #[arg(long)]
         html: Option<PathBuf>,
+        /// Print a one-time link to each scenario's live dashboard as it
+        /// starts (it works while that scenario runs).
+        #[arg(long)]
+        dashboard: bool,
         /// Where each run's directory goes.
         #[arg(long, default_value = "runs")]
         out: PathBuf,
@@ -211,6 +216,7 @@ fn main() -> anyhow::Result<()> {
             junit,
             summary,
             html,
+            dashboard,
             out,
             quiet,
             seed,
@@ -221,6 +227,7 @@ fn main() -> anyhow::Result<()> {
                 junit,
                 summary,
                 html,
+                dashboard,
                 quiet,
                 seed,
             };
@@ -258,6 +265,8 @@ struct Outputs {
     junit: Option<PathBuf>,
     summary: Option<PathBuf>,
     html: Option<PathBuf>,
+    /// Print each scenario's dashboard link.
+    dashboard: bool,
     /// No live status line.
     quiet: bool,
     /// The dataset salt, when a run is reproduced.
@@ -291,19 +300,14 @@ fn run(paths: &[PathBuf], out: PathBuf, command: Vec<String>, outputs: &Outputs)
         },
         seed: outputs.seed,
         sole_parent: true,
+        dashboard: outputs.dashboard,
     };
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
         eprintln!("sessionrange: cannot start the async runtime");
         return 3;
     };
-    let (report, error) = runtime.block_on(async {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            stop_signal().await;
-            let _ = tx.send(true);
-        });
-        runner::run_all(&scenarios, &opts, rx).await
-    });
+    let stop = stop_flag(&runtime);
+    let (report, error) = runtime.block_on(runner::run_all(&scenarios, &opts, stop));
     // A run that stopped before its first scenario on an error of the
     // user's has no card to show: "0 of 0 scenarios passed" says nothing.
     let usage = matches!(error, Some(sessionrange::Error::Config { .. }));
@@ -360,11 +364,7 @@ fn fuzz(args: FuzzArgs) -> i32 {
         eprintln!("sessionrange: cannot start the async runtime");
         return 3;
     };
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    runtime.spawn(async move {
-        stop_signal().await;
-        let _ = tx.send(true);
-    });
+    let rx = stop_flag(&runtime);
     let report = match sessionrange::fuzz::run::fuzz(&opts, &runtime, &rx) {
         Ok(r) => r,
         Err(e) => {
@@ -395,6 +395,7 @@ fn write_fuzz_reports(
         junit,
         summary: None,
         html: None,
+        dashboard: false,
         quiet: true,
         seed: None,
     };
@@ -411,21 +412,38 @@ fn fuzz_base(name: &str) -> sessionrange::Result<Scenario> {
     Scenario::named(name)
 }
 
+/// A flag that turns true on Ctrl-C, SIGTERM or SIGHUP, caught from now on.
+fn stop_flag(runtime: &tokio::runtime::Runtime) -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let _inside = runtime.enter();
+    let stop = stop_signal();
+    runtime.spawn(async move {
+        stop.await;
+        let _ = tx.send(true);
+    });
+    rx
+}
+
 /// Waits for Ctrl-C, SIGTERM (what `timeout`, CI cancellation and `docker
 /// stop` send) or SIGHUP: each stops a run the same way, with every report
-/// written.
-async fn stop_signal() {
+/// written. The signals are caught from the call on, before the future is
+/// first polled: a signal sent as soon as `serve` printed its banner still
+/// stops it cleanly. Call it inside the runtime.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
+    let int = signal(SignalKind::interrupt());
     let term = signal(SignalKind::terminate());
     let hup = signal(SignalKind::hangup());
-    let (Ok(mut term), Ok(mut hup)) = (term, hup) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-        _ = hup.recv() => {}
+    async move {
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (int, term, hup) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
     }
 }
 
@@ -517,39 +535,56 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .await?;
         let ca = trace_path.with_file_name("ca.pem");
         range.state().tls.write_ca(&ca)?;
-        print_range(&scenario, &range, &trace_path, &ca);
+        let stop = stop_signal();
+        let mut banner = String::new();
+        print_range(&mut banner, &scenario, &range, &trace_path, &ca);
+        emit(&banner);
         let state = range.state().clone();
-        range.run_until(stop_signal()).await?;
-        println!("\nstopped. {}", state.metrics.summary());
-        println!("trace: {}", trace_path.display());
-        println!("{}", state.trace.dropped().sentence());
+        range.run_until(stop).await?;
+        emit(&format!(
+            "\nstopped. {}\ntrace: {}\n{}\n",
+            state.metrics.summary(),
+            trace_path.display(),
+            state.trace.dropped().sentence()
+        ));
         anyhow::Ok(())
     })
 }
 
+/// Writes `text` to stdout, ignoring a closed one: a target whose
+/// banner nobody reads keeps serving.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 /// Everything `serve` prints at start: URLs, accounts, curl commands,
 /// the seed, the CA and the pool.
-fn print_range(scenario: &Scenario, range: &Range, trace: &Path, ca: &Path) {
+fn print_range(out: &mut String, scenario: &Scenario, range: &Range, trace: &Path, ca: &Path) {
     let state = range.state();
     let addrs = range.addrs();
     let proxy = range.pool().urls().first().map(|p| p.url.clone());
     print_banner(
+        out,
         scenario,
         state,
         (addrs.public, addrs.admin),
         trace,
         proxy.as_deref(),
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  data:   salted with seed {} (serve --seed {0} serves the same records)",
         state.config.dataset.salt
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  https:  https://{}/  (trust {}: curl --cacert {1})",
         addrs.https,
         ca.display()
     );
-    print_pool(range.pool(), addrs.public);
+    print_pool(out, range.pool(), addrs.public);
 }
 
 /// The trace `serve` writes: `path` or `runs/<time>/trace.jsonl`, cut at
@@ -568,29 +603,34 @@ fn open_trace(
     Ok((path, log))
 }
 
-fn print_pool(pool: &ProxyPool, public: SocketAddr) {
+fn print_pool(out: &mut String, pool: &ProxyPool, public: SocketAddr) {
     if pool.urls().is_empty() {
         return;
     }
-    println!("proxies (exit identity from the geo fixtures):");
+    let _ = writeln!(out, "proxies (exit identity from the geo fixtures):");
     for p in pool.exits() {
         let exit = p.exit.as_ref().map(ToString::to_string).unwrap_or_default();
-        println!("  {:<10} {}  exit {exit}", p.name, p.url);
+        let _ = writeln!(out, "  {:<10} {}  exit {exit}", p.name, p.url);
     }
     if let Some(g) = pool.gateway() {
-        println!("  {:<10} {}  a new exit per connection", g.name, g.url);
+        let _ = writeln!(out, "  {:<10} {}  a new exit per connection", g.name, g.url);
         if let Some(sticky) = pool.sticky_url("1") {
-            println!("  sticky:    {sticky}");
+            let _ = writeln!(out, "  sticky:    {sticky}");
         }
     }
     if let Some(p) = pool.urls().first() {
-        println!("  curl -x '{}' http://{public}/__range/fingerprint", p.url);
+        let _ = writeln!(
+            out,
+            "  curl -x '{}' http://{public}/__range/fingerprint",
+            p.url
+        );
     }
 }
 
 /// The banner: URLs, accounts, and curl commands to copy, through the
 /// first proxy when the scenario has a pool (`proxy`).
 fn print_banner(
+    out: &mut String,
     scenario: &Scenario,
     state: &TargetState,
     (public, admin): (SocketAddr, SocketAddr),
@@ -598,22 +638,29 @@ fn print_banner(
     proxy: Option<&str>,
 ) {
     let base = format!("http://{public}");
-    println!("sessionrange target, scenario `{}`", scenario.name);
-    println!("  site:   {base}/");
-    println!(
+    let _ = writeln!(out, "sessionrange target, scenario `{}`", scenario.name);
+    let _ = writeln!(out, "  site:   {base}/");
+    let _ = writeln!(
+        out,
         "  admin:  http://{admin}/sessions  (Authorization: Bearer {})",
         state.admin_token
     );
-    println!("  trace:  {}", trace.display());
+    let _ = writeln!(
+        out,
+        "  dashboard: http://{admin}/dashboard/login?token={}  (a link that works once, in a browser)",
+        state.dashboard.issue_link()
+    );
+    let _ = writeln!(out, "  trace:  {}", trace.display());
     if state.config.refuses_direct() {
-        println!(
+        let _ = writeln!(
+            out,
             "direct access is refused (403 DIRECT_ACCESS): send every request through one of \
              the proxies printed below (only /__range/fingerprint answers directly)"
         );
     }
-    println!("accounts:");
+    let _ = writeln!(out, "accounts:");
     for a in &state.config.accounts {
-        println!("  {} / {}", a.username, a.password);
+        let _ = writeln!(out, "  {} / {}", a.username, a.password);
     }
     let (user, pass) = state
         .config
@@ -626,23 +673,29 @@ fn print_banner(
         Some(p) => format!("curl -x '{p}'"),
         None => "curl".to_owned(),
     };
-    print_curl(&base, &curl, user, pass);
+    print_curl(out, &base, &curl, user, pass);
 }
 
 /// A cookie session and a bearer session with `curl` (which may carry `-x PROXY`).
-fn print_curl(base: &str, curl: &str, user: &str, pass: &str) {
-    println!("try it with curl (cookie session):");
-    println!(
+fn print_curl(out: &mut String, base: &str, curl: &str, user: &str, pass: &str) {
+    let _ = writeln!(out, "try it with curl (cookie session):");
+    let _ = writeln!(
+        out,
         "  CSRF=$({curl} -s -c jar -b jar {base}/login | sed -n 's/.*name=\"csrf\" value=\"\\([^\"]*\\)\".*/\\1/p')"
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  {curl} -s -c jar -b jar -o /dev/null -w '%{{http_code}}\\n' -d \"csrf=$CSRF&username={user}&password={pass}\" {base}/login"
     );
-    println!("  {curl} -s -b jar '{base}/catalog?page=1'");
-    println!("or with a bearer token:");
-    println!(
+    let _ = writeln!(out, "  {curl} -s -b jar '{base}/catalog?page=1'");
+    let _ = writeln!(out, "or with a bearer token:");
+    let _ = writeln!(
+        out,
         "  TOKEN=$({curl} -s {base}/api/login -H 'content-type: application/json' -d '{{\"username\":\"{user}\",\"password\":\"{pass}\"}}' | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
     );
-    println!("  {curl} -s -H \"Authorization: Bearer $TOKEN\" '{base}/api/v1/items?page=1'");
-    println!("Ctrl-C stops the target.");
+    let _ = writeln!(
+        out,
+        "  {curl} -s -H \"Authorization: Bearer $TOKEN\" '{base}/api/v1/items?page=1'"
+    );
+    let _ = writeln!(out, "Ctrl-C stops the target.");
 }

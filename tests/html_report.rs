@@ -78,15 +78,7 @@ async fn the_report_shows_who_died_of_what_and_where_it_moved() {
         .execute(show, vec![])
         .await
         .expect("scrolls to the sessions");
-    let shot = browser.screenshot().await.expect("a screenshot");
-    assert!(
-        shot.starts_with(b"\x89PNG") && shot.len() > 30_000,
-        "a blank page? {} bytes",
-        shot.len()
-    );
-    if let Ok(to) = std::env::var("SESSIONRANGE_SCREENSHOTS") {
-        std::fs::write(Path::new(&to).join("report.png"), &shot).expect("saved");
-    }
+    browser::screenshot(&browser, "report.png").await;
     // The console check can see an error: a page that logs one.
     let noisy = "data:text/html,<script>console.error('seen')</script>";
     browser.goto(noisy).await.expect("opens");

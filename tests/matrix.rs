@@ -260,6 +260,7 @@ async fn run_all(set: &str, jobs: Vec<Job>) -> Vec<String> {
             status: Status::Off,
             seed: None,
             sole_parent: false,
+            dashboard: false,
         };
         let rx = rx.clone();
         tasks.push(tokio::spawn(async move {

@@ -52,6 +52,7 @@ async fn run(scenario: &Scenario, command: &[&str], dir: &Path) -> ScenarioRepor
         status: Status::Off,
         seed: None,
         sole_parent: false,
+        dashboard: false,
     };
     let (_tx, rx) = watch::channel(false);
     runner::run_scenario(scenario, &opts, rx)
@@ -525,6 +526,7 @@ async fn records_the_target_never_served_count_for_nothing_even_with_the_seed_kn
             status: Status::Off,
             seed: Some(42),
             sole_parent: false,
+            dashboard: false,
         };
         let (_tx, rx) = watch::channel(false);
         let r = runner::run_scenario(&scenario, &opts, rx)

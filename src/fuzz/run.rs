@@ -338,6 +338,7 @@ impl<'a> Runs<'a> {
             status: self.opts.status,
             seed: None,
             sole_parent: scenarios.len() == 1,
+            dashboard: false,
         };
         let runs = scenarios
             .iter()

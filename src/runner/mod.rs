@@ -108,6 +108,9 @@ pub struct RunOptions {
     /// the `sessionrange run` binary, so orphans that cleared their
     /// environment are killed too (see [`reaper`]).
     pub sole_parent: bool,
+    /// Print a one-time link to each scenario's live dashboard on stderr
+    /// as it starts.
+    pub dashboard: bool,
 }
 
 /// Runs every scenario in order; stops early when `stop` turns true.
@@ -145,6 +148,15 @@ pub async fn run_scenario(
     let seed = opts.seed.unwrap_or_else(rand::random);
     let range = start_range(scenario, seed, &paths).await?;
     let state = range.state().clone();
+    if opts.dashboard {
+        opts.status.clear();
+        let token = state.dashboard.issue_link();
+        let admin = range.addrs().admin;
+        eprintln!(
+            "{}: dashboard http://{admin}/dashboard/login?token={token}",
+            scenario.name
+        );
+    }
     let clock = state.clock.clone();
     let started = clock.now();
     let deadline = started.plus(scenario.run.timeout);

@@ -28,7 +28,7 @@ type St = State<Arc<TargetState>>;
 
 /// The admin router. Every route needs `Authorization: Bearer <admin token>`.
 pub(crate) fn router(state: Arc<TargetState>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/sessions", get(sessions))
         .route("/sessions/{sid}", get(session))
         .route("/accounts", get(accounts))
@@ -37,14 +37,51 @@ pub(crate) fn router(state: Arc<TargetState>) -> Router {
         .route("/ground-truth", get(ground_truth))
         .route("/reset", post(reset))
         .route("/metrics", get(metrics))
+        .route("/dashboard/links", post(dashboard_link));
+    #[cfg(feature = "cli")]
+    let router = router.merge(crate::site::dashboard::router());
+    router
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .merge(login_route())
         .with_state(state)
 }
 
+/// The one route outside the token: a one-time login link of the
+/// dashboard (only with the `cli` feature, which serves the page).
+fn login_route() -> Router<Arc<TargetState>> {
+    #[cfg(feature = "cli")]
+    return Router::new().route("/dashboard/login", get(crate::site::dashboard::login));
+    #[cfg(not(feature = "cli"))]
+    Router::new()
+}
+
+/// `POST /dashboard/links`: a new one-time link to the dashboard.
+async fn dashboard_link(State(st): St) -> Response {
+    let path = format!("/dashboard/login?token={}", st.dashboard.issue_link());
+    Json(json!({ "path": path })).into_response()
+}
+
+/// The cookie the dashboard's login link sets.
+pub(crate) const DASHBOARD_COOKIE: &str = "sr_admin";
+/// The header the dashboard's own changes carry: a page of another origin
+/// cannot set it, so the cookie alone changes nothing.
+pub(crate) const DASHBOARD_HEADER: &str = "x-sessionrange-dashboard";
+
+/// The admin token as a bearer, or the dashboard's cookie (with its
+/// header on anything but a read).
+fn authorized(st: &TargetState, req: &Request) -> bool {
+    let same = |given: &str, secret: &str| constant_time_eq(given.as_bytes(), secret.as_bytes());
+    if guard::bearer_token(req.headers()).is_some_and(|t| same(t, &st.admin_token)) {
+        return true;
+    }
+    let cookie = guard::cookie(req.headers(), DASHBOARD_COOKIE);
+    let read = req.method() == axum::http::Method::GET;
+    cookie.is_some_and(|c| same(c, st.dashboard.secret()))
+        && (read || req.headers().contains_key(DASHBOARD_HEADER))
+}
+
 async fn require_token(State(st): St, req: Request, next: Next) -> Response {
-    let ok = guard::bearer_token(req.headers())
-        .is_some_and(|t| constant_time_eq(t.as_bytes(), st.admin_token.as_bytes()));
-    if !ok {
+    if !authorized(&st, &req) {
         let challenge = [(
             header::WWW_AUTHENTICATE,
             "Bearer realm=\"sessionrange-admin\"",

@@ -12,6 +12,9 @@ pub(crate) mod attempts;
 pub(crate) mod client_ip;
 pub mod config;
 pub(crate) mod conn;
+#[cfg(feature = "cli")]
+mod dashboard;
+pub mod dashboard_keys;
 pub(crate) mod exit_bans;
 pub(crate) mod guard;
 pub(crate) mod handlers;

@@ -19,6 +19,7 @@ use crate::geo::GeoDb;
 use crate::session::SessionId;
 use crate::site::config::TargetConfig;
 use crate::site::conn::{DEFAULT_HEAD_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
+use crate::site::dashboard_keys::DashboardKeys;
 use crate::site::exit_bans::ExitBans;
 use crate::site::issued::IssuedTokens;
 use crate::site::metrics::Metrics;
@@ -67,6 +68,8 @@ pub struct TargetState {
     pub(crate) idlers: Arc<Idlers>,
     /// The admin API's bearer token.
     pub admin_token: String,
+    /// The dashboard's login links and cookie secret.
+    pub dashboard: DashboardKeys,
     /// The secret a pool node must send in its PROXY header.
     pub pool_secret: [u8; 16],
     /// Addresses refused outright (the pool's `banned` fault).
@@ -125,6 +128,7 @@ impl TargetState {
             csrf: CsrfKey::generate(&mut rng),
             companion_key: CsrfKey::generate(&mut rng),
             admin_token: random_hex(&mut rng, 16),
+            dashboard: DashboardKeys::generate(&mut rng),
             pool_secret: rng.random(),
             exit_bans: ExitBans::default(),
             tls: TlsMaterial::generate()?,

@@ -131,3 +131,19 @@ pub(crate) async fn console_problems(browser: &Client) -> Vec<String> {
         .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
+
+/// A screenshot of the page as it is: checked not to be blank (a blank
+/// page compresses to a few kilobytes), and kept as `name` in
+/// $SESSIONRANGE_SCREENSHOTS when that is set (README's pictures).
+pub(crate) async fn screenshot(browser: &Client, name: &str) {
+    let shot = browser.screenshot().await.expect("a screenshot");
+    let png = shot.starts_with(b"\x89PNG");
+    assert!(
+        png && shot.len() > 30_000,
+        "a blank page? {} bytes",
+        shot.len()
+    );
+    if let Ok(to) = std::env::var("SESSIONRANGE_SCREENSHOTS") {
+        std::fs::write(std::path::Path::new(&to).join(name), &shot).expect("saved");
+    }
+}

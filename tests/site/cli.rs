@@ -144,6 +144,35 @@ async fn serve_prints_its_url_and_serves_the_login_page() {
 }
 
 #[tokio::test]
+async fn serve_keeps_serving_and_stops_cleanly_when_nobody_reads_its_stdout() {
+    let dir = TempDir::new("serve-closed-stdout");
+    let trace = dir.join("trace.jsonl");
+    let (mut child, mut lines) = spawn_serve(&[], &trace);
+    let mut site = None;
+    while let Some(line) = lines.next_line().await.expect("stdout") {
+        if let Some(url) = line.strip_prefix("  site:   ") {
+            site = Some(url.to_owned());
+            break;
+        }
+    }
+    let site = site.expect("the banner names the site");
+    drop(lines); // whatever serve prints from now on meets a closed pipe
+    let echo = reqwest::get(format!("{site}__range/fingerprint")).await;
+    assert_eq!(echo.expect("still serving").status(), StatusCode::OK);
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id().expect("a pid")).expect("a pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("interrupted");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the server stops")
+        .expect("its status");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a closed stdout is no reason to panic"
+    );
+}
+
+#[tokio::test]
 async fn serve_refuses_to_listen_beyond_loopback() {
     let dir = TempDir::new("serve-any");
     let trace_file = dir.join("runs/trace.jsonl");

@@ -31,18 +31,40 @@ pub fn page(title: &str, sections: &[Section<'_>]) -> String {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                style { (PreEscaped(CSS)) }
-            }
+            (head(title, CSS))
             body {
                 h1 { (title) }
                 nav { @for s in sections { a.(outcome_class(s.report)) href={ "#" (s.report.scenario) } { (s.report.scenario) } " " } }
                 @for s in sections { (section(s)) }
             }
         }
+    };
+    markup.into_string()
+}
+
+/// A page's head: its title and its whole style, and no icon to fetch,
+/// so the page asks nothing of the network.
+pub(crate) fn head(title: &str, css: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            link rel="icon" href="data:,";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) }
+            style { (PreEscaped(css)) }
+        }
+    }
+}
+
+/// The timeline and deaths of a live target, for the dashboard.
+pub(crate) fn live(view: &RunView) -> String {
+    let markup = html! {
+        (legend())
+        (timeline(view))
+        @if view.omitted > 0 {
+            p.note { (view.omitted) " more sessions are not drawn: the dead ones come first, then the busiest." }
+        }
+        (deaths(&view.sessions))
     };
     markup.into_string()
 }
