@@ -3,7 +3,7 @@
 //! Pure: it takes trace lines and gives a bounded view. However many
 //! decisions a run made, each session keeps at most [`BUCKETS`] marks and
 //! at most [`MAX_SESSIONS`] sessions are drawn, so a hammering client's
-//! report stays a few hundred kilobytes.
+//! report stays under about 2 MB.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use crate::grade::{FactsBuilder, SessionLife, TraceFacts};
 use crate::session::SessionId;
 use crate::trace::proxy::ProxyWhat;
 use crate::trace::{ContextRefs, TraceLine};
-use crate::verdict::Verdict;
+use crate::verdict::{Reason, Verdict};
 
 /// Marks across the run's span, per session.
 pub const BUCKETS: usize = 120;
@@ -109,14 +109,27 @@ pub struct SessionView {
     pub birth: Option<Ctx>,
     /// How it died, if it did.
     pub death: Option<Death>,
-    /// The worst mark of each bucket that saw a request, with its counts.
-    pub marks: Vec<(usize, Mark, u32)>,
+    /// Each bucket that saw a request, in time order.
+    pub marks: Vec<Bucket>,
     /// Requests on it.
     pub requests: u64,
     /// Most requests within one second.
     pub peak_rate: u64,
     /// Requests the grade counts as zombies.
     pub zombies: u64,
+}
+
+/// The requests of one time bucket of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    /// Which of the [`BUCKETS`].
+    pub index: usize,
+    /// The worst mark among its requests.
+    pub mark: Mark,
+    /// How many requests.
+    pub requests: u32,
+    /// The reason of the worst refusal, if one was refused.
+    pub reason: Option<Reason>,
 }
 
 /// How a session died.
@@ -161,7 +174,7 @@ pub struct RunView {
 pub struct ViewBuilder {
     facts: FactsBuilder,
     refs: ContextRefs,
-    requests: HashMap<SessionId, Vec<(Timestamp, Mark)>>,
+    requests: HashMap<SessionId, Vec<(Timestamp, Mark, Option<Reason>)>>,
     events: Vec<(Timestamp, &'static str, String)>,
     first: Option<Timestamp>,
     last: Timestamp,
@@ -212,10 +225,8 @@ impl ViewBuilder {
                         (false, Verdict::Allow) => Mark::Allowed,
                         (false, _) => Mark::Refused,
                     };
-                    self.requests
-                        .entry(d.session)
-                        .or_default()
-                        .push((d.at, mark));
+                    let seen = (d.at, mark, d.verdict.reason());
+                    self.requests.entry(d.session).or_default().push(seen);
                 }
             }
             TraceLine::Proxy(p) => {
@@ -278,26 +289,33 @@ impl ViewBuilder {
 /// after its reveal split into in flight and zombies by the grace.
 fn session_view(
     life: &SessionLife,
-    requests: Option<&Vec<(Timestamp, Mark)>>,
+    requests: Option<&Vec<(Timestamp, Mark, Option<Reason>)>>,
     start: Timestamp,
     span: Duration,
     grace: Duration,
 ) -> SessionView {
     let told = life.revealed.as_ref().map(|d| d.at);
-    let mut buckets: HashMap<usize, (Mark, u32)> = HashMap::new();
-    for &(at, mark) in requests.map(Vec::as_slice).unwrap_or_default() {
+    let mut buckets: HashMap<usize, Bucket> = HashMap::new();
+    for &(at, mark, reason) in requests.map(Vec::as_slice).unwrap_or_default() {
         let mark = match (mark, told) {
             (Mark::Zombie, Some(t)) if at <= t.plus(grace) => Mark::InFlight,
             (m, _) => m,
         };
-        let i = bucket(at.since(start), span);
-        let entry = buckets.entry(i).or_insert((mark, 0));
-        entry.0 = entry.0.max(mark);
-        entry.1 += 1;
+        let index = bucket(at.since(start), span);
+        let b = buckets.entry(index).or_insert(Bucket {
+            index,
+            mark,
+            requests: 0,
+            reason: None,
+        });
+        if mark >= b.mark {
+            b.mark = mark;
+            b.reason = reason.or(b.reason);
+        }
+        b.requests += 1;
     }
-    let mut marks: Vec<(usize, Mark, u32)> =
-        buckets.into_iter().map(|(i, (m, n))| (i, m, n)).collect();
-    marks.sort_unstable();
+    let mut marks: Vec<Bucket> = buckets.into_values().collect();
+    marks.sort_unstable_by_key(|b| b.index);
     let birth = life.birth.as_ref();
     SessionView {
         id: life.id,
@@ -390,7 +408,7 @@ pub(crate) mod tests {
             .take_while(|s| s.death.is_some())
             .count();
         assert_eq!(dead, 100, "every tenth of 1,000 sessions died");
-        let worst = view.sessions[0].marks.iter().map(|m| m.1).max();
+        let worst = view.sessions[0].marks.iter().map(|m| m.mark).max();
         assert_eq!(worst, Some(Mark::Zombie));
     }
 

@@ -152,13 +152,13 @@ fn timeline(v: &RunView) -> Markup {
                 @let y = ROW * row as f64;
                 g.session data-session=(s.id) {
                     text.label x="2" y=(px(y + ROW - 4.0)) { (label(s)) }
-                    @for (i, mark, n) in &s.marks {
-                        rect.mark.(mark.name()) x=(px(LABEL + *i as f64 * step)) y=(px(y + 3.0)) width=(px(step.max(2.0))) height=(px(ROW - 6.0)) {
-                            title { (n) " request(s), worst: " (mark.name()) }
+                    @for b in &s.marks {
+                        rect.mark.(b.mark.name()) x=(px(LABEL + b.index as f64 * step)) y=(px(y + 3.0)) width=(px(step.max(2.0))) height=(px(ROW - 6.0)) {
+                            title { (b.requests) " request(s), worst: " (b.mark.name()) @if let Some(r) = b.reason { " (" (r) ")" } }
                         }
                     }
                     @if let Some(b) = s.born {
-                        circle.birth cx=(px(x_of(b, v.span))) cy=(px(y + ROW / 2.0)) r="3" { title { "born at " (secs(b)) } }
+                        circle.birth cx=(px(x_of(b, v.span))) cy=(px(y + ROW / 2.0)) r="3" { title { "born at " (secs(b)) (birth_text(s)) } }
                     }
                     @if let Some(d) = &s.death {
                         path.death d=(cross(x_of(d.at, v.span), y + ROW / 2.0)) { title { (d.verdict) " at " (secs(d.at)) } }
@@ -173,6 +173,20 @@ fn timeline(v: &RunView) -> Markup {
 fn cross(x: f64, y: f64) -> String {
     let (l, r, t, b) = (px(x - 4.0), px(x + 4.0), px(y - 4.0), px(y + 4.0));
     format!("M{l} {t}L{r} {b}M{l} {b}L{r} {t}")
+}
+
+/// The birth context, for the birth's tooltip: address, network, JA4, UA.
+fn birth_text(s: &SessionView) -> String {
+    let fields = s.birth.iter().flat_map(|c| c.fields.iter());
+    let said: Vec<String> = fields
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(n, v)| format!("{n} {v}"))
+        .collect();
+    if said.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", said.join(", "))
+    }
 }
 
 /// A coordinate, to a tenth: enough for a screen, and short.
@@ -250,16 +264,19 @@ fn rates(sessions: &[SessionView], limit: Option<f64>) -> Markup {
         .map(|s| s.peak_rate as f64)
         .fold(limit.unwrap_or(1.0), f64::max)
         .max(1.0);
-    let bar = 8.0;
+    let bar = ROW;
     let height = bar * sessions.len() as f64 + 20.0;
     html! {
         h3 { "Peak request rate per session" @if let Some(l) = limit { " (the session limit is " (format!("{l:.1}")) "/s)" } }
         svg.rates xmlns="http://www.w3.org/2000/svg" width=(LABEL + PLOT) height=(height) {
             @for (i, s) in sessions.iter().enumerate() {
                 @let w = s.peak_rate as f64 / top * PLOT;
-                rect.rate.over[limit.is_some_and(|l| s.peak_rate as f64 > l)] x=(LABEL) y=(px(bar * i as f64)) width=(px(w.max(1.0))) height=(px(bar - 1.0)) {
+                @let y = bar * i as f64;
+                text.label x="2" y=(px(y + bar - 4.0)) { (label(s)) }
+                rect.rate.over[limit.is_some_and(|l| s.peak_rate as f64 > l)] x=(LABEL) y=(px(y + 2.0)) width=(px(w.max(1.0))) height=(px(bar - 4.0)) {
                     title { (label(s)) ": " (s.peak_rate) " requests in its busiest second" }
                 }
+                text.axis x=(px(LABEL + w.max(1.0) + 4.0)) y=(px(y + bar - 4.0)) { (s.peak_rate) "/s" }
             }
             @if let Some(l) = limit {
                 line.limit x1=(px(LABEL + l / top * PLOT)) x2=(px(LABEL + l / top * PLOT)) y1="0" y2=(height - 20.0) { title { "limit " (l) "/s" } }
