@@ -341,3 +341,66 @@ async fn ten_thousand_sessions_come_a_page_at_a_time() {
         timeline.len()
     );
 }
+
+#[tokio::test]
+async fn during_a_run_the_dashboard_shows_sessions_born_and_killed_live() {
+    let Some(driver) = browser::driver() else {
+        return;
+    };
+    let browser = driver.browser().await;
+    let dir = std::env::temp_dir().join(format!("sessionrange-dash-live-{}", std::process::id()));
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sticky-expiry.toml");
+    let bin = env!("CARGO_BIN_EXE_sessionrange");
+    // The gateway moves each sticky session after a second: sessions are
+    // born and killed all through the run, which the bug drags out.
+    let mut run = Command::new(bin)
+        .arg("run")
+        .arg(&scenario)
+        .args(["--quiet", "--dashboard", "--out"])
+        .arg(&dir)
+        .args([
+            "--",
+            bin,
+            "client",
+            "--quiet",
+            "--bug",
+            "keep-using-dead-session",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run starts");
+    let mut lines = BufReader::new(run.stderr.take().expect("stderr")).lines();
+    let mut link = None;
+    while let Some(line) = lines.next_line().await.expect("stderr") {
+        if let Some(url) = line.strip_prefix("sticky-expiry: dashboard ") {
+            link = Some(url.to_owned());
+            break;
+        }
+    }
+    browser
+        .goto(&link.expect("a link"))
+        .await
+        .expect("the link opens");
+    assert!(
+        until(&browser, "#sessions td", "active").await,
+        "no live session seen"
+    );
+    assert!(
+        until(&browser, "#sessions td", "revoked(ASN_DRIFT)").await,
+        "no death seen"
+    );
+    assert!(
+        until(&browser, "#log li", "revoke(ASN_DRIFT)").await,
+        "no live event"
+    );
+    assert_eq!(
+        browser::console_problems(&browser).await,
+        Vec::<String>::new()
+    );
+    browser.close().await.expect("closes");
+    let _ = run.wait().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::engine::{Decision, DecisionKind};
-use crate::grade::{FactsBuilder, SessionLife, TraceFacts};
+use crate::grade::{ExitNames, FactsBuilder, SessionLife, TraceFacts};
 use crate::session::SessionId;
 use crate::trace::proxy::ProxyWhat;
 use crate::trace::{ContextRefs, TraceLine};
@@ -56,14 +56,17 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn of(d: &Decision) -> Option<Self> {
+    /// `d`'s context, its exit named as the pool named it.
+    fn of(d: &Decision, exits: &ExitNames) -> Option<Self> {
         let c = d.context.as_ref()?;
+        let exit = exits.name(c.ip).unwrap_or("").to_owned();
         let asn = c
             .network
             .asn
             .map_or_else(|| "unknown".into(), |a| format!("AS{a}"));
         let org = c.network.org.as_deref().unwrap_or("").to_owned();
         let fields = vec![
+            ("exit", exit),
             ("address", c.ip.map(|ip| ip.to_string()).unwrap_or_default()),
             ("ASN", asn),
             ("network class", c.network.class.to_string()),
@@ -264,7 +267,16 @@ impl ViewBuilder {
         let sessions = lives
             .into_iter()
             .take(MAX_SESSIONS)
-            .map(|l| session_view(l, self.requests.get(&l.id), start, span, self.grace))
+            .map(|l| {
+                session_view(
+                    l,
+                    self.requests.get(&l.id),
+                    start,
+                    span,
+                    self.grace,
+                    &facts.exits,
+                )
+            })
             .collect();
         let mut events = self.events;
         events.sort_by_key(|e| e.0);
@@ -293,6 +305,7 @@ fn session_view(
     start: Timestamp,
     span: Duration,
     grace: Duration,
+    exits: &ExitNames,
 ) -> SessionView {
     let told = life.revealed.as_ref().map(|d| d.at);
     let mut buckets: HashMap<usize, Bucket> = HashMap::new();
@@ -324,11 +337,12 @@ fn session_view(
             .unwrap_or("")
             .to_owned(),
         born: birth.map(|b| b.at.since(start)),
-        birth: birth.and_then(Ctx::of),
+        birth: birth.and_then(|b| Ctx::of(b, exits)),
         death: life.death.as_ref().map(|d| Death {
             at: d.at.since(start),
             verdict: d.verdict.to_string(),
-            context: Ctx::of(d).or_else(|| life.revealed.as_ref().and_then(Ctx::of)),
+            context: Ctx::of(d, exits)
+                .or_else(|| life.revealed.as_ref().and_then(|r| Ctx::of(r, exits))),
         }),
         marks,
         requests: life.requests,
