@@ -189,7 +189,7 @@ async fn a_session_appears_and_dies_on_the_dashboard_while_it_watches() {
         .expect("a button");
     revoke.click().await.expect("clicks");
     assert!(
-        until(&browser, "#status", "revoke: done").await,
+        until(&browser, "#status", "alice: done").await,
         "the button did nothing"
     );
 
@@ -246,7 +246,9 @@ async fn run_prints_a_dashboard_link_that_opens_while_the_scenario_runs() {
         .expect("text")
         .to_owned();
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/dashboard"),
         "{cookie}"
     );
     let pair = cookie.split(';').next().expect("name=value").to_owned();
@@ -258,9 +260,17 @@ async fn run_prints_a_dashboard_link_that_opens_while_the_scenario_runs() {
         .await;
     let page: serde_json::Value = page.expect("sessions").json().await.expect("json");
     assert_eq!(page["page"], 0);
+    // No other page may frame the dashboard and click its buttons.
+    let framed = no_redirect
+        .get(format!("{base}/dashboard"))
+        .header("cookie", &pair)
+        .send()
+        .await;
+    let framed = framed.expect("the page");
+    assert_eq!(framed.headers()["x-frame-options"], "DENY");
     // The cookie reads, but changes nothing without the dashboard's header.
     let forged = no_redirect
-        .post(format!("{base}/reset"))
+        .post(format!("{base}/dashboard/reset"))
         .header("cookie", &pair)
         .send()
         .await;

@@ -76,8 +76,9 @@ pub fn read_tail(path: &Path, limit: u64) -> ClientFile {
 }
 
 /// Opens `path` for reading if it is a regular file, without following a
-/// link or blocking; else says why not.
-fn open(path: &Path) -> Result<File, ClientFile> {
+/// link or blocking; else says why not (`problem`, or nothing when there
+/// is no such file).
+pub fn open(path: &Path) -> Result<File, ClientFile> {
     let flags = nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW;
     let refused = |why: String| ClientFile {
         exists: true,

@@ -20,6 +20,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::session::SessionId;
+use crate::site::dashboard_keys::constant_time_eq;
 use crate::site::guard;
 use crate::site::state::TargetState;
 use crate::verdict::Reason;
@@ -37,7 +38,10 @@ pub(crate) fn router(state: Arc<TargetState>) -> Router {
         .route("/ground-truth", get(ground_truth))
         .route("/reset", post(reset))
         .route("/metrics", get(metrics))
-        .route("/dashboard/links", post(dashboard_link));
+        .route("/dashboard/links", post(dashboard_link))
+        .route("/dashboard/accounts", get(accounts))
+        .route("/dashboard/revoke", post(revoke_named))
+        .route("/dashboard/reset", post(reset));
     #[cfg(feature = "cli")]
     let router = router.merge(crate::site::dashboard::router());
     router
@@ -61,8 +65,6 @@ async fn dashboard_link(State(st): St) -> Response {
     Json(json!({ "path": path })).into_response()
 }
 
-/// The cookie the dashboard's login link sets.
-pub(crate) const DASHBOARD_COOKIE: &str = "sr_admin";
 /// The header the dashboard's own changes carry: a page of another origin
 /// cannot set it, so the cookie alone changes nothing.
 pub(crate) const DASHBOARD_HEADER: &str = "x-sessionrange-dashboard";
@@ -74,9 +76,9 @@ fn authorized(st: &TargetState, req: &Request) -> bool {
     if guard::bearer_token(req.headers()).is_some_and(|t| same(t, &st.admin_token)) {
         return true;
     }
-    let cookie = guard::cookie(req.headers(), DASHBOARD_COOKIE);
+    let cookie = guard::cookie(req.headers(), st.dashboard.cookie_name());
     let read = req.method() == axum::http::Method::GET;
-    cookie.is_some_and(|c| same(c, st.dashboard.secret()))
+    cookie.is_some_and(|c| st.dashboard.accepts(c))
         && (read || req.headers().contains_key(DASHBOARD_HEADER))
 }
 
@@ -94,10 +96,6 @@ async fn require_token(State(st): St, req: Request, next: Next) -> Response {
             .into_response();
     }
     next.run(req).await
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn sessions(State(st): St) -> Response {
@@ -132,6 +130,17 @@ async fn revoke_account(State(st): St, Path(name): Path<String>) -> Response {
         st.refresh.revoke_session(d.session);
     }
     Json(json!({ "revoked": decisions.len() })).into_response()
+}
+
+/// `?account=NAME`: any name, `..` included, which a path could not carry.
+#[derive(Debug, Deserialize)]
+struct AccountQuery {
+    account: String,
+}
+
+/// `POST /dashboard/revoke?account=NAME`: the dashboard's revoke button.
+async fn revoke_named(st: St, Query(q): Query<AccountQuery>) -> Response {
+    revoke_account(st, Path(q.account)).await
 }
 
 /// `?follow=true` keeps the stream open and sends new lines as they come.

@@ -1,8 +1,10 @@
-//! The dashboard's keys: one-time login links, and the secret of the cookie they set.
+//! The dashboard's keys: one-time login links, and the cookies they set.
 //!
 //! A browser cannot send the admin API's bearer token, so `serve` prints
 //! a link that works once: it sets an HttpOnly cookie holding a secret of
-//! its own, which the admin listener then accepts like the token.
+//! its own, which the admin listener then accepts like the token for
+//! reads. Each link mints its own secret. The cookie's name carries this
+//! target's id, so two targets on one host do not overwrite each other's.
 
 use std::collections::HashSet;
 
@@ -11,45 +13,71 @@ use rand::Rng;
 
 use crate::site::state::random_hex;
 
-/// Links not yet used that are remembered; issuing more forgets them all.
-const MAX_LINKS: usize = 64;
+/// Links not yet used, and cookies given out, remembered at most; past
+/// that the oldest set is forgotten whole.
+const MAX_KEYS: usize = 64;
 
-/// The dashboard's cookie secret and its unused login links.
+/// The dashboard's cookie name, its secrets and its unused login links.
 #[derive(Debug)]
 pub struct DashboardKeys {
-    secret: String,
+    cookie: String,
     links: Mutex<HashSet<String>>,
+    secrets: Mutex<HashSet<String>>,
 }
 
 impl DashboardKeys {
     /// Fresh keys.
     pub fn generate(rng: &mut impl Rng) -> Self {
         Self {
-            secret: random_hex(rng, 16),
+            cookie: format!("sr_admin_{}", random_hex(rng, 4)),
             links: Mutex::new(HashSet::new()),
+            secrets: Mutex::new(HashSet::new()),
         }
     }
 
-    /// The cookie's value.
-    pub fn secret(&self) -> &str {
-        &self.secret
+    /// The cookie's name: `sr_admin_` and this target's id.
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie
     }
 
     /// A new one-time login token.
     pub fn issue_link(&self) -> String {
-        let token = random_hex(&mut rand::rng(), 16);
-        let mut links = self.links.lock();
-        if links.len() >= MAX_LINKS {
-            links.clear();
-        }
-        links.insert(token.clone());
-        token
+        remember(&self.links, random_hex(&mut rand::rng(), 16))
     }
 
-    /// Uses `token` up: true once for each issued token, never again.
-    pub fn redeem(&self, token: &str) -> bool {
-        self.links.lock().remove(token)
+    /// Uses `token` up: a new cookie secret once for each issued token,
+    /// `None` ever after and for a made-up one.
+    pub fn redeem(&self, token: &str) -> Option<String> {
+        if !self.links.lock().remove(token) {
+            return None;
+        }
+        Some(remember(&self.secrets, random_hex(&mut rand::rng(), 16)))
     }
+
+    /// Whether `secret` is a cookie a link gave out.
+    pub fn accepts(&self, secret: &str) -> bool {
+        let same = |s: &String| constant_time_eq(s.as_bytes(), secret.as_bytes());
+        self.secrets
+            .lock()
+            .iter()
+            .fold(false, |found, s| found | same(s))
+    }
+}
+
+/// Whether `a` and `b` are equal, in a time that does not say where they
+/// differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Adds `key` to `set` (forgetting the set when full) and returns it.
+fn remember(set: &Mutex<HashSet<String>>, key: String) -> String {
+    let mut set = set.lock();
+    if set.len() >= MAX_KEYS {
+        set.clear();
+    }
+    set.insert(key.clone());
+    key
 }
 
 #[cfg(test)]
@@ -57,13 +85,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_link_works_once_and_a_made_up_one_never() {
+    fn a_link_works_once_and_mints_a_cookie_of_its_own() {
         let keys = DashboardKeys::generate(&mut rand::rng());
-        let link = keys.issue_link();
-        assert!(!keys.redeem("0123456789abcdef0123456789abcdef"));
-        assert!(keys.redeem(&link));
-        assert!(!keys.redeem(&link));
-        assert_ne!(keys.issue_link(), keys.issue_link());
-        assert_eq!(keys.secret().len(), 32);
+        let (one, two) = (keys.issue_link(), keys.issue_link());
+        assert_eq!(keys.redeem("0123456789abcdef0123456789abcdef"), None);
+        let first = keys.redeem(&one).expect("a cookie");
+        assert_eq!(keys.redeem(&one), None);
+        let second = keys.redeem(&two).expect("a cookie");
+        assert_ne!(first, second);
+        assert!(keys.accepts(&first) && keys.accepts(&second));
+        assert!(!keys.accepts("") && !keys.accepts(&one));
+        let other = DashboardKeys::generate(&mut rand::rng());
+        assert_ne!(keys.cookie_name(), other.cookie_name());
+        assert!(keys.cookie_name().starts_with("sr_admin_"));
     }
 }

@@ -303,6 +303,22 @@ impl TraceLog {
             .collect()
     }
 
+    /// The last `max` recent lines, oldest first: the lock is held while
+    /// `max` lines are copied, however much recent trace there is.
+    pub fn recent_tail(&self, max: usize) -> Vec<Arc<str>> {
+        let recent = self.recent.lock();
+        let chunks = recent.chunks.iter().rev();
+        let lines = chunks.flat_map(|c| c.rsplit(|b| *b == b'\n'));
+        let mut tail: Vec<Arc<str>> = lines
+            .filter(|l| !l.is_empty())
+            .take(max)
+            .map(|l| String::from_utf8_lossy(l).into())
+            .collect();
+        drop(recent);
+        tail.reverse();
+        tail
+    }
+
     /// The recent decisions, parsed back, with contexts given by
     /// reference put back. A reference to a line already dropped from
     /// memory leaves that decision without its context.
@@ -402,6 +418,22 @@ mod tests {
             counts,
             times,
         )
+    }
+
+    #[test]
+    fn the_recent_tail_is_the_last_lines_in_order() {
+        let log = TraceLog::in_memory();
+        for i in 0..10 {
+            log.record_value(&serde_json::json!({ "type": "note", "i": i }));
+        }
+        let tail = log.recent_tail(3);
+        let i: Vec<String> = tail.iter().map(|l| l.to_string()).collect();
+        assert_eq!(i.len(), 3);
+        assert!(
+            i[0].contains("\"i\":7") && i[2].contains("\"i\":9"),
+            "{i:?}"
+        );
+        assert_eq!(log.recent_tail(100).len(), 10);
     }
 
     #[test]

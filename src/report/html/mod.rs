@@ -7,9 +7,10 @@
 pub mod model;
 pub mod render;
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 
+use crate::contract::files;
 use crate::grade::DEFAULT_IN_FLIGHT_GRACE;
 use crate::runner::{RunReport, ScenarioReport};
 use crate::scenario::Scenario;
@@ -57,8 +58,15 @@ pub fn read_view(run_dir: &Path, grace: std::time::Duration) -> RunView {
         .collect();
     files.push(current);
     for path in files {
-        let Ok(file) = std::fs::File::open(&path) else {
-            continue;
+        // The file sits beside the client's folder: open it as a file a
+        // client could have replaced (no link, no FIFO, no device) and
+        // read no more than a trace file ever holds.
+        let file = match files::open(&path) {
+            Ok(f) => f.take(TraceLimit::default().max_bytes),
+            Err(refused) => {
+                builder.refuse(refused.problem);
+                continue;
+            }
         };
         for line in BufReader::new(file).split(b'\n') {
             let Ok(line) = line else { break };
@@ -94,6 +102,30 @@ mod tests {
             scenarios: vec![scenario],
             interrupted: false,
         }
+    }
+
+    #[test]
+    fn a_client_cannot_make_the_report_hang_or_read_without_end() {
+        let dir =
+            std::env::temp_dir().join(format!("sessionrange-html-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a run dir");
+        let fifo = dir.join("trace.jsonl");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        std::os::unix::fs::symlink("/dev/zero", dir.join("trace.jsonl.1")).expect("a link");
+        let view = read_view(&dir, DEFAULT_IN_FLIGHT_GRACE);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(view.sessions.len(), 0);
+        assert!(
+            view.refused.iter().any(|w| w.contains("FIFO")),
+            "{:?}",
+            view.refused
+        );
+        assert!(
+            view.refused.iter().any(|w| w.contains("symbolic link")),
+            "{:?}",
+            view.refused
+        );
     }
 
     #[test]

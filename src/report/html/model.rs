@@ -170,6 +170,8 @@ pub struct RunView {
     pub events: Vec<EventView>,
     /// Trace lines that could not be read.
     pub unreadable: u64,
+    /// Trace files that were not read, and why.
+    pub refused: Vec<String>,
 }
 
 /// Reads trace lines into a view; `grace` is the scenario's in-flight grace.
@@ -182,6 +184,7 @@ pub struct ViewBuilder {
     first: Option<Timestamp>,
     last: Timestamp,
     unreadable: u64,
+    refused: Vec<String>,
     grace: Duration,
 }
 
@@ -196,8 +199,15 @@ impl ViewBuilder {
             first: None,
             last: Timestamp::EPOCH,
             unreadable: 0,
+            refused: Vec::new(),
             grace,
         }
+    }
+
+    /// Notes a trace file that was not read, and why (`None`: there was
+    /// no such file, which says nothing).
+    pub fn refuse(&mut self, why: Option<String>) {
+        self.refused.extend(why);
     }
 
     /// Adds one trace line; a line that cannot be read is counted.
@@ -239,14 +249,21 @@ impl ViewBuilder {
                     ProxyWhat::Fault { .. } => "fault",
                     _ => return,
                 };
-                self.events.push((p.at, kind, p.describe()));
+                self.event(p.at, kind, || p.describe());
             }
             TraceLine::Timeline(t) => {
                 self.saw(t.at);
-                self.events
-                    .push((t.at, "timeline", format!("{}: {}", t.action, t.detail)));
+                self.event(t.at, "timeline", || format!("{}: {}", t.action, t.detail));
             }
             _ => {}
+        }
+    }
+
+    /// Keeps an event, up to a few times what is drawn (the trace is in
+    /// time order, nearly: the first ones are the ones drawn).
+    fn event(&mut self, at: Timestamp, kind: &'static str, text: impl FnOnce() -> String) {
+        if self.events.len() < 4 * MAX_EVENTS {
+            self.events.push((at, kind, text()));
         }
     }
 
@@ -293,6 +310,7 @@ impl ViewBuilder {
                 })
                 .collect(),
             unreadable: self.unreadable,
+            refused: self.refused,
         }
     }
 }

@@ -90,6 +90,9 @@ fn section(s: &Section<'_>) -> Markup {
             @if s.view.omitted > 0 {
                 p.note { (s.view.omitted) " more sessions are not drawn: the dead ones come first, then the busiest." }
             }
+            @for why in &s.view.refused {
+                p.note { (why) }
+            }
             @if s.view.unreadable > 0 {
                 p.note { (s.view.unreadable) " trace lines could not be read." }
             }

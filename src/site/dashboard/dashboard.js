@@ -66,7 +66,7 @@
       const revoke = document.createElement("button");
       revoke.type = "button";
       revoke.textContent = "revoke its sessions";
-      revoke.onclick = () => act(`/accounts/${encodeURIComponent(name)}/revoke`);
+      revoke.onclick = () => act(`/dashboard/revoke?account=${encodeURIComponent(name)}`);
       cell(tr, "").appendChild(revoke);
       body.appendChild(tr);
     }
@@ -79,7 +79,7 @@
     state.dirty = false;
     try {
       sessions(await (await get(`/dashboard/sessions?page=${state.page}`)).json());
-      accounts(await (await get("/accounts")).json());
+      accounts(await (await get("/dashboard/accounts")).json());
       if (Date.now() - state.drawn >= TIMELINE_MS) {
         state.drawn = Date.now();
         $("#timeline").innerHTML = await (await get("/dashboard/timeline")).text();
@@ -148,7 +148,7 @@
     state.page = Math.min(state.pages - 1, state.page + 1);
     state.dirty = true;
   };
-  $("#reset").onclick = () => act("/reset");
+  $("#reset").onclick = () => act("/dashboard/reset");
   setInterval(() => {
     if (state.dirty) refresh();
   }, 500);

@@ -29,7 +29,6 @@ use crate::grade::DEFAULT_IN_FLIGHT_GRACE;
 use crate::report::html::model::ViewBuilder;
 use crate::report::html::render;
 use crate::session::{Session, SessionState};
-use crate::site::admin::DASHBOARD_COOKIE;
 use crate::site::state::TargetState;
 
 type St = State<Arc<TargetState>>;
@@ -56,20 +55,25 @@ pub(crate) struct LoginQuery {
 /// `GET /dashboard/login?token=T`: a link that works once. It sets the
 /// dashboard's cookie and sends the browser to the dashboard.
 pub(crate) async fn login(State(st): St, Query(q): Query<LoginQuery>) -> Response {
-    if !st.dashboard.redeem(&q.token) {
+    let Some(secret) = st.dashboard.redeem(&q.token) else {
         let text = "This dashboard link was already used or is wrong. `serve` prints one at \
                     start; POST /dashboard/links with the admin token makes another.";
         return (StatusCode::UNAUTHORIZED, text).into_response();
-    }
-    let cookie = format!(
-        "{DASHBOARD_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-        st.dashboard.secret()
-    );
+    };
+    // Scoped to the dashboard's paths: a browser sends cookies to every
+    // port of a host, and the public listener has no business with it.
+    let name = st.dashboard.cookie_name();
+    let cookie = format!("{name}={secret}; Path=/dashboard; HttpOnly; SameSite=Strict");
     ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard")).into_response()
 }
 
-async fn dashboard() -> Html<String> {
-    Html(page::page())
+/// The page, which no other page may frame (its buttons act).
+async fn dashboard() -> Response {
+    let deny = [
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+    ];
+    (deny, Html(page::page())).into_response()
 }
 
 /// `?page=N`, from 0.
@@ -124,14 +128,24 @@ fn row(s: &Session, now: Timestamp) -> Value {
     })
 }
 
-/// The sessions' timeline and deaths, drawn from the recent trace as the
-/// HTML report draws a run.
-async fn timeline(State(st): St) -> Html<String> {
-    let mut view = ViewBuilder::new(DEFAULT_IN_FLIGHT_GRACE);
-    for line in st.trace.recent() {
-        view.add_line(&line);
+/// Trace lines the timeline is drawn from, at most: the latest.
+const TIMELINE_LINES: usize = 20_000;
+
+/// The sessions' timeline and deaths, drawn from the latest trace lines
+/// as the HTML report draws a run, off the workers that serve requests.
+async fn timeline(State(st): St) -> Response {
+    let lines = st.trace.recent_tail(TIMELINE_LINES);
+    let drawn = tokio::task::spawn_blocking(move || {
+        let mut view = ViewBuilder::new(DEFAULT_IN_FLIGHT_GRACE);
+        for line in &lines {
+            view.add_line(line);
+        }
+        render::live(&view.finish())
+    });
+    match drawn.await {
+        Ok(html) => Html(html).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
-    Html(render::live(&view.finish()))
 }
 
 /// Every trace line from now on, as server-sent events.
