@@ -414,3 +414,42 @@ async fn during_a_run_the_dashboard_shows_sessions_born_and_killed_live() {
     let _ = run.wait().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn any_account_name_can_be_revoked_from_the_dashboard() {
+    use sessionrange::{NetworkInfo, Range, RequestContext, Scenario, SessionId};
+    let range = Range::start(&Scenario::named("baseline").expect("bundled"))
+        .await
+        .expect("starts");
+    let st = range.state();
+    let ctx = RequestContext::from_headers(None, NetworkInfo::unknown(), [("user-agent", "t")]);
+    st.engine
+        .login(SessionId::from_u128(7), "..", ctx, vec![], st.clock.now());
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("a client");
+    let link = range.admin_url(&format!(
+        "/dashboard/login?token={}",
+        st.dashboard.issue_link()
+    ));
+    assert!(
+        client
+            .get(link)
+            .send()
+            .await
+            .expect("opens")
+            .status()
+            .is_success()
+    );
+    let revoked: serde_json::Value = client
+        .post(range.admin_url("/dashboard/revoke?account=.."))
+        .header("x-sessionrange-dashboard", "1")
+        .send()
+        .await
+        .expect("revokes")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(revoked["revoked"], 1);
+}
