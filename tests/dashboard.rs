@@ -2,13 +2,17 @@
 
 #[path = "common/browser.rs"]
 mod browser;
+#[path = "common/lines.rs"]
+mod lines;
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};
+use sessionrange::{NetworkInfo, Range, RequestContext, Scenario, SessionId};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 /// What the banner of `serve` gives a test.
 #[derive(Default)]
@@ -206,31 +210,46 @@ async fn a_session_appears_and_dies_on_the_dashboard_while_it_watches() {
     let _ = std::fs::remove_file(&trace);
 }
 
-#[tokio::test]
-async fn run_prints_a_dashboard_link_that_opens_while_the_scenario_runs() {
-    let dir = std::env::temp_dir().join(format!("sessionrange-dash-run-{}", std::process::id()));
-    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml");
-    // A client that only waits: the scenario's range stays up meanwhile.
+/// Starts `run --dashboard` on the bundled `scenario` with the client
+/// `command`, its runs in `dir`; returns the process and the dashboard
+/// link it printed for the scenario.
+async fn run_with_dashboard(scenario: &str, command: &[&str], dir: &Path) -> (Child, String) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{scenario}.toml"));
     let mut run = Command::new(env!("CARGO_BIN_EXE_sessionrange"))
         .arg("run")
-        .arg(&scenario)
+        .arg(&file)
         .args(["--quiet", "--dashboard", "--out"])
-        .arg(&dir)
-        .args(["--", "sh", "-c", "sleep 3"])
+        .arg(dir)
+        .arg("--")
+        .args(command)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("run starts");
     let mut lines = BufReader::new(run.stderr.take().expect("stderr")).lines();
-    let mut link = None;
-    while let Some(line) = lines.next_line().await.expect("stderr") {
-        if let Some(url) = line.strip_prefix("baseline: dashboard ") {
-            link = Some(url.to_owned());
-            break;
-        }
-    }
-    let link = link.expect("a dashboard link on stderr");
+    let link = lines::after_prefix(&mut lines, &format!("{scenario}: dashboard ")).await;
+    (run, link.expect("a dashboard link on stderr"))
+}
+
+/// A client holding the dashboard's cookie of `range`, from a fresh link.
+async fn logged_in(range: &Range) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("a client");
+    let token = range.state().dashboard.issue_link();
+    let link = range.admin_url(&format!("/dashboard/login?token={token}"));
+    let opened = client.get(link).send().await.expect("opens");
+    assert!(opened.status().is_success());
+    client
+}
+
+#[tokio::test]
+async fn run_prints_a_dashboard_link_that_opens_while_the_scenario_runs() {
+    let dir = std::env::temp_dir().join(format!("sessionrange-dash-run-{}", std::process::id()));
+    // A client that only waits: the scenario's range stays up meanwhile.
+    let (mut run, link) = run_with_dashboard("baseline", &["sh", "-c", "sleep 3"], &dir).await;
     let no_redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -282,74 +301,38 @@ async fn run_prints_a_dashboard_link_that_opens_while_the_scenario_runs() {
 
 #[tokio::test]
 async fn ten_thousand_sessions_come_a_page_at_a_time() {
-    use sessionrange::{NetworkInfo, Range, RequestContext, Scenario, SessionId};
     let range = Range::start(&Scenario::named("baseline").expect("bundled"))
         .await
         .expect("starts");
     let st = range.state();
     let now = st.clock.now();
     for i in 0..10_000u128 {
-        let ctx = RequestContext::from_headers(
-            "127.0.1.9".parse().ok(),
-            NetworkInfo::unknown(),
-            [("user-agent", "t")],
-        );
+        let ip = "127.0.1.9".parse().ok();
+        let ctx = RequestContext::from_headers(ip, NetworkInfo::unknown(), [("user-agent", "t")]);
         let d = st
             .engine
             .login(SessionId::from_u128(i + 1), "alice", ctx, vec![], now);
         st.trace.record(&d);
     }
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("a client");
-    let link = range.admin_url(&format!(
-        "/dashboard/login?token={}",
-        st.dashboard.issue_link()
-    ));
-    assert!(
-        client
-            .get(link)
-            .send()
-            .await
-            .expect("opens")
-            .status()
-            .is_success()
-    );
-    let started = Instant::now();
-    let page: serde_json::Value = client
+    let client = logged_in(&range).await;
+    let page = client
         .get(range.admin_url("/dashboard/sessions?page=1000"))
         .send()
-        .await
-        .expect("a page")
-        .json()
-        .await
-        .expect("json");
-    let took = started.elapsed();
-    assert_eq!(
-        (
-            page["total"].as_u64(),
-            page["pages"].as_u64(),
-            page["page"].as_u64()
-        ),
-        (Some(10_000), Some(200), Some(199))
+        .await;
+    let page: serde_json::Value = page.expect("a page").json().await.expect("json");
+    let counts = (
+        page["total"].as_u64(),
+        page["pages"].as_u64(),
+        page["page"].as_u64(),
     );
+    assert_eq!(counts, (Some(10_000), Some(200), Some(199)));
     assert_eq!(page["sessions"].as_array().map(Vec::len), Some(50));
-    let started = Instant::now();
     let timeline = client
         .get(range.admin_url("/dashboard/timeline"))
         .send()
-        .await
-        .expect("drawn")
-        .text()
-        .await
-        .expect("html");
-    let drew = started.elapsed();
+        .await;
+    let timeline = timeline.expect("drawn").text().await.expect("html");
     assert!(timeline.matches("<g class=\"session\"").count() <= 100);
-    eprintln!(
-        "10,000 sessions: a page in {took:?}, the timeline ({} bytes) in {drew:?}",
-        timeline.len()
-    );
 }
 
 #[tokio::test]
@@ -359,41 +342,12 @@ async fn during_a_run_the_dashboard_shows_sessions_born_and_killed_live() {
     };
     let browser = driver.browser().await;
     let dir = std::env::temp_dir().join(format!("sessionrange-dash-live-{}", std::process::id()));
-    let scenario =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sticky-expiry.toml");
     let bin = env!("CARGO_BIN_EXE_sessionrange");
     // The gateway moves each sticky session after a second: sessions are
     // born and killed all through the run, which the bug drags out.
-    let mut run = Command::new(bin)
-        .arg("run")
-        .arg(&scenario)
-        .args(["--quiet", "--dashboard", "--out"])
-        .arg(&dir)
-        .args([
-            "--",
-            bin,
-            "client",
-            "--quiet",
-            "--bug",
-            "keep-using-dead-session",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run starts");
-    let mut lines = BufReader::new(run.stderr.take().expect("stderr")).lines();
-    let mut link = None;
-    while let Some(line) = lines.next_line().await.expect("stderr") {
-        if let Some(url) = line.strip_prefix("sticky-expiry: dashboard ") {
-            link = Some(url.to_owned());
-            break;
-        }
-    }
-    browser
-        .goto(&link.expect("a link"))
-        .await
-        .expect("the link opens");
+    let bug = [bin, "client", "--quiet", "--bug", "keep-using-dead-session"];
+    let (mut run, link) = run_with_dashboard("sticky-expiry", &bug, &dir).await;
+    browser.goto(&link).await.expect("the link opens");
     assert!(
         until(&browser, "#sessions td", "active").await,
         "no live session seen"
@@ -417,7 +371,6 @@ async fn during_a_run_the_dashboard_shows_sessions_born_and_killed_live() {
 
 #[tokio::test]
 async fn any_account_name_can_be_revoked_from_the_dashboard() {
-    use sessionrange::{NetworkInfo, Range, RequestContext, Scenario, SessionId};
     let range = Range::start(&Scenario::named("baseline").expect("bundled"))
         .await
         .expect("starts");
@@ -425,23 +378,7 @@ async fn any_account_name_can_be_revoked_from_the_dashboard() {
     let ctx = RequestContext::from_headers(None, NetworkInfo::unknown(), [("user-agent", "t")]);
     st.engine
         .login(SessionId::from_u128(7), "..", ctx, vec![], st.clock.now());
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("a client");
-    let link = range.admin_url(&format!(
-        "/dashboard/login?token={}",
-        st.dashboard.issue_link()
-    ));
-    assert!(
-        client
-            .get(link)
-            .send()
-            .await
-            .expect("opens")
-            .status()
-            .is_success()
-    );
+    let client = logged_in(&range).await;
     let revoked: serde_json::Value = client
         .post(range.admin_url("/dashboard/revoke?account=.."))
         .header("x-sessionrange-dashboard", "1")

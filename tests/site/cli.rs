@@ -148,13 +148,7 @@ async fn serve_keeps_serving_and_stops_cleanly_when_nobody_reads_its_stdout() {
     let dir = TempDir::new("serve-closed-stdout");
     let trace = dir.join("trace.jsonl");
     let (mut child, mut lines) = spawn_serve(&[], &trace);
-    let mut site = None;
-    while let Some(line) = lines.next_line().await.expect("stdout") {
-        if let Some(url) = line.strip_prefix("  site:   ") {
-            site = Some(url.to_owned());
-            break;
-        }
-    }
+    let site = crate::lines::after_prefix(&mut lines, "  site:   ").await;
     let site = site.expect("the banner names the site");
     drop(lines); // whatever serve prints from now on meets a closed pipe
     let echo = reqwest::get(format!("{site}__range/fingerprint")).await;

@@ -16,6 +16,8 @@ mod helpers;
 mod hostile;
 mod identity;
 mod jwt_flow;
+#[path = "../common/lines.rs"]
+mod lines;
 mod login;
 mod login_flood;
 mod pool;
