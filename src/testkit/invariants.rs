@@ -304,6 +304,7 @@ fn refusals_answered(trace: &Trace) -> Vec<Violation> {
         .iter()
         .filter(|d| matches!(d.kind, DecisionKind::Login { .. }))
         .collect();
+    let stickies = new_stickies(trace);
     let mut out = Vec::new();
     for life in &trace.facts.lives {
         let (Some(death), Some(told)) = (&life.death, &life.revealed) else {
@@ -317,7 +318,7 @@ fn refusals_answered(trace: &Trace) -> Vec<Violation> {
             None if trace.work_left => Some(format!(
                 "refused with {reason} and never followed by a login, with records left to fetch"
             )),
-            Some(login) if reason.is_security() && !fresh_exit(trace, told, login) => {
+            Some(login) if reason.is_security() && !fresh_exit(&stickies, told, login) => {
                 Some(format!(
                     "refused with {reason} from {}, and the next login came from the same exit",
                     address(told).map_or_else(|| "no address".into(), |ip| ip.to_string()),
@@ -336,25 +337,27 @@ fn refusals_answered(trace: &Trace) -> Vec<Violation> {
     out
 }
 
-/// Whether `login` came from an exit other than the one `refused` was
-/// sent from: another address, or that address newly given to a sticky
-/// session id the gateway had not seen before the refusal.
-fn fresh_exit(trace: &Trace, refused: &Decision, login: &Decision) -> bool {
-    let (Some(old), Some(new)) = (address(refused), address(login)) else {
-        return true;
-    };
-    if old != new {
-        return true;
-    }
+/// When and to which address the gateway first sent each sticky session
+/// id: the exits a client asked afresh for.
+fn new_stickies(trace: &Trace) -> Vec<(Timestamp, IpAddr)> {
     let mut seen = HashSet::new();
-    trace.proxy.iter().any(|e| match &e.what {
+    let first = trace.proxy.iter().filter_map(|e| match &e.what {
         ProxyWhat::ExitChosen {
             exit,
             sticky: Some(id),
-        } => {
-            let first = seen.insert(id.as_str());
-            first && e.at >= refused.at && e.at <= login.at && exit.ip == new
-        }
-        _ => false,
-    })
+        } if seen.insert(id.as_str()) => Some((e.at, exit.ip)),
+        _ => None,
+    });
+    first.collect()
+}
+
+/// Whether `login` came from an exit other than the one `refused` was
+/// sent from: another address, or that address newly given to a sticky
+/// session id (one of `stickies`) between the refusal and the login.
+fn fresh_exit(stickies: &[(Timestamp, IpAddr)], refused: &Decision, login: &Decision) -> bool {
+    let (Some(old), Some(new)) = (address(refused), address(login)) else {
+        return true;
+    };
+    let chosen = |&(at, ip): &(Timestamp, IpAddr)| ip == new && at >= refused.at && at <= login.at;
+    old != new || stickies.iter().any(chosen)
 }
