@@ -89,13 +89,13 @@ impl Ctx {
 
     /// Whether field `name` differs in `other`.
     pub fn differs(&self, other: &Self, name: &str) -> bool {
-        let get = |c: &Self| {
-            c.fields
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.clone())
-        };
-        get(self) != get(other)
+        self.get(name) != other.get(name)
+    }
+
+    /// The value of field `name`, if it has one.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let field = self.fields.iter().find(|(n, _)| *n == name);
+        field.map(|(_, v)| v.as_str())
     }
 }
 

@@ -238,7 +238,7 @@ fn diff(birth: Option<&Ctx>, death: Option<&Ctx>) -> Markup {
             tbody {
                 @for (name, value) in &b.fields {
                     @let changed = death.is_some() && b.differs(d, name);
-                    @let now = d.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap_or("");
+                    @let now = d.get(name).unwrap_or("");
                     @if !(value.is_empty() && now.is_empty()) {
                         tr.changed[changed] { th { (name) } td.changed[changed] { (value) } td.changed[changed] { (now) } }
                     }
