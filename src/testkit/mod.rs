@@ -11,7 +11,8 @@
 //! - [`Kit`]: a scenario's whole stack (target, proxy pool, timeline,
 //!   CA) started in process on tokio's paused clock, a client function
 //!   run against it, graded as `sessionrange run` grades, with its trace.
-//!   A minute of crawling at four requests a second takes milliseconds.
+//!   The reference client's 2.3 s crawl of `baseline` takes 12 ms
+//!   (`cargo bench --bench testkit`).
 //!
 //! The strategies feed the engine as well as the range; here, a session
 //! seen from another network is never let through by the default rules:

@@ -3,10 +3,10 @@
 //! The stack is the one `sessionrange run` starts (target, listeners,
 //! proxy pool, CA, trace), on a runtime whose clock is paused: tokio
 //! jumps over every wait when nothing is ready to run, so a client that
-//! paces itself at four requests a second crawls a scenario of a minute
-//! in milliseconds. The target's manual [`Clock`] follows that time, so
-//! its rules (rates, TTLs, sticky sessions, timed faults, the timeline)
-//! see the same minute the client does.
+//! paces itself at four requests a second crawls in milliseconds what
+//! takes seconds on a real clock. The target's manual [`Clock`] follows
+//! that time, so its rules (rates, TTLs, sticky sessions, timed faults,
+//! the timeline) see the same time the client does.
 
 use std::fmt::Display;
 use std::future::Future;
