@@ -12,6 +12,13 @@ use fantoccini::Locator;
 /// report into `dir`; returns its path.
 fn report(dir: &Path, scenario: &str, bug: &str) -> std::path::PathBuf {
     let bin = env!("CARGO_BIN_EXE_sessionrange");
+    report_of(dir, scenario, &[bin, "client", "--quiet", "--bug", bug])
+}
+
+/// Runs `scenario` with `client`, which must fail it, writing the HTML
+/// report into `dir`; returns its path.
+fn report_of(dir: &Path, scenario: &str, client: &[&str]) -> std::path::PathBuf {
+    let bin = env!("CARGO_BIN_EXE_sessionrange");
     let html = dir.join("report.html");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios")
@@ -23,11 +30,62 @@ fn report(dir: &Path, scenario: &str, bug: &str) -> std::path::PathBuf {
         .arg(dir.join("runs"))
         .arg("--html")
         .arg(&html)
-        .args(["--", bin, "client", "--quiet", "--bug", bug])
+        .arg("--")
+        .args(client)
         .status()
         .expect("sessionrange runs");
     assert_eq!(status.code(), Some(1), "the bug fails the scenario");
     html
+}
+
+/// Trace lines a client forges: a session of `mallory` born now and
+/// revoked for a drift, and a decision at the end of time that would
+/// squeeze every real mark into the first pixel.
+const FORGE: &str = r#"trace="$(dirname "$(dirname "$SESSIONRANGE_OUTPUT")")/trace.jsonl"
+now=$(date +%s%3N)
+d='{"type":"decision","seq":900000,"kind":"login","companions":[],"session":"feedfacefeedfacefeedfacefeedface","account":"mallory","fired":[],"verdict":"allow","on_dead_session":false'
+printf '%s,"at":%s}\n' "$d" "$now" >> "$trace"
+d='{"type":"decision","seq":900001,"kind":"request","session":"feedfacefeedfacefeedfacefeedface","account":"mallory","fired":[],"verdict":"revoke","reason":"ASN_DRIFT","on_dead_session":false'
+printf '%s,"at":%s}\n' "$d" "$((now + 5))" >> "$trace"
+printf '%s,"at":18446744073709551615}\n' "$d" >> "$trace"
+exec "$@""#;
+
+#[test]
+fn a_client_cannot_draw_in_its_own_report() {
+    let bin = env!("CARGO_BIN_EXE_sessionrange");
+    let dir = std::env::temp_dir().join(format!("sessionrange-forge-{}", std::process::id()));
+    let client = ["sh", "-c", FORGE, "forge", bin, "client", "--quiet"];
+    let client = [&client[..], &["--bug", "rotate-exit-per-request"]].concat();
+    let html = report_of(&dir, "asn-drift", &client);
+    let page = std::fs::read_to_string(&html).expect("the report");
+    let forged = traces(&dir.join("runs")).contains("mallory");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(forged, "the client's lines reached the trace file");
+    assert!(page.contains("alice"), "the real sessions are drawn");
+    assert!(!page.contains("mallory"), "a forged session is drawn");
+    assert!(!page.contains("feedface"), "a forged session is drawn");
+    // The axis ends at the run's last real event, seconds in.
+    let end = page.split("text-anchor=\"end\">").nth(1).expect("an axis");
+    let secs: f64 = end
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("seconds");
+    assert!(secs < 60.0, "the axis runs to {secs} s");
+}
+
+/// Every `trace.jsonl` under `dir`, concatenated.
+fn traces(dir: &Path) -> String {
+    let mut all = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            all += &traces(&path);
+        } else if path.file_name().is_some_and(|n| n == "trace.jsonl") {
+            all += &std::fs::read_to_string(&path).unwrap_or_default();
+        }
+    }
+    all
 }
 
 async fn texts(browser: &fantoccini::Client, css: &str) -> Vec<String> {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::grade::{self, Criterion, Metrics, OutputCheck, RunFacts, TraceFacts};
+use crate::grade::{self, Criterion, Metrics, OutputCheck, RunFacts, RunView};
 use crate::pool::ProxyPool;
 use crate::range::Range;
 use crate::scenario::Scenario;
@@ -153,20 +153,32 @@ pub const TRUST_VARIABLES: [&str; 4] = [
     "NODE_EXTRA_CA_CERTS",
 ];
 
+/// A finished run's grade, without the client's own criterion.
+#[derive(Debug)]
+pub struct Finished {
+    /// Everything measured.
+    pub metrics: Metrics,
+    /// Pass/fail lines.
+    pub criteria: Vec<Criterion>,
+    /// Proxy moves, as sentences.
+    pub proxy_notes: Vec<String>,
+    /// What the HTML report draws.
+    pub view: RunView,
+}
+
 /// A finished run's grade, without the client's own criterion: the
-/// trace's facts (summed up as it was written), the client's output read
-/// safely from `output`, and the pure [`grade::grade`]. Returns the facts
-/// too, for the proxy notes.
+/// trace's facts and view (summed up as it was written), the client's
+/// output read safely from `output`, and the pure [`grade::grade`].
 pub fn grade_finished(
     scenario: &Scenario,
     state: &TargetState,
     output: &Path,
     started: Timestamp,
     ended: Timestamp,
-) -> (Metrics, Vec<Criterion>, TraceFacts) {
+) -> Finished {
     // The runner's own summary of the trace, made as it was written: the
     // file is for people, and a client could have edited it.
-    let facts = state.trace.take_facts().unwrap_or_default();
+    let (facts, view) = state.trace.take_graded().unwrap_or_default();
     let limit = files::output_limit(u64::from(state.dataset.len()));
     let file = files::read_head(output, limit);
     let served: HashMap<_, _> = state.served_by_session();
@@ -198,5 +210,10 @@ pub fn grade_finished(
         c.passed = c.passed && file.problem.is_none();
         c.details.push(p);
     }
-    (metrics, criteria, facts)
+    Finished {
+        metrics,
+        criteria,
+        proxy_notes: facts.proxy_notes,
+        view,
+    }
 }

@@ -426,6 +426,7 @@ mod tests {
             proxy_notes: Vec::new(),
             seed: 0,
             run_dir: PathBuf::new(),
+            view: Default::default(),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::clock::Timestamp;
 use crate::context::RequestContext;
 use crate::engine::{Decision, DecisionKind};
 use crate::grade::facts::{SessionLife, TraceFacts};
+use crate::grade::view::Mark;
 use crate::session::SessionId;
 use crate::trace::proxy::{FaultKind, ProxyEvent, ProxyWhat};
 use crate::trace::records::{AttemptOutcome, LoginAttempt, LoginFlow, RefreshOutcome};
@@ -100,6 +101,12 @@ impl FactsBuilder {
     /// named by `context_of`. A reference to no decision seen is an error
     /// (the decision still counts, without its context).
     pub fn add_decision(&mut self, d: &Decision) -> std::result::Result<(), String> {
+        self.add_marked(d).0
+    }
+
+    /// Adds one decision (see [`FactsBuilder::add_decision`]) and says how
+    /// a request on a session tracked here went, as grading counts it.
+    pub fn add_marked(&mut self, d: &Decision) -> (std::result::Result<(), String>, Option<Mark>) {
         let resolved = self.refs.context_of(d);
         let ctx = resolved.as_ref().ok().cloned().flatten();
         if d.kind == DecisionKind::Request && d.verdict != Verdict::Allow {
@@ -109,14 +116,14 @@ impl FactsBuilder {
         if d.kind == DecisionKind::LoginGate {
             // A gate names the session a login would get; the login, if
             // any, follows in its own line.
-            return resolved.map(|_| ());
+            return (resolved.map(|_| ()), None);
         }
         let Some(i) = self.life_of(d) else {
             self.facts.untracked_requests += u64::from(d.kind == DecisionKind::Request);
-            return resolved.map(|_| ());
+            return (resolved.map(|_| ()), None);
         };
-        self.lives[i].add(d, ctx, self.facts.grace);
-        resolved.map(|_| ())
+        let mark = self.lives[i].add(d, ctx, self.facts.grace);
+        (resolved.map(|_| ()), mark)
     }
 
     /// The index of `d`'s session, made if need be; `None` for a session
@@ -217,7 +224,13 @@ impl LifeBuilder {
         }
     }
 
-    fn add(&mut self, d: &Decision, ctx: Option<Arc<RequestContext>>, grace: Duration) {
+    /// Adds a decision; a request's mark is returned.
+    fn add(
+        &mut self,
+        d: &Decision,
+        ctx: Option<Arc<RequestContext>>,
+        grace: Duration,
+    ) -> Option<Mark> {
         let owned = |ctx: Option<Arc<RequestContext>>| Decision {
             context: ctx,
             ..d.clone()
@@ -238,13 +251,16 @@ impl LifeBuilder {
             DecisionKind::Request => {
                 let ip = ctx.as_ref().and_then(|c| c.ip);
                 self.count_request(d, ip);
-                if self.request(d, grace) {
+                let (mark, reveals) = self.request(d, grace);
+                if reveals {
                     let revealing = owned(ctx);
                     self.life.death.get_or_insert_with(|| revealing.clone());
                     self.life.revealed = Some(revealing);
                 }
+                return Some(mark);
             }
         }
+        None
     }
 
     /// Counts a request for the traps and the peak rate.
@@ -260,30 +276,34 @@ impl LifeBuilder {
     }
 
     /// Sorts a request: in flight or zombie after the reveal; before it,
-    /// whether this one reveals the death (returns true).
-    fn request(&mut self, d: &Decision, grace: Duration) -> bool {
+    /// allowed or refused, and whether this one reveals the death.
+    fn request(&mut self, d: &Decision, grace: Duration) -> (Mark, bool) {
         let life = &mut self.life;
         if let Some(rev) = &life.revealed {
             let concurrent = (life.in_flight as usize) < life.in_flight_allowance;
             if d.at <= rev.at.plus(grace) && concurrent {
                 life.in_flight += 1;
-            } else {
-                life.zombies += 1;
-                life.last_zombie = Some(d.at);
+                return (Mark::InFlight, false);
             }
-            return false;
+            life.zombies += 1;
+            life.last_zombie = Some(d.at);
+            return (Mark::Zombie, false);
         }
+        let mark = match d.verdict {
+            Verdict::Allow => Mark::Allowed,
+            _ => Mark::Refused,
+        };
         self.recent.push_back(d.at);
         while self.recent.front().is_some_and(|t| d.at > t.plus(grace)) {
             self.recent.pop_front();
         }
         self.most = self.most.max(self.recent.len());
         if !d.verdict.is_terminal() {
-            return false;
+            return (mark, false);
         }
         life.in_flight_allowance = self.most.saturating_sub(1);
         self.recent = VecDeque::new();
-        true
+        (mark, true)
     }
 
     fn finish(mut self) -> SessionLife {

@@ -11,8 +11,10 @@ pub mod causes;
 mod criteria;
 pub mod explain;
 pub mod facts;
+pub mod marks;
 pub mod output;
 pub mod traps;
+pub mod view;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -30,6 +32,7 @@ pub use explain::ExitNames;
 pub use facts::{SessionLife, TimelineFired, TraceFacts};
 pub use output::OutputCheck;
 pub use traps::Trap;
+pub use view::{RunView, ViewBuilder};
 
 /// Requests on a dead session this soon after the revealing answer were
 /// already on their way: a client with 16 requests in flight cannot call

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use crate::clock::Timestamp;
 use crate::contract::{self, RunPaths};
 use crate::error::{Error, Result};
-use crate::grade::{Criterion, Metrics};
+use crate::grade::{Criterion, Metrics, RunView};
 use crate::range::Range;
 use crate::scenario::Scenario;
 use crate::site::{TargetState, TraceLimit, TraceLog};
@@ -60,6 +60,10 @@ pub struct ScenarioReport {
     pub seed: u64,
     /// Where the trace, the output and the client's log are.
     pub run_dir: PathBuf,
+    /// What the HTML report draws of the run: summed up from the trace as
+    /// the target wrote it, never read back from the file.
+    #[serde(skip)]
+    pub view: RunView,
 }
 
 /// A whole run: every scenario, in order.
@@ -281,8 +285,8 @@ fn grade_run(
     started: Timestamp,
     ended: Timestamp,
 ) -> Result<ScenarioReport> {
-    let (metrics, mut criteria, facts) =
-        contract::grade_finished(scenario, state, &paths.output, started, ended);
+    let finished = contract::grade_finished(scenario, state, &paths.output, started, ended);
+    let mut criteria = finished.criteria;
     criteria.insert(0, client_criterion(exit, &paths.log));
     let outcome = Outcome::of(&criteria);
     Ok(ScenarioReport {
@@ -291,11 +295,12 @@ fn grade_run(
         passed: outcome == Outcome::Pass,
         outcome,
         client: exit.clone(),
-        metrics,
+        metrics: finished.metrics,
         criteria,
-        proxy_notes: facts.proxy_notes.clone(),
+        proxy_notes: finished.proxy_notes,
         seed: 0,
         run_dir: paths.dir.clone(),
+        view: finished.view,
     })
 }
 

@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 use crate::context::RequestContext;
 use crate::engine::{Decision, Upkeep};
 use crate::error::Result;
-use crate::grade::{FactsBuilder, TraceFacts};
+use crate::grade::{RunView, TraceFacts, ViewBuilder};
 use crate::site::trace_file::{Dropped, TraceFile, TraceLimit};
 use crate::trace::{self, TraceLine};
 
@@ -45,7 +45,7 @@ pub struct TraceLog {
     recent: Mutex<Recent>,
     live: broadcast::Sender<Arc<str>>,
     /// The run's own summary of every line, when it grades from it.
-    graded: Option<Mutex<FactsBuilder>>,
+    graded: Option<Mutex<ViewBuilder>>,
 }
 
 /// Recent lines, newline-terminated, in large chunks: appending a line
@@ -108,29 +108,29 @@ impl TraceLog {
     }
 
     /// Also sums up every event as it is recorded, for
-    /// [`TraceLog::take_facts`]: the runner grades from this summary, which
-    /// no client can reach, and never from the file, which a client on the
-    /// same machine could edit. The summary keeps what grading needs per
-    /// session, not the lines (see [`FactsBuilder`]); `grace` is the
-    /// scenario's in-flight grace.
+    /// [`TraceLog::take_graded`]: the runner grades and draws its report
+    /// from this summary, which no client can reach, and never from the
+    /// file, which a client on the same machine could edit. The summary
+    /// keeps what grading and drawing need per session, not the lines (see
+    /// [`ViewBuilder`]); `grace` is the scenario's in-flight grace.
     #[must_use]
     pub fn grading(mut self, grace: Duration) -> Self {
-        self.graded = Some(Mutex::new(FactsBuilder::new(grace)));
+        self.graded = Some(Mutex::new(ViewBuilder::new(grace)));
         self
     }
 
-    /// The summary of every event recorded since the start (see
-    /// [`TraceLog::grading`]), leaving an empty one; `None` when the trace
-    /// is not graded.
-    pub fn take_facts(&self) -> Option<TraceFacts> {
+    /// The summary of every event recorded since the start, and the view
+    /// the report draws (see [`TraceLog::grading`]), leaving an empty
+    /// summary; `None` when the trace is not graded.
+    pub fn take_graded(&self) -> Option<(TraceFacts, RunView)> {
         let graded = self.graded.as_ref()?;
         let mut graded = graded.lock();
         let grace = graded.grace();
-        Some(std::mem::replace(&mut *graded, FactsBuilder::new(grace)).finish())
+        Some(std::mem::replace(&mut *graded, ViewBuilder::new(grace)).finish())
     }
 
     /// Feeds the summary, if the trace is graded.
-    fn grade(&self, add: impl FnOnce(&mut FactsBuilder)) {
+    fn grade(&self, add: impl FnOnce(&mut ViewBuilder)) {
         if let Some(graded) = &self.graded {
             add(&mut graded.lock());
         }
@@ -202,9 +202,7 @@ impl TraceLog {
         let (written, _, redone) = self.write_event(&TraceEvent::Decision(d), full);
         // The engine's decisions all come here, whole: a context given
         // by reference names a decision already summed up.
-        self.grade(|g| {
-            let _ = g.add_decision(d);
-        });
+        self.grade(|g| g.add_decision(d));
         (written, d.context.is_some() || redone)
     }
 
@@ -224,9 +222,7 @@ impl TraceLog {
     pub fn record_value(&self, event: &impl Serialize) -> bool {
         let (written, parsed, _) = self.write_event(event, |_| None);
         if let Some(parsed) = parsed {
-            self.grade(|g| {
-                let _ = g.add(&parsed);
-            });
+            self.grade(|g| g.add(&parsed));
         }
         written
     }
@@ -357,6 +353,7 @@ mod tests {
     use crate::engine::Engine;
     use crate::grade::SessionLife;
     use crate::grade::tests::ctx;
+    use crate::grade::view::Mark;
     use crate::session::SessionId;
     use crate::trace::records::{LoginFlow, RefusalReason, RefusedRequest};
     use crate::verdict::Reason;
@@ -441,8 +438,18 @@ mod tests {
         let grace = Duration::from_millis(200);
         let log = TraceLog::in_memory().grading(grace);
         record_a_run(&log);
-        let live = log.take_facts().expect("graded");
+        let (live, drawn) = log.take_graded().expect("graded");
         let text = log.recent().join("\n");
+        // The dashboard draws from lines: it sees what the report sees.
+        let mut from_lines = ViewBuilder::new(grace);
+        text.lines().for_each(|l| from_lines.add_line(l));
+        assert_eq!(from_lines.finish().1, drawn);
+        assert!(
+            drawn.sessions[0]
+                .marks
+                .iter()
+                .any(|b| b.mark == Mark::Zombie)
+        );
         let path = std::path::Path::new("t.jsonl");
         let read = TraceFacts::parse_with_grace(&text, path, grace).expect("parses");
         let lives = |f: &TraceFacts| f.lives.iter().map(seen).collect::<Vec<_>>();

@@ -200,8 +200,8 @@ impl Kit {
         follow.abort();
         let ended = clock.now();
         let _ = range.stop().await;
-        let (metrics, mut criteria, _) =
-            contract::grade_finished(scenario, &state, &paths.output, started, ended);
+        let finished = contract::grade_finished(scenario, &state, &paths.output, started, ended);
+        let (metrics, mut criteria) = (finished.metrics, finished.criteria);
         criteria.insert(0, client);
         // Records the client chose not to fetch: one stopped at its
         // deadline is not charged twice (its criterion already failed).

@@ -95,7 +95,11 @@ pub(crate) fn grade_a_trace_of(bytes: u64, path: &Path) -> Measured {
     let log = sessionrange::runner::graded_trace(path, grade::DEFAULT_IN_FLIGHT_GRACE)
         .expect("a trace file");
     let (decisions, written) = record(&log, bytes, path);
-    let facts = log.take_facts().expect("a graded trace");
+    let (facts, view) = log.take_graded().expect("a graded trace");
+    assert!(
+        view.sessions.iter().any(|s| !s.marks.is_empty()),
+        "the report's view is summed up too"
+    );
     drop(log);
     let served = std::collections::HashMap::new();
     let run = RunFacts {

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::model::{BUCKETS, Ctx, Death, EventView, Mark, RunView, SessionView};
 use crate::grade::Criterion;
+use crate::grade::view::{BUCKETS, Ctx, Death, EventView, Mark, RunView, SessionView};
 use crate::runner::ScenarioReport;
 
 /// The page's style.
@@ -20,8 +20,6 @@ const ROW: f64 = 16.0;
 pub struct Section<'a> {
     /// The runner's report of it.
     pub report: &'a ScenarioReport,
-    /// Its sessions and events.
-    pub view: RunView,
     /// The session velocity limit, per second, if the rule is on.
     pub rate_limit: Option<f64>,
 }
@@ -58,15 +56,22 @@ pub(crate) fn head(title: &str, css: &str) -> Markup {
 
 /// The timeline and deaths of a live target, for the dashboard.
 pub(crate) fn live(view: &RunView) -> String {
-    let markup = html! {
+    sessions(view).into_string()
+}
+
+/// The sessions' timeline, what was left out, and how each died.
+fn sessions(view: &RunView) -> Markup {
+    html! {
         (legend())
         (timeline(view))
         @if view.omitted > 0 {
             p.note { (view.omitted) " more sessions are not drawn: the dead ones come first, then the busiest." }
         }
+        @if view.unreadable > 0 {
+            p.note { (view.unreadable) " trace lines could not be read." }
+        }
         (deaths(&view.sessions))
-    };
-    markup.into_string()
+    }
 }
 
 fn outcome_class(r: &ScenarioReport) -> &'static str {
@@ -85,21 +90,10 @@ fn section(s: &Section<'_>) -> Markup {
             p.description { (r.description) }
             (card(&r.criteria))
             h3 id={ (r.scenario) "-sessions" } { "Sessions" }
-            (legend())
-            (timeline(&s.view))
-            @if s.view.omitted > 0 {
-                p.note { (s.view.omitted) " more sessions are not drawn: the dead ones come first, then the busiest." }
-            }
-            @for why in &s.view.refused {
-                p.note { (why) }
-            }
-            @if s.view.unreadable > 0 {
-                p.note { (s.view.unreadable) " trace lines could not be read." }
-            }
-            (deaths(&s.view.sessions))
+            (sessions(&r.view))
             (missing(r))
-            (rates(&s.view.sessions, s.rate_limit))
-            (events(&s.view.events))
+            (rates(&r.view.sessions, s.rate_limit))
+            (events(&r.view.events))
         }
     }
 }

@@ -26,7 +26,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use crate::clock::Timestamp;
 use crate::grade::DEFAULT_IN_FLIGHT_GRACE;
-use crate::report::html::model::ViewBuilder;
+use crate::grade::ViewBuilder;
 use crate::report::html::render;
 use crate::session::{Session, SessionState};
 use crate::site::state::TargetState;
@@ -140,7 +140,11 @@ async fn timeline(State(st): St) -> Response {
         for line in &lines {
             view.add_line(line);
         }
-        render::live(&view.finish())
+        let (_, mut drawn) = view.finish();
+        // A tail's first lines name contexts of decisions before it: not
+        // lines that could not be read.
+        drawn.unreadable = 0;
+        render::live(&drawn)
     });
     match drawn.await {
         Ok(html) => Html(html).into_response(),

@@ -1,19 +1,21 @@
-//! What the HTML report shows of one scenario's run, read from its trace line by line: sessions with their marks, births and deaths, the pool's moves.
+//! What the HTML report and the dashboard draw of a run, summed up from its trace as it is written: sessions with their marks, births and deaths, the pool's moves.
 //!
-//! Pure: it takes trace lines and gives a bounded view. However many
-//! decisions a run made, each session keeps at most [`BUCKETS`] marks and
-//! at most [`MAX_SESSIONS`] sessions are drawn, so a hammering client's
-//! report stays under about 2 MB.
+//! Pure: it takes decisions and trace lines and gives a bounded view.
+//! The runner feeds it every event as the target records it (as it does
+//! grading), so a client that edits the trace file cannot draw in its
+//! report. However many decisions a run made, each session keeps at most
+//! [`BUCKETS`] marks and at most [`MAX_SESSIONS`] sessions are drawn, so
+//! a hammering client's report stays under about 2 MB.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::engine::{Decision, DecisionKind};
+use crate::grade::marks::Marks;
 use crate::grade::{ExitNames, FactsBuilder, SessionLife, TraceFacts};
 use crate::session::SessionId;
+use crate::trace::TraceLine;
 use crate::trace::proxy::ProxyWhat;
-use crate::trace::{ContextRefs, TraceLine};
 use crate::verdict::{Reason, Verdict};
 
 /// Marks across the run's span, per session.
@@ -100,7 +102,7 @@ impl Ctx {
 }
 
 /// One session as drawn.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SessionView {
     /// The session id.
     pub id: SessionId,
@@ -136,7 +138,7 @@ pub struct Bucket {
 }
 
 /// How a session died.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Death {
     /// When, from the run's start.
     pub at: Duration,
@@ -147,7 +149,7 @@ pub struct Death {
 }
 
 /// A pool or timeline event on the run's axis.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EventView {
     /// When, from the run's start.
     pub at: Duration,
@@ -158,7 +160,7 @@ pub struct EventView {
 }
 
 /// One scenario's run, as the report draws it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunView {
     /// The run's span, from its first to its last event.
     pub span: Duration,
@@ -170,44 +172,36 @@ pub struct RunView {
     pub events: Vec<EventView>,
     /// Trace lines that could not be read.
     pub unreadable: u64,
-    /// Trace files that were not read, and why.
-    pub refused: Vec<String>,
 }
 
-/// Reads trace lines into a view; `grace` is the scenario's in-flight grace.
+/// Sums a trace up for grading and for drawing at once, as it is
+/// written or read: the [`FactsBuilder`] grading reads, each session's
+/// marks bucketed online (see [`Marks`]), and the first pool and timeline
+/// events. Its memory grows with sessions, not requests.
 #[derive(Debug)]
 pub struct ViewBuilder {
     facts: FactsBuilder,
-    refs: ContextRefs,
-    requests: HashMap<SessionId, Vec<(Timestamp, Mark, Option<Reason>)>>,
+    marks: Marks,
     events: Vec<(Timestamp, &'static str, String)>,
-    first: Option<Timestamp>,
-    last: Timestamp,
+    last: Option<Timestamp>,
     unreadable: u64,
-    refused: Vec<String>,
-    grace: Duration,
 }
 
 impl ViewBuilder {
-    /// An empty builder.
+    /// An empty builder; `grace` is the scenario's in-flight grace.
     pub fn new(grace: Duration) -> Self {
         Self {
             facts: FactsBuilder::new(grace),
-            refs: ContextRefs::default(),
-            requests: HashMap::new(),
+            marks: Marks::default(),
             events: Vec::new(),
-            first: None,
-            last: Timestamp::EPOCH,
+            last: None,
             unreadable: 0,
-            refused: Vec::new(),
-            grace,
         }
     }
 
-    /// Notes a trace file that was not read, and why (`None`: there was
-    /// no such file, which says nothing).
-    pub fn refuse(&mut self, why: Option<String>) {
-        self.refused.extend(why);
+    /// The in-flight grace it sorts late requests with.
+    pub fn grace(&self) -> Duration {
+        self.facts.grace()
     }
 
     /// Adds one trace line; a line that cannot be read is counted.
@@ -216,46 +210,49 @@ impl ViewBuilder {
             return;
         }
         match TraceLine::parse(line) {
-            Ok(Some(parsed)) => {
-                if self.facts.add(&parsed).is_err() {
-                    self.unreadable += 1;
-                }
-                self.add(parsed);
-            }
+            Ok(Some(parsed)) => self.add(&parsed),
             Ok(None) => {}
             Err(_) => self.unreadable += 1,
         }
     }
 
-    fn add(&mut self, line: TraceLine) {
+    /// Adds one parsed line.
+    pub fn add(&mut self, line: &TraceLine) {
         match line {
-            TraceLine::Decision(mut d) => {
-                let _ = self.refs.resolve(&mut d);
-                self.saw(d.at);
-                if matches!(d.kind, DecisionKind::Request) {
-                    let mark = match (d.on_dead_session, d.verdict) {
-                        (true, _) => Mark::Zombie,
-                        (false, Verdict::Allow) => Mark::Allowed,
-                        (false, _) => Mark::Refused,
-                    };
-                    let seen = (d.at, mark, d.verdict.reason());
-                    self.requests.entry(d.session).or_default().push(seen);
-                }
-            }
+            TraceLine::Decision(d) => return self.add_decision(d),
             TraceLine::Proxy(p) => {
-                self.saw(p.at);
                 let kind = match &p.what {
-                    ProxyWhat::StickyRotated { .. } => "rotation",
-                    ProxyWhat::Fault { .. } => "fault",
-                    _ => return,
+                    ProxyWhat::StickyRotated { .. } => Some("rotation"),
+                    ProxyWhat::Fault { .. } => Some("fault"),
+                    _ => None,
                 };
-                self.event(p.at, kind, || p.describe());
+                self.saw(p.at);
+                if let Some(kind) = kind {
+                    self.event(p.at, kind, || p.describe());
+                }
             }
             TraceLine::Timeline(t) => {
                 self.saw(t.at);
                 self.event(t.at, "timeline", || format!("{}: {}", t.action, t.detail));
             }
             _ => {}
+        }
+        if self.facts.add(line).is_err() {
+            self.unreadable += 1;
+        }
+    }
+
+    /// Adds one decision, as the engine made it (its context in full or
+    /// by reference).
+    pub fn add_decision(&mut self, d: &Decision) {
+        self.saw(d.at);
+        if matches!(d.kind, DecisionKind::Login { .. }) && d.verdict == Verdict::Allow {
+            self.marks.track(d.session);
+        }
+        let (added, mark) = self.facts.add_marked(d);
+        self.unreadable += u64::from(added.is_err());
+        if let Some(mark) = mark {
+            self.marks.add(d.session, d.at, mark, d.verdict.reason());
         }
     }
 
@@ -268,85 +265,53 @@ impl ViewBuilder {
     }
 
     fn saw(&mut self, at: Timestamp) {
-        self.first = Some(self.first.map_or(at, |f| f.min(at)));
-        self.last = self.last.max(at);
+        self.marks.start(at);
+        self.last = Some(self.last.map_or(at, |l| l.max(at)));
     }
 
-    /// The view: sessions ranked and bucketed, events in order.
-    pub fn finish(self) -> RunView {
-        let start = self.first.unwrap_or(self.last);
-        let span = self.last.since(start).max(Duration::from_millis(1));
+    /// The summary grading reads, and the view: sessions ranked and
+    /// bucketed, events in order.
+    pub fn finish(self) -> (TraceFacts, RunView) {
+        let start = self.marks.origin().unwrap_or(Timestamp::EPOCH);
+        let last = self.last.unwrap_or(start);
+        let span = last.since(start).max(Duration::from_millis(1));
         let facts: TraceFacts = self.facts.finish();
         let mut lives: Vec<&SessionLife> =
             facts.lives.iter().filter(|l| l.birth.is_some()).collect();
         lives.sort_by_key(|l| (l.death.is_none(), std::cmp::Reverse(l.requests)));
         let omitted = lives.len().saturating_sub(MAX_SESSIONS);
-        let sessions = lives
-            .into_iter()
-            .take(MAX_SESSIONS)
-            .map(|l| {
-                session_view(
-                    l,
-                    self.requests.get(&l.id),
-                    start,
-                    span,
-                    self.grace,
-                    &facts.exits,
-                )
-            })
+        let drawn = lives.into_iter().take(MAX_SESSIONS);
+        let sessions = drawn
+            .map(|l| session_view(l, self.marks.drawn(l.id, span), start, &facts.exits))
             .collect();
         let mut events = self.events;
         events.sort_by_key(|e| e.0);
-        let events = events.into_iter().take(MAX_EVENTS);
-        RunView {
+        let events = events
+            .into_iter()
+            .take(MAX_EVENTS)
+            .map(|(at, kind, text)| EventView {
+                at: at.since(start),
+                kind,
+                text,
+            });
+        let view = RunView {
             span,
             sessions,
             omitted,
-            events: events
-                .map(|(at, kind, text)| EventView {
-                    at: at.since(start),
-                    kind,
-                    text,
-                })
-                .collect(),
+            events: events.collect(),
             unreadable: self.unreadable,
-            refused: self.refused,
-        }
+        };
+        (facts, view)
     }
 }
 
-/// One session's view: its marks bucketed over the run's span, requests
-/// after its reveal split into in flight and zombies by the grace.
+/// One session's view: its marks (bucketed already), birth and death.
 fn session_view(
     life: &SessionLife,
-    requests: Option<&Vec<(Timestamp, Mark, Option<Reason>)>>,
+    marks: Vec<Bucket>,
     start: Timestamp,
-    span: Duration,
-    grace: Duration,
     exits: &ExitNames,
 ) -> SessionView {
-    let told = life.revealed.as_ref().map(|d| d.at);
-    let mut buckets: HashMap<usize, Bucket> = HashMap::new();
-    for &(at, mark, reason) in requests.map(Vec::as_slice).unwrap_or_default() {
-        let mark = match (mark, told) {
-            (Mark::Zombie, Some(t)) if at <= t.plus(grace) => Mark::InFlight,
-            (m, _) => m,
-        };
-        let index = bucket(at.since(start), span);
-        let b = buckets.entry(index).or_insert(Bucket {
-            index,
-            mark,
-            requests: 0,
-            reason: None,
-        });
-        if mark >= b.mark {
-            b.mark = mark;
-            b.reason = reason.or(b.reason);
-        }
-        b.requests += 1;
-    }
-    let mut marks: Vec<Bucket> = buckets.into_values().collect();
-    marks.sort_unstable_by_key(|b| b.index);
     let birth = life.birth.as_ref();
     SessionView {
         id: life.id,
@@ -367,12 +332,6 @@ fn session_view(
         peak_rate: life.peak_rate,
         zombies: life.zombies,
     }
-}
-
-/// The bucket of a moment `at` into a span.
-fn bucket(at: Duration, span: Duration) -> usize {
-    let i = at.as_secs_f64() / span.as_secs_f64() * BUCKETS as f64;
-    (i as usize).min(BUCKETS - 1)
 }
 
 #[cfg(test)]
@@ -428,7 +387,7 @@ pub(crate) mod tests {
             builder.add_line(&line);
         }
         builder.add_line("{not json");
-        let view = builder.finish();
+        let (_, view) = builder.finish();
         assert_eq!(view.sessions.len(), MAX_SESSIONS);
         assert_eq!(view.omitted, 1_000 - MAX_SESSIONS);
         assert_eq!(view.unreadable, 1);
@@ -450,7 +409,7 @@ pub(crate) mod tests {
         for line in trace(40, 2) {
             builder.add_line(&line);
         }
-        let view = builder.finish();
+        let (_, view) = builder.finish();
         let dead = &view.sessions[0];
         let death = dead.death.as_ref().expect("the first session died");
         let (birth, died) = (
