@@ -31,6 +31,11 @@ pub struct EngineConfig {
     pub fingerprint: FingerprintConfig,
     /// Companion cookies stripped or altered.
     pub companion_cookies: CompanionConfig,
+    /// The page sensor's cookie missing, invalid, or disagreeing with the
+    /// request (only when the target runs a sensor).
+    pub sensor: SensorConfig,
+    /// Automation markers in the sensor's signals.
+    pub automation: AutomationConfig,
     /// One session used from many places at once.
     pub concurrency: ConcurrencyConfig,
     /// Per-session rate limit.
@@ -62,6 +67,8 @@ impl Default for EngineConfig {
             impossible_travel: TravelConfig::default(),
             fingerprint: FingerprintConfig::default(),
             companion_cookies: CompanionConfig::default(),
+            sensor: SensorConfig::default(),
+            automation: AutomationConfig::default(),
             concurrency: ConcurrencyConfig::default(),
             session_velocity: VelocityConfig::default(),
             account_velocity: VelocityConfig::default(),
@@ -88,6 +95,27 @@ impl Default for RuleConfig {
             action: Action::Revoke,
         }
     }
+}
+
+/// The page sensor: each case has its action, all `off` by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SensorConfig {
+    /// No sensor cookie came back (`SENSOR_MISSING`).
+    pub missing: Action,
+    /// A sensor cookie that does not check out (`SENSOR_INVALID`).
+    pub invalid: Action,
+    /// A sensor whose User-Agent is not the request's (`SENSOR_MISMATCH`).
+    pub mismatch: Action,
+}
+
+/// Automation markers in the sensor's signals (`AUTOMATION_DETECTED`);
+/// `off` by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutomationConfig {
+    /// What happens when a marker shows.
+    pub action: Action,
 }
 
 /// Session lifetimes. Natural expiry is reported as expiry, never as a

@@ -42,6 +42,10 @@ pub struct RequestContext {
     /// existed have none; the rule then compares `ja4`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ja4_stable: Option<String>,
+    /// The page sensor's cookie as the target read it, when the target
+    /// runs a sensor (see [`crate::auth::sensor`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensor: Option<crate::auth::sensor::Reading>,
 }
 
 impl RequestContext {
@@ -260,6 +264,9 @@ pub struct BirthContext {
     pub ja4_stable: Option<Arc<str>>,
     /// The companion cookies the target set for this client.
     pub companions: Companions,
+    /// What the page's sensor claimed at login, when it checked out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensor: Option<Arc<crate::auth::sensor::Signals>>,
 }
 
 impl BirthContext {
@@ -283,6 +290,10 @@ impl BirthContext {
             ja4: opt(&ctx.ja4),
             ja4_stable: opt(&ctx.ja4_stable),
             companions: Companions::with_names(companions, |n| interner.intern(n)),
+            sensor: match &ctx.sensor {
+                Some(crate::auth::sensor::Reading::Valid(s)) => Some(Arc::new(s.clone())),
+                _ => None,
+            },
         }
     }
 }

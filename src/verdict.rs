@@ -131,6 +131,15 @@ reasons! {
     AccountBanned = "ACCOUNT_BANNED", security = true;
     /// The session store is full of live sessions: a login gets no session.
     SessionStoreFull = "SESSION_STORE_FULL", security = false;
+    /// The page's sensor cookie did not come back (the client ran no script).
+    SensorMissing = "SENSOR_MISSING", security = true;
+    /// The sensor cookie was forged, altered, or made under another nonce.
+    SensorInvalid = "SENSOR_INVALID", security = true;
+    /// The sensor's signals disagree with the request (its User-Agent).
+    SensorMismatch = "SENSOR_MISMATCH", security = true;
+    /// The sensor showed an automated browser (`navigator.webdriver`,
+    /// a headless User-Agent, no plugins, no languages).
+    AutomationDetected = "AUTOMATION_DETECTED", security = true;
 }
 
 impl fmt::Display for Reason {
@@ -187,6 +196,8 @@ pub enum RuleName {
     RoboticCadence,
     Escalation,
     AccountBan,
+    Sensor,
+    Automation,
 }
 
 /// One rule that fired on a request: what it measured and what it asked for.
@@ -295,6 +306,23 @@ pub enum Evidence {
         age_ms: u64,
         /// The limit, in milliseconds.
         limit_ms: u64,
+    },
+    /// A sensor cookie that is missing or does not check out.
+    Sensor {
+        /// What was wrong.
+        problem: String,
+    },
+    /// A sensor's claim that disagrees with what the request sent.
+    Claim {
+        /// What the sensor claimed (its User-Agent).
+        claimed: String,
+        /// What the request sent.
+        sent: Option<String>,
+    },
+    /// Markers of an automated browser.
+    Automation {
+        /// Each marker seen, such as `webdriver`.
+        markers: Vec<String>,
     },
     /// An account reached its invalidation limit.
     Escalation {

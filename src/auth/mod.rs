@@ -32,4 +32,5 @@ pub mod csrf;
 pub mod jwt;
 pub mod pow;
 pub mod refresh;
+pub mod sensor;
 pub mod totp;

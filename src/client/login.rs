@@ -272,6 +272,7 @@ mod tests {
             csrf: "tok&en",
             pow_challenge: Some("00ff"),
             error: Some("Wrong username or password."),
+            sensor_nonce: None,
         };
         let html = login(&cfg, &form);
         assert_eq!(
@@ -302,6 +303,7 @@ mod tests {
                 csrf: "c",
                 pow_challenge: Some("0123456789abcdef0123456789abcdef"),
                 error: None,
+                sensor_nonce: None,
             },
         );
         let account = Account {

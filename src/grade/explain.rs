@@ -165,6 +165,12 @@ fn measured(e: &Evidence) -> String {
             limit,
             ..
         } => format!("{invalidations} invalidations, limit {limit}"),
+        Evidence::Sensor { problem } => problem.clone(),
+        Evidence::Claim { claimed, sent } => format!(
+            "the sensor claims {claimed:?}, the request sent {:?}",
+            sent.as_deref().unwrap_or("")
+        ),
+        Evidence::Automation { markers } => format!("automation markers: {}", markers.join(", ")),
         _ => String::new(),
     }
 }

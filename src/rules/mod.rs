@@ -8,6 +8,7 @@
 //! as expiry. Then every security rule runs; the strongest action wins, and
 //! among equal actions the earlier rule in `evaluate`'s order wins.
 
+pub mod browser;
 pub mod concurrency;
 pub mod fingerprint;
 pub mod lifetime;
@@ -66,6 +67,8 @@ pub(crate) fn evaluate(
     ));
     fingerprint::check_all(&cfg.fingerprint, s, ctx, fired);
     fingerprint::companions(&cfg.companion_cookies, s, ctx, fired);
+    fired.extend(browser::sensor(&cfg.sensor, ctx));
+    fired.extend(browser::automation(&cfg.automation, ctx));
     fired.extend(concurrency::distinct_ips(&cfg.concurrency, s, ctx, now));
     fired.extend(concurrency::in_flight(&cfg.concurrency, s));
     let session_rate = velocity::check(

@@ -19,8 +19,8 @@ use serde_json::json;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
+use crate::auth::csrf::constant_time_eq;
 use crate::session::SessionId;
-use crate::site::dashboard_keys::constant_time_eq;
 use crate::site::guard;
 use crate::site::state::TargetState;
 use crate::verdict::Reason;

@@ -95,6 +95,17 @@ impl Default for CompanionSpec {
     }
 }
 
+/// The page sensor (see [`crate::auth::sensor`]): when enabled, the
+/// landing and login pages set a nonce cookie and run a script that sets
+/// the sensor cookie, and every request's context carries what the target
+/// made of it for the `sensor` and `automation` rules. Off by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SensorSpec {
+    /// Whether the pages run the sensor.
+    pub enabled: bool,
+}
+
 /// Extra login steps, each optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -222,6 +233,8 @@ pub struct TargetConfig {
     pub dataset: DatasetConfig,
     /// Companion cookies set by the landing page.
     pub companions: CompanionSpec,
+    /// The page sensor: a script on the landing and login pages.
+    pub sensor: SensorSpec,
     /// Extra login steps.
     pub login: LoginSteps,
     /// Token lifetimes.
@@ -250,6 +263,7 @@ impl Default for TargetConfig {
             accounts: vec![account("alice", "wonderland"), account("bob", "builder")],
             dataset: DatasetConfig::default(),
             companions: CompanionSpec::default(),
+            sensor: SensorSpec::default(),
             login: LoginSteps::default(),
             tokens: TokenConfig::default(),
             responses: ResponseConfig::default(),

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use parking_lot::Mutex;
 use rand::Rng;
 
+use crate::auth::csrf::constant_time_eq;
 use crate::site::state::random_hex;
 
 /// Links not yet used, and cookies given out, remembered at most; past
@@ -62,12 +63,6 @@ impl DashboardKeys {
             .iter()
             .fold(false, |found, s| found | same(s))
     }
-}
-
-/// Whether `a` and `b` are equal, in a time that does not say where they
-/// differ.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Adds `key` to `set` (forgetting the set when full) and returns it.

@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use crate::auth::sensor;
 use crate::clock::Timestamp;
 use crate::context::RequestContext;
 use crate::fingerprint::TlsFingerprint;
@@ -110,11 +111,23 @@ pub(crate) fn context(
     let pairs = headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("")));
-    let ctx = RequestContext::from_headers(Some(client.ip), st.geo.lookup(client.ip), pairs);
+    let mut ctx = RequestContext::from_headers(Some(client.ip), st.geo.lookup(client.ip), pairs);
+    if st.config.sensor.enabled {
+        ctx.sensor = Some(sensor_reading(st, &ctx));
+    }
     match tls {
         Some(t) => ctx.with_tls_fingerprint(t),
         None => ctx,
     }
+}
+
+/// The sensor cookie of a request, read against the nonce cookie when
+/// the target signed that nonce.
+fn sensor_reading(st: &TargetState, ctx: &RequestContext) -> sensor::Reading {
+    let nonce = ctx
+        .cookie(sensor::NONCE_COOKIE)
+        .filter(|n| st.companion_key.verify(n, n));
+    sensor::read(nonce, ctx.cookie(sensor::SENSOR_COOKIE))
 }
 
 /// `context_of` when the line it names is at most

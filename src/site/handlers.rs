@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::auth::sensor;
 use crate::session::SessionId;
 use crate::site::attempts::{self, Attempt, LoginRefusal, LoginVia, RefusalReason};
 use crate::site::guard::{self, Authorized, CSRF_COOKIE, SESSION_COOKIE};
@@ -22,20 +23,52 @@ use crate::verdict::Reason;
 
 type St = State<Arc<TargetState>>;
 
-/// `GET /`: the landing page; sets the companion cookies the client lacks.
+/// `GET /`: the landing page; sets the companion cookies the client
+/// lacks, and the sensor's nonce when the target runs a sensor.
 pub(crate) async fn landing(State(st): St, headers: HeaderMap) -> Response {
-    let (_, fresh) = login::companions(&st, &headers, true);
-    let mut r = Html(pages::landing()).into_response();
+    let (_, mut fresh) = login::companions(&st, &headers, true);
+    let (nonce, set) = sensor_nonce(&st, &headers);
+    fresh.extend(set);
+    let mut r = Html(pages::landing(nonce.as_deref())).into_response();
     append_cookies(&mut r, &fresh);
     r
 }
 
-/// `GET /login`: the login form, with a CSRF token and any PoW challenge.
-pub(crate) async fn login_page(State(st): St) -> Response {
-    login_form(&st, None, StatusCode::OK)
+/// `GET /_sr/sensor.js`: the page sensor's script.
+pub(crate) async fn sensor_script() -> Response {
+    let js = "text/javascript; charset=utf-8";
+    ([(header::CONTENT_TYPE, js)], pages::SENSOR_JS).into_response()
 }
 
-fn login_form(st: &TargetState, error: Option<&str>, status: StatusCode) -> Response {
+/// The sensor's nonce for a page: the client's own when the target signed
+/// it, a fresh one (with its `Set-Cookie`) otherwise; nothing when the
+/// target runs no sensor.
+fn sensor_nonce(st: &TargetState, headers: &HeaderMap) -> (Option<String>, Option<String>) {
+    if !st.config.sensor.enabled {
+        return (None, None);
+    }
+    let kept =
+        guard::cookie(headers, sensor::NONCE_COOKIE).filter(|n| st.companion_key.verify(n, n));
+    if let Some(n) = kept {
+        return (Some(n.to_owned()), None);
+    }
+    let nonce = st.companion_key.issue(&mut rand::rng());
+    let cookie = respond::site_cookie(sensor::NONCE_COOKIE.to_owned(), nonce.clone());
+    let set = respond::set_cookie_value(&cookie.http_only(true).build());
+    (Some(nonce), Some(set))
+}
+
+/// `GET /login`: the login form, with a CSRF token and any PoW challenge.
+pub(crate) async fn login_page(State(st): St, headers: HeaderMap) -> Response {
+    login_form(&st, &headers, None, StatusCode::OK)
+}
+
+fn login_form(
+    st: &TargetState,
+    headers: &HeaderMap,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let mut rng = rand::rng();
     let csrf = st.csrf.issue(&mut rng);
     st.flow_token_issued(&csrf, st.clock.now());
@@ -43,13 +76,16 @@ fn login_form(st: &TargetState, error: Option<&str>, status: StatusCode) -> Resp
     if let Some(ch) = &pow {
         st.issue_pow(ch, st.clock.now());
     }
+    let (nonce, set) = sensor_nonce(st, headers);
     let form = pages::LoginForm {
         csrf: &csrf,
         pow_challenge: pow.as_deref(),
         error,
+        sensor_nonce: nonce.as_deref(),
     };
     let mut r = (status, Html(pages::login(&st.config, &form))).into_response();
     guard::add_csrf_cookie(&mut r, &csrf);
+    append_cookies(&mut r, &set.into_iter().collect::<Vec<_>>());
     r
 }
 
@@ -96,7 +132,12 @@ pub(crate) async fn login_submit(
         Err(e) => match (e.reason, e.retry_after) {
             (LoginRefusal::AccountBanned, _) => respond::banned(false),
             (r, Some(secs)) => login::limited(r, secs, respond::wants_json(&headers)),
-            (r, None) => login_form(&st, Some(login::message(r)), StatusCode::UNAUTHORIZED),
+            (r, None) => login_form(
+                &st,
+                &headers,
+                Some(login::message(r)),
+                StatusCode::UNAUTHORIZED,
+            ),
         },
     }
 }

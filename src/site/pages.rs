@@ -10,13 +10,33 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-/// The public landing page.
-pub(crate) fn landing() -> String {
-    page(
-        "sessionrange shop",
-        "<h1>sessionrange shop</h1>\n<p><a href=\"/login\">Sign in</a> to see the catalog.</p>",
-    )
+/// The public landing page, running the sensor under `nonce` when the
+/// target runs one.
+pub(crate) fn landing(nonce: Option<&str>) -> String {
+    let body = format!(
+        "<h1>sessionrange shop</h1>\n<p><a href=\"/login\">Sign in</a> to see the catalog.</p>{}",
+        sensor_tag(nonce)
+    );
+    page("sessionrange shop", &body)
 }
+
+/// The script tag of the page sensor, or nothing.
+pub(crate) fn sensor_tag(nonce: Option<&str>) -> String {
+    nonce
+        .map(|n| {
+            format!(
+                "\n<script id=\"sr-sensor\" src=\"{SENSOR_SCRIPT}\" data-nonce=\"{}\"></script>",
+                escape(n)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Where the page sensor's script is served.
+pub(crate) const SENSOR_SCRIPT: &str = "/_sr/sensor.js";
+
+/// The page sensor's script (and the challenge's solver).
+pub(crate) const SENSOR_JS: &str = include_str!("assets/sensor.js");
 
 /// What the login form needs besides the config.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +47,8 @@ pub(crate) struct LoginForm<'a> {
     pub pow_challenge: Option<&'a str>,
     /// An error to show above the form.
     pub error: Option<&'a str>,
+    /// The sensor's nonce, when the target runs a sensor.
+    pub sensor_nonce: Option<&'a str>,
 }
 
 /// The login form. It carries `id="login-form"`, which clients use to
@@ -56,7 +78,8 @@ pub(crate) fn login(cfg: &TargetConfig, form: &LoginForm<'_>) -> String {
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e)))
         .unwrap_or_default();
     let body = format!(
-        "<h1>Sign in</h1>\n{error}<form id=\"login-form\" method=\"post\" action=\"/login\">\n{fields}<button type=\"submit\">Sign in</button>\n</form>"
+        "<h1>Sign in</h1>\n{error}<form id=\"login-form\" method=\"post\" action=\"/login\">\n{fields}<button type=\"submit\">Sign in</button>\n</form>{}",
+        sensor_tag(form.sensor_nonce)
     );
     page("Sign in", &body)
 }
@@ -93,10 +116,12 @@ mod tests {
             csrf: "t",
             pow_challenge: Some("abcd"),
             error: Some("<bad>"),
+            sensor_nonce: Some("n\"1"),
         };
         let full = login(&cfg, &form);
         assert!(full.contains("name=\"pow_nonce\"") && full.contains("data-bits=\"8\""));
         assert!(full.contains("name=\"totp\""));
         assert!(full.contains("&lt;bad&gt;"));
+        assert!(full.contains("id=\"sr-sensor\"") && full.contains("data-nonce=\"n&quot;1\""));
     }
 }

@@ -26,6 +26,7 @@ mod pool_edges;
 #[path = "../common/python.rs"]
 mod python;
 mod scenario_traps;
+mod sensor;
 mod slow_peers;
 mod surfaces;
 mod tls;
