@@ -4,7 +4,10 @@
 //! alone (`tests/clients/scraper.py`, Python `requests`) runs with each of
 //! its trap-ignoring switches against the scenario built to catch it, and
 //! without switches against the scenarios a careful client must pass; and
-//! `clients/minimal.py` must pass exactly the scenarios README says.
+//! `clients/minimal.py` must pass exactly the scenarios README says. The
+//! browser scenarios (`scenarios/browser/`) fail the reference client and
+//! the scraper with their named cause, and `clients/playwright.py` (Debian's
+//! Chromium) passes them, and fails `automation` with `--stock`.
 
 #![cfg(feature = "cli")]
 
@@ -162,12 +165,79 @@ const MINIMAL_PASSES: &[&str] = &[
     "velocity",
 ];
 
+/// A bundled scenario, or one of `scenarios/browser/`.
 fn scenario(name: &str) -> Scenario {
-    Scenario::bundled()
-        .expect("the bundled pack loads")
-        .into_iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no bundled scenario {name}"))
+    let bundled = Scenario::bundled().expect("the bundled pack loads");
+    if let Some(s) = bundled.into_iter().find(|s| s.name == name) {
+        return s;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/browser")
+        .join(format!("{name}.toml"));
+    Scenario::load(&path).unwrap_or_else(|e| panic!("no scenario {name}: {e}"))
+}
+
+/// The browser scenarios: each client, its flag, the scenario, and what
+/// it must come to. HTTP-only clients fail with the named cause; the
+/// Playwright client passes, and fails `automation` with Playwright's
+/// stock settings.
+const BROWSER: &[(&str, &str, &str, Expect)] = &[
+    (
+        "reference",
+        "",
+        "js-sensor",
+        Expect::Fail("mortality", "SENSOR_MISSING"),
+    ),
+    (
+        "reference",
+        "",
+        "automation",
+        Expect::Fail("mortality", "SENSOR_MISSING"),
+    ),
+    (
+        "tests/clients/scraper.py",
+        "",
+        "js-sensor",
+        Expect::Fail("mortality", "SENSOR_MISSING"),
+    ),
+    (
+        "tests/clients/scraper.py",
+        "",
+        "automation",
+        Expect::Fail("mortality", "SENSOR_MISSING"),
+    ),
+    ("clients/playwright.py", "", "js-sensor", Expect::Pass),
+    ("clients/playwright.py", "", "automation", Expect::Pass),
+    (
+        "clients/playwright.py",
+        "--stock",
+        "automation",
+        Expect::Fail("mortality", "AUTOMATION_DETECTED"),
+    ),
+];
+
+/// Whether Python Playwright and Debian's Chromium are here; CI sets
+/// SESSIONRANGE_REQUIRE_BROWSER=1 so a missing one fails instead.
+fn playwright() -> bool {
+    let ok = Path::new("/usr/bin/chromium").exists()
+        && std::process::Command::new("python3")
+            .args(["-c", "import playwright.sync_api"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    let required = std::env::var("SESSIONRANGE_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    assert!(
+        ok || !required,
+        "Python Playwright and /usr/bin/chromium are required here"
+    );
+    ok
+}
+
+fn browser_jobs() -> Vec<Job> {
+    let job = |(client, flag, name, expect): &(&str, &str, &str, Expect)| match *client {
+        "reference" => Job::reference(name, None, *expect),
+        script => Job::python(script, name, flag, *expect),
+    };
+    BROWSER.iter().map(job).collect()
 }
 
 /// Where every run of this test goes; kept when the test fails.
@@ -340,6 +410,16 @@ async fn a_readme_scraper_passes_when_careful_and_fails_each_trap_it_ignores() {
     let problems = run_all("python", python_jobs()).await;
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
     let _ = std::fs::remove_dir_all(root().join("python"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_scenarios_fail_http_clients_by_name_and_pass_a_browser() {
+    if !python_requests() || !playwright() {
+        return;
+    }
+    let problems = run_all("browser", browser_jobs()).await;
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    let _ = std::fs::remove_dir_all(root().join("browser"));
 }
 
 #[test]
