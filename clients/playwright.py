@@ -274,6 +274,21 @@ def retry_after(headers, default=1.0):
         return default
 
 
+def records(rows):
+    """Catalog rows as the API's records: integer `id` and `stock`, the rest as text."""
+    for record in rows:
+        record["id"] = int(record["id"])
+        if str(record.get("stock", "")).strip().isdigit():
+            record["stock"] = int(record["stock"])
+    return rows
+
+
+def page_number(href):
+    """The `page` of a next link, or None at the end."""
+    query = parse_qs(urlsplit(href or "").query)
+    return int(query["page"][0]) if "page" in query else None
+
+
 def is_challenge(response):
     return response is not None and response.headers.get("cf-mitigated") == "challenge"
 
@@ -353,11 +368,11 @@ class Session:
         self.in_flight = max(0, self.in_flight + change)
         self.last_network = time.time()
 
-    async def settle(self, limit=2.0, quiet=0.15):
+    async def settle(self, limit=2.0, quiet=0.15, scripts=None):
         """Let the page's scripts finish: when it has any, wait until none of its
         requests has been in flight for `quiet` seconds (Playwright's own
         "networkidle" waits 500 ms, longer than some sticky exits live)."""
-        if not await self.has("script"):
+        if not (await self.has("script") if scripts is None else scripts):
             return
         end = time.time() + max(0.0, min(limit, self.env.left()))
         while time.time() < end:
@@ -387,6 +402,7 @@ class Session:
         bits: form.pow_challenge ? form.pow_challenge.dataset.bits : null,
         nonce: form.pow_nonce ? form.pow_nonce.value : null,
         totp: !!form.totp,
+        scripts: document.scripts.length,
     })"""
 
     SUBMIT_JS = """(form, values) => {
@@ -406,16 +422,17 @@ class Session:
         response = await self.goto("/login")
         if is_challenge(response):
             await self.await_challenge()
-        form = self.page.locator("form#login-form")
         if response is not None and response.status == 404:
             raise JwtOnly()     # no HTML surface: the JSON API is the way in
-        if not await form.count():
+        form = self.page.locator("form#login-form")
+        fields = await self.form_fields(form)
+        if fields is None:
             status = response.status if response else "none"
             if status in (407, 502, 504, "none"):
                 raise ExitFault(f"no login form ({status})")
             raise LoginRetry(f"no login form ({status})", 1.0)
-        await self.settle()
-        values = await self.form_values(form, account, site)
+        await self.settle(scripts=fields["scripts"] > 0)
+        values = await self.form_values(form, fields, account, site)
         try:
             async with self.page.expect_navigation(timeout=self.timeout_ms()) as nav:
                 # the browser encodes and posts the form, as a click would
@@ -427,10 +444,16 @@ class Session:
         if urlsplit(self.page.url).path == "/login":
             raise LoginRetry("still on the login page", 0.2)
 
-    async def form_values(self, form, account, site):
+    async def form_fields(self, form):
+        """What the login form asks for, or None when the page has no login form."""
+        try:
+            return await form.evaluate(self.FORM_JS, timeout=1000)
+        except PlaywrightError:
+            return None
+
+    async def form_values(self, form, fields, account, site):
         """What to type into the form: credentials, the proof of work, the TOTP code."""
-        fields = await form.evaluate(self.FORM_JS)
-        if fields["challenge"] is not None and not fields["nonce"] and await self.has("script"):
+        if fields["challenge"] is not None and not fields["nonce"] and fields["scripts"]:
             try:    # a page script may be solving it: give it a moment
                 await self.page.wait_for_function(
                     "() => document.querySelector('form#login-form [name=pow_nonce]').value",
@@ -521,7 +544,7 @@ class Session:
         body = {"refresh_token": self.tokens["refresh_token"]}
         r = await self.fetch("/api/token/refresh", "POST", body)
         if r["status"] != 200:
-            delay = await self.judge(r["status"], r["headers"], r["text"], fetched=True)
+            delay = await self.judge(r["status"], r["headers"], r["text"])
             await asyncio.sleep(max(0.0, min(delay, self.env.left())))
             return
         self.take(json.loads(r["text"]))
@@ -535,31 +558,51 @@ class Session:
         if r["status"] == 200 and is_json:
             body = json.loads(r["text"])
             return body["items"], body.get("next")
-        delay = await self.judge(r["status"], r["headers"], r["text"], fetched=True)
+        delay = await self.judge(r["status"], r["headers"], r["text"])
         return delay, page_no
 
     # ------------------------------------------------------------ the HTML catalog
 
-    ROWS_JS = """rows => rows.map(tr => {
-        const record = {id: tr.dataset.id};
-        for (const td of tr.querySelectorAll('td[class]')) {
-            record[td.className] = td.textContent.trim();
-        }
-        return record;
-    })"""
+    PAGE_JS = """() => {
+        const table = document.querySelector('table#catalog');
+        const next = document.querySelector('a[rel=next]');
+        const record = tr => {
+            const fields = {id: tr.dataset.id};
+            for (const td of tr.querySelectorAll('td[class]')) {
+                fields[td.className] = td.textContent.trim();
+            }
+            return fields;
+        };
+        return {
+            rows: table ? [...table.querySelectorAll('tr[data-id]')].map(record) : null,
+            next: next ? next.getAttribute('href') : null,
+            login_form: !!document.querySelector('form#login-form'),
+            scripts: document.scripts.length,
+        };
+    }"""
+
+    async def summary(self):
+        """The page read in one go: catalog rows, next link, login form, scripts."""
+        for _ in range(3):
+            try:
+                return await self.page.evaluate(self.PAGE_JS)
+            except PlaywrightError:     # navigating away: read the next document
+                await asyncio.sleep(0.1)
+        return {"rows": None, "next": None, "login_form": False, "scripts": 0}
 
     async def catalog(self, page_no):
         """One catalog page: (records, next page), or (delay, same page) to try again."""
         response = await self.goto(f"/catalog?page={page_no}")
         if is_challenge(response):
             await self.await_challenge()
-        if await self.has("table#catalog"):
-            await self.settle(limit=1.0)    # a sensor script may renew its cookie
-            return await self.extract(), await self.next_page()
+        page = await self.summary()
+        if page["rows"] is not None:
+            await self.settle(limit=1.0, scripts=page["scripts"] > 0)   # a sensor may renew
+            return records(page["rows"]), page_number(page["next"])
         if response is None:
             raise ExitFault("no response")
-        delay = await self.judge(response.status, response.headers, await body_text(response))
-        return delay, page_no
+        text = await body_text(response)
+        return await self.judge(response.status, response.headers, text, page), page_no
 
     async def await_challenge(self, limit=3.0):
         """A challenge interstitial may solve itself with a script and navigate on:
@@ -578,27 +621,13 @@ class Session:
             pass
         await self.settle()
 
-    async def extract(self):
-        rows = await self.page.eval_on_selector_all("table#catalog tr[data-id]", self.ROWS_JS)
-        for record in rows:
-            record["id"] = int(record["id"])
-            if str(record.get("stock", "")).strip().isdigit():
-                record["stock"] = int(record["stock"])
-        return rows
-
-    async def next_page(self):
-        link = self.page.locator("a[rel=next]")
-        if not await link.count():
-            return None
-        query = parse_qs(urlsplit(await link.first.get_attribute("href") or "").query)
-        return int(query["page"][0]) if "page" in query else None
-
     # ------------------------------------------------------------ refusals
 
-    async def judge(self, status, headers, text, fetched=False):
-        """A refusal: return how long to wait before the same request, or raise."""
-        url = urlsplit(self.page.url)
-        if not fetched and (url.path == "/login" or await self.has("form#login-form")):
+    async def judge(self, status, headers, text, page=None):
+        """A refusal: return how long to wait before the same request, or raise.
+        `page` is the summary of the page a navigation ended on, None for a fetch()."""
+        url, fetched = urlsplit(self.page.url), page is None
+        if not fetched and (url.path == "/login" or page["login_form"]):
             # redirect-login (?reason=CODE), a 303 for a cleared cookie, or a 200
             # soft-login form: the session is over either way.
             reason = parse_qs(url.query).get("reason", ["LOGIN_PAGE"])[0]
