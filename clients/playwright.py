@@ -30,7 +30,7 @@ It behaves like a careful browser scraper, learnt from README alone:
   challenges and rate limits on a live session, drops a dead session at once
   (no request after the one that showed its death) and resumes at the failed
   page;
-- it paces requests with jitter (about 4.5 a second), prefers the account
+- it paces requests with jitter (about 5 a second), prefers the account
   with the fewest invalidations for each new login, and stops before the
   deadline;
 - it hides the two automation markers of stock headless Chromium
@@ -69,7 +69,7 @@ from playwright.async_api import async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 EXPIRY_REASONS = {"SESSION_EXPIRED", "IDLE_TIMEOUT", "MAX_USES", "SESSION_UNKNOWN"}
-PACE = (0.16, 0.28)        # seconds between requests of the crawl: about 4.5 a second
+PACE = (0.14, 0.26)        # seconds between requests of the crawl: about 5 a second
 MARGIN = 1.2               # stop this long before the deadline
 # Sessions crawling at once, each its own account and context. Two workers in
 # one Chromium on a 2-CPU machine were slower than one (each login and page
@@ -234,10 +234,10 @@ class Pacer:
         self.last = 0.0
 
     async def wait(self, env, idle=None):
-        """Sleep out the gap; `idle` (preparing the next context) runs first if it fits."""
+        """Sleep out the gap; `idle` (which starts preparing the next context) first."""
         due = self.last + random.uniform(*PACE)
-        if idle is not None and due - time.time() > 0.12:
-            await idle()
+        if idle is not None:
+            idle()
         gap = due - time.time()
         if gap > 0:
             await asyncio.sleep(max(0.0, min(gap, env.left())))
@@ -669,8 +669,8 @@ class Frontier:
     """The catalog pages to read, shared by the workers.
 
     A page is handed out only once it is known to exist (an earlier page linked
-    to it), so no worker reads past the end; a worker whose session dies keeps
-    its page and reads it again in its next session.
+    to it), so no worker reads past the end; a worker whose session dies gives
+    its page back, to be read first by the next live session.
     """
 
     def __init__(self):
@@ -732,7 +732,8 @@ class Worker:
 
     def __init__(self, run, index):
         self.run, self.env, self.index = run, run.env, index
-        self.pacer, self.page_no, self.spare = Pacer(), None, None
+        self.pacer, self.page_no = Pacer(), None
+        self.spare = None       # a task opening the next session's context
         self.exit_pref = index      # static exits: each worker starts on its own
 
     async def work(self):
@@ -745,8 +746,11 @@ class Worker:
                 try:
                     await self.crawl(session)
                 except SessionDead as dead:
-                    log(f"worker {self.index}: session died on page {self.page_no}: {dead.reason}")
+                    log(f"worker {self.index}: session died on page {self.page_no}:"
+                        f" {dead.reason}")
                     self.run.accounts.died(account, dead)
+                    if dead.reason == "ACCOUNT_BANNED":
+                        self.run.accounts.refused.add(account["username"])
                 except ExitFault as fault:
                     log(f"worker {self.index}: exit {session.exit} failed"
                         f" on page {self.page_no}: {fault}")
@@ -765,9 +769,9 @@ class Worker:
 
     async def stop(self):
         self.give_back()
-        if self.spare is not None:
-            await self.spare.close()
-            self.spare = None
+        spare = await self.take_spare()
+        if spare is not None:
+            await spare.close()
 
     async def crawl(self, session):
         frontier = self.run.frontier
@@ -843,14 +847,18 @@ class Worker:
         name, proxy, self.exit_pref = self.run.exits.pick(self.exit_pref)
         return await Session.open(self.run.browser, self.env, name, proxy, self.run.options)
 
-    async def prepare_spare(self):
-        """Open the next session's context ahead of time (no request is sent yet)."""
+    def prepare_spare(self):
+        """Open the next session's context in the background (no request is sent)."""
         if self.spare is None:
-            self.spare = await self.new_context()
+            self.spare = asyncio.create_task(self.new_context())
 
     async def take_spare(self):
         """The spare context, unless its exit has failed since it was made."""
-        spare, self.spare = self.spare, None
+        task, self.spare = self.spare, None
+        try:
+            spare = await task if task is not None else None
+        except PlaywrightError:
+            return None
         if spare is not None and not self.run.exits.healthy(spare.exit):
             await spare.close()
             spare = None

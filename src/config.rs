@@ -36,6 +36,8 @@ pub struct EngineConfig {
     pub sensor: SensorConfig,
     /// Automation markers in the sensor's signals.
     pub automation: AutomationConfig,
+    /// A challenge clearance presented by another client.
+    pub clearance: ClearanceConfig,
     /// One session used from many places at once.
     pub concurrency: ConcurrencyConfig,
     /// Per-session rate limit.
@@ -69,6 +71,7 @@ impl Default for EngineConfig {
             companion_cookies: CompanionConfig::default(),
             sensor: SensorConfig::default(),
             automation: AutomationConfig::default(),
+            clearance: ClearanceConfig::default(),
             concurrency: ConcurrencyConfig::default(),
             session_velocity: VelocityConfig::default(),
             account_velocity: VelocityConfig::default(),
@@ -116,6 +119,15 @@ pub struct SensorConfig {
 pub struct AutomationConfig {
     /// What happens when a marker shows.
     pub action: Action,
+}
+
+/// A challenge clearance from another address, User-Agent or TLS stack
+/// (`CLEARANCE_DRIFT`); `off` by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClearanceConfig {
+    /// What happens when a clearance drifted.
+    pub drift: Action,
 }
 
 /// Session lifetimes. Natural expiry is reported as expiry, never as a

@@ -46,6 +46,10 @@ pub struct RequestContext {
     /// runs a sensor (see [`crate::auth::sensor`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensor: Option<crate::auth::sensor::Reading>,
+    /// The challenge clearance the request presented, when the target
+    /// sealed it (see [`crate::auth::clearance`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clearance: Option<crate::auth::clearance::Clearance>,
 }
 
 impl RequestContext {

@@ -334,6 +334,9 @@ impl Engine {
         let decided = rules::strongest(fired).map(|f| (f.action, f.reason));
         let verdict = match decided {
             None => Verdict::Allow,
+            Some((Action::Challenge, _)) if rules::browser::clearance_answers(ctx, now, fired) => {
+                Verdict::Allow
+            }
             Some((Action::Challenge, r)) => Verdict::Challenge(r),
             Some((action, r)) => self.invalidate(s, acct, r, action == Action::Ban, now, fired),
         };

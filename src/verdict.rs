@@ -140,6 +140,11 @@ reasons! {
     /// The sensor showed an automated browser (`navigator.webdriver`,
     /// a headless User-Agent, no plugins, no languages).
     AutomationDetected = "AUTOMATION_DETECTED", security = true;
+    /// A challenge clearance came from another address, User-Agent or TLS stack.
+    ClearanceDrift = "CLEARANCE_DRIFT", security = true;
+    /// A valid challenge clearance answered a drift rule's challenge
+    /// (recorded with `log`; the request is served).
+    ClearancePassed = "CLEARANCE_PASSED", security = false;
 }
 
 impl fmt::Display for Reason {
@@ -198,6 +203,28 @@ pub enum RuleName {
     AccountBan,
     Sensor,
     Automation,
+    Clearance,
+}
+
+impl RuleName {
+    /// Whether the rule compares the live client with its birth (network
+    /// or fingerprint): the challenges a clearance answers.
+    pub fn is_drift(self) -> bool {
+        matches!(
+            self,
+            Self::IpDrift
+                | Self::AsnDrift
+                | Self::NetworkClassDrift
+                | Self::GeoDrift
+                | Self::ImpossibleTravel
+                | Self::UserAgent
+                | Self::Ja4
+                | Self::Ja3
+                | Self::HttpFingerprint
+                | Self::HeaderOrder
+                | Self::AcceptLanguage
+        )
+    }
 }
 
 /// One rule that fired on a request: what it measured and what it asked for.
@@ -318,6 +345,14 @@ pub enum Evidence {
         claimed: String,
         /// What the request sent.
         sent: Option<String>,
+    },
+    /// A challenge clearance: what it was bound to that drifted, or
+    /// `valid` when it answered a challenge.
+    Clearance {
+        /// `address`, `user_agent`, `tls_stack`, or `valid`.
+        standing: String,
+        /// Who solved the challenge that earned it.
+        via: crate::auth::clearance::Solver,
     },
     /// Markers of an automated browser.
     Automation {

@@ -20,6 +20,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// The longest token [`CsrfKey::verify`] looks at.
 const MAX_TOKEN_LEN: usize = 128;
+/// The longest sealed token [`CsrfKey::unseal`] looks at.
+const MAX_SEALED_LEN: usize = 1024;
 
 /// The run's CSRF signing key.
 #[derive(Clone)]
@@ -55,6 +57,23 @@ impl CsrfKey {
             return false;
         }
         self.is_signed(form_token)
+    }
+
+    /// `payload "." tag`: `payload` (which must hold no `.`) with its HMAC
+    /// tag in unpadded base64url.
+    pub fn seal(&self, payload: &str) -> String {
+        let tag = URL_SAFE_NO_PAD.encode(self.mac(payload).finalize().into_bytes());
+        format!("{payload}.{tag}")
+    }
+
+    /// The payload of a token [`CsrfKey::seal`] made, if its tag is this
+    /// key's (checked in constant time).
+    pub fn unseal<'a>(&self, token: &'a str) -> Option<&'a str> {
+        if token.len() > MAX_SEALED_LEN {
+            return None;
+        }
+        let (payload, _) = token.rsplit_once('.')?;
+        self.is_signed(token).then_some(payload)
     }
 
     fn is_signed(&self, token: &str) -> bool {

@@ -28,6 +28,7 @@
 //! Signing keys are generated per run; [`jwt::JwtKeys::rotate`] simulates a
 //! "rotate the signing key" event that invalidates every access token.
 
+pub mod clearance;
 pub mod csrf;
 pub mod jwt;
 pub mod pow;

@@ -88,6 +88,10 @@ impl FactsBuilder {
                 let key = format!("refused({})", r.reason.code());
                 *self.facts.requests_refused.entry(key).or_default() += 1;
             }
+            TraceLine::Challenge(c) => {
+                let key = c.solved_by.map_or("wrong", |s| s.as_str());
+                *self.facts.challenges.entry(key.to_owned()).or_default() += 1;
+            }
             TraceLine::Refresh(r) => {
                 if let (RefreshOutcome::Rotated, Some(s)) = (r.outcome, r.session) {
                     *self.facts.rotations.entry(s).or_default() += 1;

@@ -170,6 +170,13 @@ fn measured(e: &Evidence) -> String {
             "the sensor claims {claimed:?}, the request sent {:?}",
             sent.as_deref().unwrap_or("")
         ),
+        Evidence::Clearance { standing, via } => match standing.as_str() {
+            "valid" => format!("a clearance solved by the {} answered it", via.as_str()),
+            what => format!(
+                "a clearance presented with another {}",
+                what.replace('_', " ")
+            ),
+        },
         Evidence::Automation { markers } => format!("automation markers: {}", markers.join(", ")),
         _ => String::new(),
     }

@@ -54,6 +54,10 @@ pub struct TraceFacts {
     /// tracked one by one, so a flood of made-up session ids cannot grow
     /// grading's memory.
     pub untracked_requests: u64,
+    /// Answers to the JavaScript challenge: `page` and `client` for those
+    /// solved (by the page's script, or by the client's own code), `wrong`
+    /// for the others.
+    pub challenges: BTreeMap<String, u64>,
 }
 
 impl TraceFacts {

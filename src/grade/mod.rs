@@ -200,6 +200,9 @@ pub struct Metrics {
     pub peak_rate: f64,
     /// Requests the engine decided.
     pub requests: u64,
+    /// Answers to the JavaScript challenge, by who solved them (`page`,
+    /// `client`) or `wrong`.
+    pub challenges: BTreeMap<String, u64>,
 }
 
 /// One pass/fail line of the report card.
@@ -292,6 +295,7 @@ fn measure(run: &RunFacts<'_>, lives: &[SessionLife], expected: &[Reason]) -> Me
         m.output.unique_correct,
     );
     m.requests += run.trace.untracked_requests;
+    m.challenges = run.trace.challenges.clone();
     m.workers = most_at_once(&spans);
     m.relogins = m.sessions_created.saturating_sub(m.workers);
     m.session_yield = m.records_served as f64 / (1 + m.relogins) as f64;

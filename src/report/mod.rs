@@ -81,6 +81,16 @@ fn scenario_card(out: &mut String, s: &ScenarioReport) {
         m.sessions_created,
         m.login_seconds
     );
+    if !m.challenges.is_empty() {
+        let count = |k: &str| m.challenges.get(k).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  challenges solved by the page's script {}, by the client's own code {}, answered wrong {}",
+            count("page"),
+            count("client"),
+            count("wrong")
+        );
+    }
     for note in s.proxy_notes.iter().take(5) {
         let _ = writeln!(out, "  proxy: {note}");
     }

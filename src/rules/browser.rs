@@ -1,10 +1,12 @@
 //! Browser-grade rules, fed by the page's sensor: is it there, does it check out, does it agree with the request, and does it show automation?
 
+use crate::auth::clearance::Standing;
 use crate::auth::sensor::Reading;
-use crate::config::{AutomationConfig, SensorConfig};
+use crate::clock::Timestamp;
+use crate::config::{AutomationConfig, ClearanceConfig, SensorConfig};
 use crate::context::RequestContext;
 use crate::rules::fire;
-use crate::verdict::{Evidence, Firing, Reason, RuleName};
+use crate::verdict::{Action, Evidence, Firing, Reason, RuleName};
 
 /// The sensor: missing, invalid, or claiming another User-Agent than the
 /// request sent. Silent when the target runs no sensor (`ctx.sensor` is
@@ -58,12 +60,62 @@ pub(crate) fn automation(cfg: &AutomationConfig, ctx: &RequestContext) -> Option
     )
 }
 
+/// A clearance presented by another client than the one that earned it.
+pub(crate) fn clearance(
+    cfg: &ClearanceConfig,
+    ctx: &RequestContext,
+    now: Timestamp,
+) -> Option<Firing> {
+    let c = ctx.clearance.as_ref()?;
+    let Standing::Drifted(what) = c.standing(ctx, now) else {
+        return None;
+    };
+    let evidence = Evidence::Clearance {
+        standing: what.to_owned(),
+        via: c.via,
+    };
+    fire(
+        RuleName::Clearance,
+        Reason::ClearanceDrift,
+        cfg.drift,
+        evidence,
+    )
+}
+
+/// Whether the request's clearance answers every challenge that fired (a
+/// drift rule's, on a clearance of this very client, still alive); if so
+/// the answer is recorded as a `log` firing.
+pub(crate) fn clearance_answers(
+    ctx: &RequestContext,
+    now: Timestamp,
+    fired: &mut Vec<Firing>,
+) -> bool {
+    let Some(c) = ctx.clearance.as_ref() else {
+        return false;
+    };
+    let challenges = fired.iter().filter(|f| f.action == Action::Challenge);
+    let answerable = challenges.clone().all(|f| f.rule.is_drift());
+    if !answerable || c.standing(ctx, now) != Standing::Valid {
+        return false;
+    }
+    let evidence = Evidence::Clearance {
+        standing: "valid".to_owned(),
+        via: c.via,
+    };
+    fired.extend(fire(
+        RuleName::Clearance,
+        Reason::ClearancePassed,
+        Action::Log,
+        evidence,
+    ));
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::sensor::Signals;
     use crate::network::NetworkInfo;
-    use crate::verdict::Action;
 
     fn ctx(ua: &str, sensor: Option<Reading>) -> RequestContext {
         let mut c =

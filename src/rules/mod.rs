@@ -69,6 +69,7 @@ pub(crate) fn evaluate(
     fingerprint::companions(&cfg.companion_cookies, s, ctx, fired);
     fired.extend(browser::sensor(&cfg.sensor, ctx));
     fired.extend(browser::automation(&cfg.automation, ctx));
+    fired.extend(browser::clearance(&cfg.clearance, ctx, now));
     fired.extend(concurrency::distinct_ips(&cfg.concurrency, s, ctx, now));
     fired.extend(concurrency::in_flight(&cfg.concurrency, s));
     let session_rate = velocity::check(

@@ -22,8 +22,8 @@ use crate::site::guard::{self, Authorized};
 use crate::site::handlers::{PageParam, delay};
 use crate::site::login::{self, Credentials};
 use crate::site::peer::Peer;
-use crate::site::respond;
 use crate::site::state::{PageForm, TargetState, random_hex};
+use crate::site::{challenge, respond};
 use crate::verdict::{Reason, Verdict};
 
 type St = State<Arc<TargetState>>;
@@ -111,10 +111,12 @@ pub(crate) async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: B
             return r;
         }
     };
-    let pre = if st.config.auth.bearer() {
-        login::check_companions(&st, &headers)
-    } else {
+    let pre = if !st.config.auth.bearer() {
         Err(LoginRefusal::AuthMode)
+    } else if !challenge::cleared_for_login(&st, &peer, &who, &headers, arrived) {
+        Err(LoginRefusal::ClearanceRequired)
+    } else {
+        login::check_companions(&st, &headers)
     };
     if let Err(e) = pre {
         attempt.refused(Some(&creds.username), e);

@@ -106,6 +106,32 @@ pub struct SensorSpec {
     pub enabled: bool,
 }
 
+/// The JavaScript challenge (the `js-challenge` refusal style) and the
+/// clearance cookie a solved one grants (see [`crate::auth::clearance`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClearanceSpec {
+    /// The proof of work's difficulty, in leading zero bits (at most 24).
+    pub bits: u8,
+    /// How long a clearance answers challenges.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    /// Whether both logins need a clearance of the client's own: the login
+    /// form answers with the challenge page until it has one, the API with
+    /// `403` `CLEARANCE_REQUIRED`.
+    pub at_login: bool,
+}
+
+impl Default for ClearanceSpec {
+    fn default() -> Self {
+        Self {
+            bits: 16,
+            ttl: Duration::from_secs(30 * 60),
+            at_login: false,
+        }
+    }
+}
+
 /// Extra login steps, each optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -167,6 +193,9 @@ pub enum ResponseStyle {
     SoftLogin,
     /// `403` HTML interstitial with `cf-mitigated: challenge`.
     Challenge,
+    /// The same interstitial, solvable: its script runs a proof of work
+    /// and posts it, and the target answers with a clearance cookie.
+    JsChallenge,
     /// `429` with `Retry-After`.
     #[serde(rename = "rate-limit-429")]
     RateLimit429,
@@ -235,6 +264,8 @@ pub struct TargetConfig {
     pub companions: CompanionSpec,
     /// The page sensor: a script on the landing and login pages.
     pub sensor: SensorSpec,
+    /// The JavaScript challenge and the clearance it grants.
+    pub clearance: ClearanceSpec,
     /// Extra login steps.
     pub login: LoginSteps,
     /// Token lifetimes.
@@ -264,6 +295,7 @@ impl Default for TargetConfig {
             dataset: DatasetConfig::default(),
             companions: CompanionSpec::default(),
             sensor: SensorSpec::default(),
+            clearance: ClearanceSpec::default(),
             login: LoginSteps::default(),
             tokens: TokenConfig::default(),
             responses: ResponseConfig::default(),
@@ -305,6 +337,15 @@ impl TargetConfig {
         self.validate_surfaces(prefix)?;
         if self.login.pow_bits > 32 {
             return Err(Error::config(at("login.pow_bits"), "must be at most 32"));
+        }
+        if self.clearance.bits > 24 {
+            return Err(Error::config(at("clearance.bits"), "must be at most 24"));
+        }
+        if self.clearance.ttl.is_zero() {
+            return Err(Error::config(
+                at("clearance.ttl"),
+                "must be longer than zero",
+            ));
         }
         if self.tokens.access_ttl.is_zero() || self.tokens.refresh_ttl.is_zero() {
             return Err(Error::config(

@@ -14,6 +14,7 @@ use crate::context::RequestContext;
 use crate::fingerprint::TlsFingerprint;
 use crate::session::SessionId;
 use crate::site::attempts::{self, RefusalReason};
+use crate::site::challenge;
 use crate::site::client_ip::{self, ClientIp, IpSource};
 use crate::site::pages;
 use crate::site::peer::Peer;
@@ -115,6 +116,7 @@ pub(crate) fn context(
     if st.config.sensor.enabled {
         ctx.sensor = Some(sensor_reading(st, &ctx));
     }
+    ctx.clearance = challenge::presented(st, &ctx);
     match tls {
         Some(t) => ctx.with_tls_fingerprint(t),
         None => ctx,
@@ -317,6 +319,13 @@ pub(crate) fn refusal(
         Verdict::Challenge(reason) | Verdict::Revoke(reason) => {
             let challenge = matches!(verdict, Verdict::Challenge(_));
             let style = st.config.responses.style(reason, challenge, bearer);
+            if style == respond::ResponseStyle::JsChallenge {
+                let mut r = challenge::page(st, reason.code());
+                if let Some(name) = clear.filter(|_| !challenge) {
+                    clear_cookie(&mut r, name);
+                }
+                return r;
+            }
             // Only the soft-login style shows the form: render it, and mint
             // its CSRF token, only then.
             let soft = style == respond::ResponseStyle::SoftLogin;

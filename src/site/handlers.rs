@@ -18,7 +18,7 @@ use crate::site::guard::{self, Authorized, CSRF_COOKIE, SESSION_COOKIE};
 use crate::site::login::{self, Credentials};
 use crate::site::peer::Peer;
 use crate::site::state::{PageForm, TargetState};
-use crate::site::{pages, respond};
+use crate::site::{challenge, pages, respond};
 use crate::verdict::Reason;
 
 type St = State<Arc<TargetState>>;
@@ -58,8 +58,15 @@ fn sensor_nonce(st: &TargetState, headers: &HeaderMap) -> (Option<String>, Optio
     (Some(nonce), Some(set))
 }
 
-/// `GET /login`: the login form, with a CSRF token and any PoW challenge.
-pub(crate) async fn login_page(State(st): St, headers: HeaderMap) -> Response {
+/// `GET /login`: the login form, with a CSRF token and any PoW challenge;
+/// the challenge page instead while a clearance is needed and missing.
+pub(crate) async fn login_page(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
+    let who = guard::client(&st, &peer, &headers);
+    if !challenge::cleared_for_login(&st, &peer, &who, &headers, st.clock.now()) {
+        let route = Cow::Borrowed("/login");
+        attempts::refused(&st, route, who.ip, RefusalReason::ClearanceRequired);
+        return challenge::page(&st, LoginRefusal::ClearanceRequired.code());
+    }
     login_form(&st, &headers, None, StatusCode::OK)
 }
 
@@ -108,6 +115,10 @@ pub(crate) async fn login_submit(
             return r;
         }
     };
+    if !challenge::cleared_for_login(&st, &peer, &who, &headers, arrived) {
+        attempt.refused(Some(&creds.username), LoginRefusal::ClearanceRequired);
+        return challenge::page(&st, LoginRefusal::ClearanceRequired.code());
+    }
     if let Err(e) = form_precheck(&st, &headers, &creds) {
         attempt.refused(Some(&creds.username), e);
         return match e {

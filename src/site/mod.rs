@@ -9,6 +9,7 @@
 pub(crate) mod admin;
 pub(crate) mod api;
 pub(crate) mod attempts;
+mod challenge;
 pub(crate) mod client_ip;
 pub mod config;
 pub(crate) mod conn;

@@ -58,7 +58,7 @@ pub(crate) fn refuse(r: &Refusal<'_>) -> Response {
         ResponseStyle::Block403 => block_403(code, r.wants_json),
         ResponseStyle::RedirectLogin => redirect_login(code),
         ResponseStyle::SoftLogin => Html(r.login_html.to_owned()).into_response(),
-        ResponseStyle::Challenge => challenge(code),
+        ResponseStyle::Challenge | ResponseStyle::JsChallenge => challenge(code),
         ResponseStyle::RateLimit429 => {
             rate_limited(code, r.wants_json, r.retry_after_secs, r.ends_session)
         }
@@ -205,10 +205,17 @@ fn redirect_login(code: &str) -> Response {
 }
 
 fn challenge(code: &str) -> Response {
+    interstitial(code, "")
+}
+
+/// The challenge interstitial (`403`, `cf-mitigated: challenge`, the
+/// reason in `x-sessionrange-challenge`), with `solver` (a form and its
+/// script, or nothing) in it.
+pub(crate) fn interstitial(code: &str, solver: &str) -> Response {
     let body = format!(
         "<div id=\"challenge-stage\" class=\"challenge\" data-reason=\"{code}\">\
          <h1>Checking your browser before accessing the site.</h1>\
-         <p>This process is automatic. Please wait a moment.</p>\
+         <p>This process is automatic. Please wait a moment.</p>{solver}\
          <noscript>Enable JavaScript and cookies to continue.</noscript></div>"
     );
     let mut res = (StatusCode::FORBIDDEN, Html(page("Just a moment...", &body))).into_response();

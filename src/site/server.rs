@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::site::config::Surface;
 use crate::site::metrics::Listener;
 use crate::site::state::TargetState;
-use crate::site::{admin, api, exit_bans, handlers, listeners, pages};
+use crate::site::{admin, api, challenge, exit_bans, handlers, listeners, pages};
 
 /// Largest request body the target reads: logins and token requests are small.
 const MAX_BODY: usize = 64 * 1024;
@@ -26,6 +26,10 @@ pub fn router(state: Arc<TargetState>) -> Router {
     let mut app = Router::new()
         .route("/", get(handlers::landing))
         .route(pages::SENSOR_SCRIPT, get(handlers::sensor_script))
+        .route(
+            crate::auth::clearance::VERIFY_ROUTE,
+            post(challenge::verify),
+        )
         .route("/logout", post(handlers::logout))
         .route(exit_bans::FINGERPRINT_ROUTE, get(handlers::fingerprint));
     if state.config.serves(Surface::Html) {

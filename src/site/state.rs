@@ -335,6 +335,12 @@ impl TargetState {
         self.flow_token_issued(challenge, now);
     }
 
+    /// Issues a challenge of the JavaScript challenge page: not a login
+    /// flow of its own.
+    pub fn issue_page_challenge(&self, challenge: &str, now: Timestamp) {
+        self.pow_challenges.lock().issue(challenge, now);
+    }
+
     /// Consumes a challenge: `true` if it was issued and is still fresh.
     /// Each challenge is accepted at most once.
     pub fn take_pow(&self, challenge: &str, now: Timestamp) -> bool {

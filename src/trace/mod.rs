@@ -108,6 +108,8 @@ pub enum TraceLine {
     Refused(RefusedRequest),
     /// A refresh-token exchange.
     Refresh(TokenRefresh),
+    /// An answer to the JavaScript challenge.
+    Challenge(records::ChallengeAnswer),
 }
 
 impl TraceLine {
@@ -126,6 +128,7 @@ impl TraceLine {
             Some(records::LOGIN_ATTEMPT) => Self::LoginAttempt(from(value)?),
             Some(records::REFUSED) => Self::Refused(from(value)?),
             Some(records::TOKEN_REFRESH) => Self::Refresh(from(value)?),
+            Some(records::CHALLENGE) => Self::Challenge(from(value)?),
             Some(_) => return Ok(None),
         }))
     }

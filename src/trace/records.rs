@@ -72,6 +72,9 @@ pub enum LoginRefusal {
     LoginVelocityExceeded,
     /// The session store is full of live sessions (`503` with `Retry-After`).
     SessionStoreFull,
+    /// `[target.clearance] at_login`: no clearance of the client's own
+    /// came (the form answers with the challenge page).
+    ClearanceRequired,
 }
 
 impl LoginRefusal {
@@ -90,6 +93,7 @@ impl LoginRefusal {
             Self::Malformed => "MALFORMED",
             Self::LoginVelocityExceeded => "LOGIN_VELOCITY_EXCEEDED",
             Self::SessionStoreFull => "SESSION_STORE_FULL",
+            Self::ClearanceRequired => "CLEARANCE_REQUIRED",
         }
     }
 }
@@ -131,6 +135,9 @@ pub enum RefusalReason {
     /// The route belongs to a surface the scenario leaves out
     /// (`[target] surfaces`): the JSON API of an HTML-only site, say.
     SurfaceAbsent,
+    /// `[target.clearance] at_login`: the login form was asked for without
+    /// a clearance, and the challenge page came instead.
+    ClearanceRequired,
 }
 
 impl RefusalReason {
@@ -142,6 +149,7 @@ impl RefusalReason {
             Self::DirectAccess => "DIRECT_ACCESS",
             Self::IpBanned => "IP_BANNED",
             Self::SurfaceAbsent => "SURFACE_ABSENT",
+            Self::ClearanceRequired => "CLEARANCE_REQUIRED",
         }
     }
 }
@@ -161,6 +169,25 @@ pub struct RefusedRequest {
     pub ip: IpAddr,
     /// Why.
     pub reason: RefusalReason,
+}
+
+/// The `type` of a [`ChallengeAnswer`] line.
+pub const CHALLENGE: &str = "challenge";
+
+/// An answer posted to the JavaScript challenge: a trace line of type
+/// `challenge`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeAnswer {
+    /// Always [`CHALLENGE`].
+    #[serde(rename = "type")]
+    pub kind: Cow<'static, str>,
+    /// When the target answered.
+    pub at: Timestamp,
+    /// The client's address as the target judged it.
+    pub ip: IpAddr,
+    /// Who solved it, when it was solved; `None` when the answer was
+    /// wrong, stale or spent.
+    pub solved_by: Option<crate::auth::clearance::Solver>,
 }
 
 /// The `type` of a [`TokenRefresh`] line.

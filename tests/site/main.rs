@@ -4,6 +4,7 @@ mod admin;
 mod attempts;
 mod bad_input;
 #[cfg(feature = "cli")]
+mod challenge;
 mod cli;
 mod cookie_flow;
 mod curl;

@@ -93,6 +93,7 @@
     form.elements.nonce.value = String(n);
     form.elements.solver.value = "page";
     form.elements.signals.value = JSON.stringify(signals());
+    form.elements.back.value = location.pathname + location.search;
     form.submit();
   }
 })();
