@@ -59,7 +59,9 @@ pub struct Signals {
 
 impl Signals {
     /// The markers of an automated browser these signals show, by name:
-    /// `webdriver`, `headless_user_agent` (claimed or sent), `no_plugins`,
+    /// `webdriver`, `headless_user_agent` (claimed or sent),
+    /// `user_agent_mismatch` (the browser's own User-Agent is not the one
+    /// its requests send: an override on the wire only), `no_plugins`,
     /// `no_languages`. Empty for a browser that shows none.
     pub fn automation_markers(&self, header_ua: Option<&str>) -> Vec<&'static str> {
         let headless = |ua: &str| ua.contains("HeadlessChrome");
@@ -69,6 +71,7 @@ impl Signals {
                 headless(&self.ua) || header_ua.is_some_and(headless),
                 "headless_user_agent",
             ),
+            (header_ua != Some(self.ua.as_str()), "user_agent_mismatch"),
             (self.plugins == 0, "no_plugins"),
             (self.languages.trim().is_empty(), "no_languages"),
         ];
@@ -193,27 +196,22 @@ mod tests {
 
     #[test]
     fn automation_markers_name_each_signal() {
-        assert!(chrome().automation_markers(None).is_empty());
+        let own = |s: &Signals| s.automation_markers(Some(&s.ua));
+        assert!(own(&chrome()).is_empty());
         let stock = Signals {
             ua: "Mozilla/5.0 HeadlessChrome/156.0.0.0".into(),
             webdriver: true,
             ..chrome()
         };
-        assert_eq!(
-            stock.automation_markers(None),
-            ["webdriver", "headless_user_agent"]
-        );
+        assert_eq!(own(&stock), ["webdriver", "headless_user_agent"]);
         let sent = chrome().automation_markers(Some("HeadlessChrome/156"));
-        assert_eq!(sent, ["headless_user_agent"]);
+        assert_eq!(sent, ["headless_user_agent", "user_agent_mismatch"]);
         let bare = Signals {
             plugins: 0,
             languages: String::new(),
             ..chrome()
         };
-        assert_eq!(
-            bare.automation_markers(None),
-            ["no_plugins", "no_languages"]
-        );
+        assert_eq!(own(&bare), ["no_plugins", "no_languages"]);
     }
 
     fn signals() -> impl Strategy<Value = Signals> {
