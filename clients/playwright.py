@@ -35,7 +35,7 @@ It behaves like a careful browser scraper, learnt from README alone:
   deadline;
 - it hides the two automation markers of stock headless Chromium
   (`navigator.webdriver` and `HeadlessChrome` in the User-Agent), keeping one
-  User-Agent for every context.
+  User-Agent for every context; `--stock` keeps Playwright's defaults.
 
 HTTPS: the run's CA (SESSIONRANGE_CA_CERT) is imported into a throw-away NSS
 database under a temporary HOME with `certutil` (Debian `libnss3-tools`),
@@ -76,6 +76,7 @@ MARGIN = 1.2               # stop this long before the deadline
 # load took twice as long), so one; the code shares pages between more.
 WORKERS = 1
 NAV_TIMEOUT = 6.0          # a navigation slower than this means a hung exit
+CHALLENGE_WAIT = 10.0      # how long a page's script may take over a JavaScript challenge
 CHROMIUM_ARGS = [
     # Chromium asks Google's autofill servers about every password form it
     # sees, through the context's proxy: a scraper has no business leaking that.
@@ -320,7 +321,8 @@ class Session:
     def __init__(self, env, exit_name, context, page):
         self.context, self.page = context, page
         self.env, self.exit = env, exit_name
-        self.in_flight, self.last_network, self.navigations = 0, time.time(), 0
+        self.in_flight, self.last_network = 0, time.time()
+        self.navigations = self.landed_at = 0
         page.on("framenavigated", self.navigated)
         page.on("request", lambda _: self.network(+1))
         page.on("requestfinished", lambda _: self.network(-1))
@@ -349,8 +351,10 @@ class Session:
     async def goto(self, path):
         """Navigate, as a user typing the address would; a network error is the exit's."""
         try:
-            return await self.page.goto(self.env.target + path, wait_until="load",
-                                        timeout=self.timeout_ms())
+            response = await self.page.goto(self.env.target + path, wait_until="load",
+                                            timeout=self.timeout_ms())
+            self.landed_at = self.navigations   # a script's navigation comes after this
+            return response
         except PlaywrightError as e:
             raise ExitFault(str(e).splitlines()[0]) from None
 
@@ -604,21 +608,30 @@ class Session:
         text = await body_text(response)
         return await self.judge(response.status, response.headers, text, page), page_no
 
-    async def await_challenge(self, limit=3.0):
-        """A challenge interstitial may solve itself with a script and navigate on:
-        give it `limit` seconds, then let the next page load and settle."""
-        if not await self.has("script"):
+    CHALLENGE_JS = """() => [!!document.querySelector('form#sr-challenge'),
+                             document.scripts.length]"""
+
+    async def await_challenge(self):
+        """A challenge interstitial may solve itself with a script and navigate on
+        (README's JavaScript challenge, `form#sr-challenge`, posts its own proof
+        of work): give it time, then let the next page load and settle."""
+        try:
+            solvable, scripts = await self.page.evaluate(self.CHALLENGE_JS)
+        except PlaywrightError:     # already navigating away
+            solvable, scripts = True, 1
+        if not (solvable or scripts):
             return
-        before = self.navigations
+        limit = CHALLENGE_WAIT if solvable else 1.5
         end = time.time() + min(limit, max(0.0, self.env.left()))
-        while time.time() < end and self.navigations == before:
+        while time.time() < end and self.navigations == self.landed_at:
             await asyncio.sleep(0.05)
-        if self.navigations == before:
+        if self.navigations == self.landed_at:
             return
         try:
             await self.page.wait_for_load_state("load", timeout=self.timeout_ms())
         except PlaywrightError:
             pass
+        self.landed_at = self.navigations
         await self.settle()
 
     # ------------------------------------------------------------ refusals
