@@ -279,6 +279,14 @@ mod tests {
     }
 
     #[test]
+    fn a_challenge_too_hard_or_a_clearance_that_never_lives_names_its_line() {
+        let text = "name = \"x\"\n[target.clearance]\nttl = \"1m\"\nbits = 30\n";
+        assert_refused_at(text, 4, "target.clearance.bits");
+        let text = "name = \"x\"\n[target.clearance]\nttl = \"0s\"\n";
+        assert_refused_at(text, 3, "target.clearance.ttl");
+    }
+
+    #[test]
     fn a_fault_of_a_later_exit_is_found_on_its_own_line() {
         // Line 7 is exit 0's fault; the bad one is exit 1's, on line 14.
         let text = "name = \"x\"\n[[pool.exits]]\nname = \"a\"\nip = \"127.0.1.2\"\n\

@@ -6,9 +6,10 @@
 //! a client that does not run JavaScript must compute exactly this, as
 //! real scrapers reimplement a vendor's sensor:
 //!
-//! 1. The landing page sets the cookie `_sr_sz` (the nonce, opaque, signed
-//!    by the target) and gives the same value to its script in the
-//!    `data-nonce` attribute of `<script id="sr-sensor">`.
+//! 1. The landing page sets the cookie `_sr_sz` (the nonce, opaque, sealed
+//!    by the target with the address it was issued to) and gives the same
+//!    value to its script in the `data-nonce` attribute of
+//!    `<script id="sr-sensor">`.
 //! 2. The script collects the signals as a JSON object with these keys:
 //!    `ua` (`navigator.userAgent`), `languages` (`navigator.languages`
 //!    joined with `,`), `webdriver` (`navigator.webdriver === true`),
@@ -25,10 +26,14 @@
 //! User-Agent against the header) by the `sensor` rule, and read for
 //! automation markers by the `automation` rule.
 
+use std::net::IpAddr;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::auth::csrf::CsrfKey;
 
 /// The cookie holding the nonce.
 pub const NONCE_COOKIE: &str = "_sr_sz";
@@ -81,6 +86,41 @@ impl Signals {
             .map(|(_, name)| name)
             .collect()
     }
+}
+
+/// A fresh nonce for a page served to `ip`: random, with the address it
+/// was issued to, sealed under `key` (opaque to the client).
+pub fn issue_nonce(key: &CsrfKey, ip: IpAddr, rng: &mut impl rand::Rng) -> String {
+    let id: [u8; 12] = rng.random();
+    let id = crate::fingerprint::common::hex(&id);
+    key.seal(&URL_SAFE_NO_PAD.encode(format!("{id}|{ip}")))
+}
+
+/// The address a nonce was issued to, if `key` sealed it.
+pub fn nonce_address(key: &CsrfKey, nonce: &str) -> Option<IpAddr> {
+    let payload = URL_SAFE_NO_PAD.decode(key.unseal(nonce)?).ok()?;
+    let text = String::from_utf8(payload).ok()?;
+    text.split_once('|')?.1.parse().ok()
+}
+
+/// What the target makes of a request from `ip` with these cookies: no
+/// nonce of its own is a missing sensor; a nonce issued to another
+/// address (a sensor carried to another client) makes the sensor invalid.
+pub fn check(
+    key: &CsrfKey,
+    ip: Option<IpAddr>,
+    nonce: Option<&str>,
+    cookie: Option<&str>,
+) -> Reading {
+    let Some(nonce) = nonce.filter(|n| nonce_address(key, n).is_some()) else {
+        return Reading::Missing;
+    };
+    if cookie.is_some() && nonce_address(key, nonce) != ip {
+        return Reading::Invalid {
+            why: "the sensor's nonce was issued to another address".to_owned(),
+        };
+    }
+    read(Some(nonce), cookie)
 }
 
 /// What the target made of a request's sensor cookie.
@@ -180,6 +220,34 @@ mod tests {
         );
         assert_eq!(read(None, Some(&c)), Reading::Missing);
         assert_eq!(read(Some("n1.sig"), None), Reading::Missing);
+    }
+
+    #[test]
+    fn a_nonce_holds_its_address_and_a_sensor_carried_elsewhere_is_invalid() {
+        let key = CsrfKey::generate(&mut rand::rng());
+        let (home, away): (IpAddr, IpAddr) = (
+            "127.0.1.20".parse().expect("an address"),
+            "127.0.5.20".parse().expect("an address"),
+        );
+        let nonce = issue_nonce(&key, home, &mut rand::rng());
+        assert_eq!(nonce_address(&key, &nonce), Some(home));
+        let c = cookie(&nonce, &chrome());
+        assert_eq!(
+            check(&key, Some(home), Some(&nonce), Some(&c)),
+            Reading::Valid(chrome())
+        );
+        let carried = check(&key, Some(away), Some(&nonce), Some(&c));
+        assert!(matches!(carried, Reading::Invalid { .. }), "{carried:?}");
+        assert_eq!(
+            check(&key, Some(away), Some(&nonce), None),
+            Reading::Missing
+        );
+        let other = CsrfKey::generate(&mut rand::rng());
+        assert_eq!(
+            check(&other, Some(home), Some(&nonce), Some(&c)),
+            Reading::Missing
+        );
+        assert_eq!(nonce_address(&key, "garbage.tag"), None);
     }
 
     #[test]

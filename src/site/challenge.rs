@@ -60,7 +60,7 @@ pub(crate) fn cleared_for_login(
 /// The clearance a request's cookie holds, if the target sealed it.
 pub(crate) fn presented(st: &TargetState, ctx: &RequestContext) -> Option<Clearance> {
     let cookie = ctx.cookie(clearance::COOKIE)?;
-    Clearance::open(&st.companion_key, cookie)
+    Clearance::open(&st.clearance_key, cookie)
 }
 
 /// What the challenge's form posts.
@@ -95,8 +95,8 @@ pub(crate) async fn verify(
     let ctx = guard::context(&st, &who, peer.tls.as_deref(), &headers);
     let answer: Answer = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let bits = st.config.clearance.bits;
-    let right =
-        st.take_pow(&answer.challenge, now) && pow::verify(&answer.challenge, &answer.nonce, bits);
+    let right = st.take_page_challenge(&answer.challenge, now)
+        && pow::verify(&answer.challenge, &answer.nonce, bits);
     let solved_by = right.then(|| solver(&answer, &ctx));
     st.trace.record_value(&ChallengeAnswer {
         kind: CHALLENGE.into(),
@@ -109,7 +109,7 @@ pub(crate) async fn verify(
     };
     let earned = Clearance::earn(&ctx, now, st.config.clearance.ttl, via);
     let ttl = cookie::time::Duration::seconds(st.config.clearance.ttl.as_secs() as i64);
-    let cookie = respond::site_cookie(clearance::COOKIE.to_owned(), earned.seal(&st.companion_key));
+    let cookie = respond::site_cookie(clearance::COOKIE.to_owned(), earned.seal(&st.clearance_key));
     let set = respond::set_cookie_value(&cookie.http_only(true).max_age(ttl).build());
     let mut r = Redirect::to(back(&answer.back)).into_response();
     respond::append_set_cookie(&mut r, &set);

@@ -122,6 +122,22 @@ pub struct ClearanceSpec {
     pub at_login: bool,
 }
 
+impl ClearanceSpec {
+    /// Refuses a difficulty past 24 bits and a lifetime of zero.
+    fn validate(&self, at: &str) -> Result<()> {
+        if self.bits > 24 {
+            return Err(Error::config(format!("{at}.bits"), "must be at most 24"));
+        }
+        if self.ttl.is_zero() {
+            return Err(Error::config(
+                format!("{at}.ttl"),
+                "must be longer than zero",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ClearanceSpec {
     fn default() -> Self {
         Self {
@@ -338,15 +354,7 @@ impl TargetConfig {
         if self.login.pow_bits > 32 {
             return Err(Error::config(at("login.pow_bits"), "must be at most 32"));
         }
-        if self.clearance.bits > 24 {
-            return Err(Error::config(at("clearance.bits"), "must be at most 24"));
-        }
-        if self.clearance.ttl.is_zero() {
-            return Err(Error::config(
-                at("clearance.ttl"),
-                "must be longer than zero",
-            ));
-        }
+        self.clearance.validate(&at("clearance"))?;
         if self.tokens.access_ttl.is_zero() || self.tokens.refresh_ttl.is_zero() {
             return Err(Error::config(
                 at("tokens"),

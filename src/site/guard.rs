@@ -114,22 +114,18 @@ pub(crate) fn context(
         .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("")));
     let mut ctx = RequestContext::from_headers(Some(client.ip), st.geo.lookup(client.ip), pairs);
     if st.config.sensor.enabled {
-        ctx.sensor = Some(sensor_reading(st, &ctx));
+        // Read from the headers: the context keeps cookies cut to 1 KiB.
+        let (nonce, cookie) = (
+            cookie(headers, sensor::NONCE_COOKIE),
+            cookie(headers, sensor::SENSOR_COOKIE),
+        );
+        ctx.sensor = Some(sensor::check(&st.sensor_key, ctx.ip, nonce, cookie));
     }
     ctx.clearance = challenge::presented(st, &ctx);
     match tls {
         Some(t) => ctx.with_tls_fingerprint(t),
         None => ctx,
     }
-}
-
-/// The sensor cookie of a request, read against the nonce cookie when
-/// the target signed that nonce.
-fn sensor_reading(st: &TargetState, ctx: &RequestContext) -> sensor::Reading {
-    let nonce = ctx
-        .cookie(sensor::NONCE_COOKIE)
-        .filter(|n| st.companion_key.verify(n, n));
-    sensor::read(nonce, ctx.cookie(sensor::SENSOR_COOKIE))
 }
 
 /// `context_of` when the line it names is at most

@@ -1,6 +1,7 @@
 //! The browser-facing routes: landing page, form login, account, HTML catalog, logout, echo.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -25,9 +26,10 @@ type St = State<Arc<TargetState>>;
 
 /// `GET /`: the landing page; sets the companion cookies the client
 /// lacks, and the sensor's nonce when the target runs a sensor.
-pub(crate) async fn landing(State(st): St, headers: HeaderMap) -> Response {
+pub(crate) async fn landing(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
     let (_, mut fresh) = login::companions(&st, &headers, true);
-    let (nonce, set) = sensor_nonce(&st, &headers);
+    let ip = guard::client(&st, &peer, &headers).ip;
+    let (nonce, set) = sensor_nonce(&st, &headers, ip);
     fresh.extend(set);
     let mut r = Html(pages::landing(nonce.as_deref())).into_response();
     append_cookies(&mut r, &fresh);
@@ -40,19 +42,23 @@ pub(crate) async fn sensor_script() -> Response {
     ([(header::CONTENT_TYPE, js)], pages::SENSOR_JS).into_response()
 }
 
-/// The sensor's nonce for a page: the client's own when the target signed
-/// it, a fresh one (with its `Set-Cookie`) otherwise; nothing when the
-/// target runs no sensor.
-fn sensor_nonce(st: &TargetState, headers: &HeaderMap) -> (Option<String>, Option<String>) {
+/// The sensor's nonce for a page served to `ip`: the client's own when the
+/// target issued it to this address, a fresh one (with its `Set-Cookie`)
+/// otherwise; nothing when the target runs no sensor.
+fn sensor_nonce(
+    st: &TargetState,
+    headers: &HeaderMap,
+    ip: IpAddr,
+) -> (Option<String>, Option<String>) {
     if !st.config.sensor.enabled {
         return (None, None);
     }
-    let kept =
-        guard::cookie(headers, sensor::NONCE_COOKIE).filter(|n| st.companion_key.verify(n, n));
+    let kept = guard::cookie(headers, sensor::NONCE_COOKIE)
+        .filter(|n| sensor::nonce_address(&st.sensor_key, n) == Some(ip));
     if let Some(n) = kept {
         return (Some(n.to_owned()), None);
     }
-    let nonce = st.companion_key.issue(&mut rand::rng());
+    let nonce = sensor::issue_nonce(&st.sensor_key, ip, &mut rand::rng());
     let cookie = respond::site_cookie(sensor::NONCE_COOKIE.to_owned(), nonce.clone());
     let set = respond::set_cookie_value(&cookie.http_only(true).build());
     (Some(nonce), Some(set))
@@ -67,12 +73,13 @@ pub(crate) async fn login_page(State(st): St, peer: Peer, headers: HeaderMap) ->
         attempts::refused(&st, route, who.ip, RefusalReason::ClearanceRequired);
         return challenge::page(&st, LoginRefusal::ClearanceRequired.code());
     }
-    login_form(&st, &headers, None, StatusCode::OK)
+    login_form(&st, &headers, who.ip, None, StatusCode::OK)
 }
 
 fn login_form(
     st: &TargetState,
     headers: &HeaderMap,
+    ip: IpAddr,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
@@ -83,7 +90,7 @@ fn login_form(
     if let Some(ch) = &pow {
         st.issue_pow(ch, st.clock.now());
     }
-    let (nonce, set) = sensor_nonce(st, headers);
+    let (nonce, set) = sensor_nonce(st, headers, ip);
     let form = pages::LoginForm {
         csrf: &csrf,
         pow_challenge: pow.as_deref(),
@@ -146,6 +153,7 @@ pub(crate) async fn login_submit(
             (r, None) => login_form(
                 &st,
                 &headers,
+                who.ip,
                 Some(login::message(r)),
                 StatusCode::UNAUTHORIZED,
             ),

@@ -60,6 +60,10 @@ pub struct TargetState {
     pub csrf: CsrfKey,
     /// Signs companion-cookie values, so forged ones are recognised.
     pub companion_key: CsrfKey,
+    /// Seals the page sensor's nonces.
+    pub sensor_key: CsrfKey,
+    /// Seals challenge clearances.
+    pub clearance_key: CsrfKey,
     /// The decision trace.
     pub trace: TraceLog,
     /// Counters.
@@ -127,6 +131,8 @@ impl TargetState {
             refresh: RefreshTokens::new(t.refresh_ttl).with_overlap(t.refresh_overlap),
             csrf: CsrfKey::generate(&mut rng),
             companion_key: CsrfKey::generate(&mut rng),
+            sensor_key: CsrfKey::generate(&mut rng),
+            clearance_key: CsrfKey::generate(&mut rng),
             admin_token: random_hex(&mut rng, 16),
             dashboard: DashboardKeys::generate(&mut rng),
             pool_secret: rng.random(),
@@ -338,7 +344,16 @@ impl TargetState {
     /// Issues a challenge of the JavaScript challenge page: not a login
     /// flow of its own.
     pub fn issue_page_challenge(&self, challenge: &str, now: Timestamp) {
-        self.pow_challenges.lock().issue(challenge, now);
+        let key = format!("{PAGE_CHALLENGE}{challenge}");
+        self.pow_challenges.lock().issue(&key, now);
+    }
+
+    /// Consumes a challenge of the JavaScript challenge page (never one of
+    /// a login): `true` if it was issued and is still fresh.
+    pub fn take_page_challenge(&self, challenge: &str, now: Timestamp) -> bool {
+        let key = format!("{PAGE_CHALLENGE}{challenge}");
+        let mut store = self.pow_challenges.lock();
+        store.take(&key).is_some_and(|t| fresh(t, now))
     }
 
     /// Consumes a challenge: `true` if it was issued and is still fresh.
@@ -375,6 +390,9 @@ impl TargetState {
 }
 
 /// Whether a challenge issued at `issued` is still usable at `now`.
+/// What sets a page challenge apart from a login's in the shared store.
+const PAGE_CHALLENGE: &str = "page:";
+
 fn fresh(issued: Timestamp, now: Timestamp) -> bool {
     now.as_millis().saturating_sub(issued.as_millis()) < POW_TTL_MS
 }

@@ -143,3 +143,31 @@ async fn a_target_without_the_sensor_sets_no_nonce_and_reads_no_cookie() {
             .all(|d| d.context.as_ref().is_none_or(|c| c.sensor.is_none()))
     );
 }
+
+#[tokio::test]
+async fn a_long_sensor_is_read_whole_and_one_carried_to_another_address_is_invalid() {
+    let mut cfg = config();
+    cfg.trusted_proxies = behind_proxy().trusted_proxies;
+    let (target, _clock) = start(cfg).await;
+    // Over 1 KiB: the context cuts cookie values, the sensor is read whole.
+    let long = Signals {
+        languages: "en-US,".repeat(80),
+        timezone: "Etc/".repeat(120),
+        ..honest()
+    };
+    let home = Browser::via(&target, COMCAST);
+    home.land().await;
+    let nonce = home.cookie(sensor::NONCE_COOKIE).expect("a nonce");
+    let sensor = sensor::cookie(&nonce, &long);
+    assert!(sensor.len() > 1024, "{} bytes", sensor.len());
+    home.set_cookie(sensor::SENSOR_COOKIE, &sensor);
+    home.log_in("alice", "wonderland").await;
+    home.read_catalog(1).await;
+    // The same nonce and sensor, carried to a client on another address.
+    let away = Browser::via(&target, COMCAST_OTHER);
+    away.set_cookie(sensor::NONCE_COOKIE, &nonce);
+    away.set_cookie(sensor::SENSOR_COOKIE, &sensor);
+    away.log_in("bob", "builder").await;
+    assert_ne!(away.fetch("/catalog?page=1").await.status(), StatusCode::OK);
+    assert_eq!(last_reason(&target), Some(Reason::SensorInvalid));
+}
