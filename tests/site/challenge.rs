@@ -205,3 +205,58 @@ async fn a_clearance_answers_a_drift_challenge_on_the_address_that_earned_it() {
         d.fired
     );
 }
+
+#[tokio::test]
+async fn a_login_proof_of_work_and_a_page_challenge_do_not_answer_each_other() {
+    let mut cfg = config();
+    cfg.login.pow_bits = BITS;
+    let (target, _clock) = start(cfg).await;
+    // A login's challenge, posted to the page's verifier.
+    let browser = Browser::via(&target, COMCAST);
+    let issued = browser.fetch("/api/login/challenge").await;
+    let issued: serde_json::Value = issued.json().await.expect("a challenge");
+    let login_ch = issued["challenge"]
+        .as_str()
+        .expect("a challenge")
+        .to_owned();
+    let answer = [
+        ("challenge", login_ch.as_str()),
+        ("nonce", &solve(&login_ch)),
+    ];
+    let res = browser
+        .post_form("/_sr/challenge", &answer)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // A page's challenge (served to another client), given as a login's
+    // proof of work by a client that holds a clearance.
+    assert_eq!(
+        pass_challenge(&browser, false).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let other = Browser::via(&target, COMCAST_OTHER);
+    let page = other
+        .fetch("/login")
+        .await
+        .text()
+        .await
+        .expect("a challenge page");
+    let page_ch = field(&page, "challenge");
+    let csrf = csrf_of(&browser.login_page().await);
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("username", "alice"),
+        ("password", "wonderland"),
+        ("pow_challenge", page_ch.as_str()),
+        ("pow_nonce", &solve(&page_ch)),
+    ];
+    let res = browser.post_login(&fields).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let attempts = trace_lines(&target, "login_attempt");
+    assert_eq!(
+        attempts.last().expect("an attempt")["reason"],
+        "POW_INVALID"
+    );
+    assert_eq!(solvers(&target), [None, Some(Solver::Client)]);
+}
