@@ -12,6 +12,8 @@ use std::net::{IpAddr, SocketAddr};
 use ppp::v2::{self, Addresses, Builder, Command, Protocol, Version};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::auth::csrf::constant_time_eq;
+
 /// The TLV type that carries the pool secret (0xE0 to 0xEF are reserved
 /// for applications).
 pub const SECRET_TLV: u8 = 0xE0;
@@ -27,7 +29,7 @@ pub enum HeaderError {
     #[error("the connection closed inside the PROXY header")]
     Truncated,
     /// The bytes are not a PROXY v2 header.
-    #[error("not a PROXY protocol v2 header: {0}")]
+    #[error("not a valid PROXY protocol header: {0}")]
     Malformed(String),
     /// A LOCAL command or a non-IP address family: no client to speak for.
     #[error("the PROXY header names no TCP client address")]
@@ -58,36 +60,36 @@ fn v6(addr: SocketAddr) -> std::net::SocketAddrV6 {
     std::net::SocketAddrV6::new(ip, addr.port(), 0, 0)
 }
 
+/// The client a v2 header names: a PROXY command over TCP.
+fn source(header: &v2::Header<'_>) -> Result<SocketAddr, HeaderError> {
+    if header.command != Command::Proxy || header.protocol != Protocol::Stream {
+        return Err(HeaderError::NoAddress);
+    }
+    match header.addresses {
+        Addresses::IPv4(a) => Ok(SocketAddr::from((a.source_address, a.source_port))),
+        Addresses::IPv6(a) => {
+            let ip = a.source_address;
+            let ip = ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4);
+            Ok(SocketAddr::new(ip, a.source_port))
+        }
+        _ => Err(HeaderError::NoAddress),
+    }
+}
+
 /// Parses one complete header from `bytes` and checks the secret.
 ///
 /// Returns the client (exit) address. Never panics, whatever the input.
 pub fn parse(bytes: &[u8], secret: &[u8]) -> Result<SocketAddr, HeaderError> {
     let header = v2::Header::try_from(bytes).map_err(|e| HeaderError::Malformed(e.to_string()))?;
-    if header.command != Command::Proxy || header.protocol != Protocol::Stream {
-        return Err(HeaderError::NoAddress);
-    }
-    let source = match header.addresses {
-        Addresses::IPv4(a) => SocketAddr::from((a.source_address, a.source_port)),
-        Addresses::IPv6(a) => {
-            let ip = a.source_address;
-            let ip = ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4);
-            SocketAddr::new(ip, a.source_port)
-        }
-        _ => return Err(HeaderError::NoAddress),
-    };
+    let source = source(&header)?;
     let vouched = header
         .tlvs()
         .filter_map(|t| t.ok())
-        .any(|t| t.kind == SECRET_TLV && same(&t.value, secret));
+        .any(|t| t.kind == SECRET_TLV && constant_time_eq(&t.value, secret));
     if !vouched {
         return Err(HeaderError::BadSecret);
     }
     Ok(source)
-}
-
-/// Compares in time that depends only on the lengths.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Reads exactly one header from `io` (and nothing after it) and parses it.
@@ -97,13 +99,26 @@ pub async fn read<R: AsyncRead + Unpin>(
     io: &mut R,
     secret: &[u8],
 ) -> Result<SocketAddr, HeaderError> {
-    let mut buf = vec![0u8; 16];
+    let mut buf = vec![0u8; 12];
     io.read_exact(&mut buf)
         .await
         .map_err(|_| HeaderError::Truncated)?;
-    if &buf[..12] != SIGNATURE {
+    if buf != SIGNATURE {
         return Err(HeaderError::Malformed("bad signature".into()));
     }
+    read_v2_rest(io, &mut buf).await?;
+    parse(&buf, secret)
+}
+
+/// Reads the rest of a v2 header whose 12-byte signature is in `buf`.
+async fn read_v2_rest<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut Vec<u8>,
+) -> Result<(), HeaderError> {
+    buf.resize(16, 0);
+    io.read_exact(&mut buf[12..])
+        .await
+        .map_err(|_| HeaderError::Truncated)?;
     let len = usize::from(u16::from_be_bytes([buf[14], buf[15]]));
     if 16 + len > MAX_HEADER {
         return Err(HeaderError::Malformed(format!(
@@ -114,7 +129,58 @@ pub async fn read<R: AsyncRead + Unpin>(
     io.read_exact(&mut buf[16..])
         .await
         .map_err(|_| HeaderError::Truncated)?;
-    parse(&buf, secret)
+    Ok(())
+}
+
+/// The longest v1 header (the specification's bound, CRLF included).
+const MAX_V1: usize = 107;
+
+/// Reads one header of a trusted load balancer, v1 or v2, and nothing
+/// after it: the client's address, or `None` when the header names none
+/// (a v2 LOCAL header, such as a health check, or v1 `UNKNOWN`): then the
+/// connection is the balancer's own.
+///
+/// The caller bounds the time this may take.
+pub async fn read_trusted<R: AsyncRead + Unpin>(
+    io: &mut R,
+) -> Result<Option<SocketAddr>, HeaderError> {
+    let mut buf = vec![0u8; 12];
+    io.read_exact(&mut buf)
+        .await
+        .map_err(|_| HeaderError::Truncated)?;
+    if buf == SIGNATURE {
+        read_v2_rest(io, &mut buf).await?;
+        let header =
+            v2::Header::try_from(&buf[..]).map_err(|e| HeaderError::Malformed(e.to_string()))?;
+        return match source(&header) {
+            Err(HeaderError::NoAddress) => Ok(None),
+            other => other.map(Some),
+        };
+    }
+    if !buf.starts_with(b"PROXY ") {
+        return Err(HeaderError::Malformed(
+            "neither a v1 nor a v2 header".into(),
+        ));
+    }
+    while !buf.ends_with(b"\r\n") {
+        if buf.len() >= MAX_V1 {
+            return Err(HeaderError::Malformed("v1 header too long".into()));
+        }
+        let byte = io.read_u8().await.map_err(|_| HeaderError::Truncated)?;
+        buf.push(byte);
+    }
+    v1_source(&buf)
+}
+
+/// The client a v1 header names (`None` for `UNKNOWN`).
+fn v1_source(bytes: &[u8]) -> Result<Option<SocketAddr>, HeaderError> {
+    let header =
+        ppp::v1::Header::try_from(bytes).map_err(|e| HeaderError::Malformed(e.to_string()))?;
+    Ok(match header.addresses {
+        ppp::v1::Addresses::Tcp4(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
+        ppp::v1::Addresses::Tcp6(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
+        ppp::v1::Addresses::Unknown => None,
+    })
 }
 
 #[cfg(test)]
@@ -130,6 +196,42 @@ mod tests {
         for src in ["127.0.1.20:40000", "[2001:db8::7]:40000"] {
             let bytes = encode(addr(src), addr("127.0.0.1:8080"), b"k");
             assert_eq!(parse(&bytes, b"k"), Ok(addr(src)));
+        }
+    }
+
+    fn trusted(bytes: &[u8]) -> Result<Option<SocketAddr>, HeaderError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        rt.block_on(read_trusted(&mut &bytes[..]))
+    }
+
+    #[test]
+    fn a_balancers_header_is_read_in_either_version_and_garbage_is_refused() {
+        let v1 = b"PROXY TCP4 127.0.3.7 127.0.0.1 4000 80\r\nGET /";
+        assert_eq!(trusted(v1), Ok(Some(addr("127.0.3.7:4000"))));
+        let v6 = b"PROXY TCP6 2001:db8::7 ::1 4000 80\r\n";
+        assert_eq!(trusted(v6), Ok(Some(addr("[2001:db8::7]:4000"))));
+        assert_eq!(trusted(b"PROXY UNKNOWN\r\n"), Ok(None));
+        let v2 = encode(addr("127.0.3.8:5000"), addr("127.0.0.1:443"), b"any");
+        assert_eq!(trusted(&v2), Ok(Some(addr("127.0.3.8:5000"))));
+        let local = Builder::with_addresses(
+            Version::Two | Command::Local,
+            Protocol::Unspecified,
+            Addresses::Unspecified,
+        )
+        .build()
+        .expect("a LOCAL header");
+        assert_eq!(trusted(&local), Ok(None));
+        let long = [b"PROXY TCP4 ".as_slice(), &[b'1'; 200]].concat();
+        for bad in [
+            &b"GET / HTTP/1.1\r\n\r\n"[..],
+            b"PROXY",
+            b"PROXY TCP4 x y 1 2\r\n",
+            &long,
+            &v2[..20],
+        ] {
+            assert!(trusted(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
 

@@ -290,6 +290,9 @@ pub struct TargetConfig {
     pub responses: ResponseConfig,
     /// Peers whose X-Forwarded-For and Forwarded headers are believed.
     pub trusted_proxies: TrustedProxies,
+    /// Load balancers whose PROXY protocol headers (v1 or v2) the public
+    /// HTTP and HTTPS listeners read; empty (the default) reads none.
+    pub proxy_protocol_from: TrustedProxies,
     /// ASNs added to the built-in hosting list.
     pub hosting_asns: Vec<u32>,
     /// The risk engine's rules.
@@ -316,6 +319,7 @@ impl Default for TargetConfig {
             tokens: TokenConfig::default(),
             responses: ResponseConfig::default(),
             trusted_proxies: TrustedProxies::default(),
+            proxy_protocol_from: TrustedProxies::default(),
             hosting_asns: Vec::new(),
             rules: EngineConfig::default(),
         }

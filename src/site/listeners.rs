@@ -1,7 +1,9 @@
 //! The client-facing listeners: plain HTTP, HTTPS, and the pool's (each connection opens with a PROXY v2 header).
 //!
-//! The public listeners never read PROXY headers; to them one is just a
-//! malformed request. The pool listener reads exactly one header per
+//! The public listeners read a PROXY header (v1 or v2) only from the load
+//! balancers `target.proxy_protocol_from` lists, and require one from
+//! them; from anyone else a header is just a malformed request. The pool
+//! listener reads exactly one header per
 //! connection, checks the run's pool secret, and then serves the same
 //! router with the exit address in place of the socket peer.
 
@@ -37,6 +39,11 @@ pub(crate) async fn serve_listener(
     conn::accept_loop(listener, settings, stop, move |stream, addr, l| {
         let state = Arc::clone(&state);
         async move {
+            let balanced = matches!(which, Listener::Public | Listener::Https)
+                && state.config.proxy_protocol_from.contains(addr.ip());
+            if balanced {
+                return balancer_connection(state, stream, l, which).await;
+            }
             match which {
                 Listener::Public | Listener::Admin => {
                     conn::serve(stream, l, PeerFacts::socket(addr)).await
@@ -50,6 +57,35 @@ pub(crate) async fn serve_listener(
         }
     })
     .await
+}
+
+/// A connection from a trusted load balancer: its PROXY header (v1 or v2)
+/// names the client, then the client's own HTTP or TLS follows, whose
+/// ClientHello is fingerprinted as if it came straight. A connection
+/// without a valid header in time is dropped unanswered.
+async fn balancer_connection(
+    state: Arc<TargetState>,
+    mut stream: TcpStream,
+    l: Listening,
+    which: Listener,
+) {
+    let read = l.in_time(proxy_protocol::read_trusted(&mut stream));
+    let Some(Ok(client)) = read.await else {
+        return;
+    };
+    let socket = stream.peer_addr();
+    let Some(addr) = client.or(socket.ok()) else {
+        return;
+    };
+    let facts = PeerFacts {
+        addr,
+        via_pool: false,
+        tls: None,
+    };
+    match which {
+        Listener::Https => conn::serve_tls(stream, state.tls.server.clone(), l, facts).await,
+        _ => conn::serve(stream, l, facts).await,
+    }
 }
 
 async fn pool_connection(state: Arc<TargetState>, mut stream: TcpStream, l: Listening) {

@@ -3,6 +3,7 @@
 mod admin;
 mod attempts;
 mod bad_input;
+mod balancer;
 #[cfg(feature = "cli")]
 mod challenge;
 mod cli;
