@@ -147,6 +147,7 @@ fn pipeline(c: &mut Criterion) {
     let peer = Peer {
         addr: peer(),
         via_pool: false,
+        via_balancer: false,
         tls: None,
         head: None,
         memo: None,

@@ -66,6 +66,8 @@ pub(crate) struct PeerFacts {
     pub(crate) addr: SocketAddr,
     /// Set when `addr` is an exit the pool vouched for.
     pub(crate) via_pool: bool,
+    /// Set when `addr` came from a trusted load balancer's PROXY header.
+    pub(crate) via_balancer: bool,
     /// The first ClientHello's fingerprints, over TLS.
     pub(crate) tls: Option<ConnTls>,
 }
@@ -76,6 +78,7 @@ impl PeerFacts {
         Self {
             addr,
             via_pool: false,
+            via_balancer: false,
             tls: None,
         }
     }
@@ -199,6 +202,7 @@ impl ConnFacts {
         let peer = Peer {
             addr: self.facts.addr,
             via_pool: self.facts.via_pool,
+            via_balancer: self.facts.via_balancer,
             tls: self.facts.tls.as_ref().map(|t| Arc::clone(&t.0)),
             head: head.map(|h| Arc::new(RawHead::new(h))),
             memo: Some(Arc::clone(&self.memo)),

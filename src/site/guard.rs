@@ -95,7 +95,7 @@ pub(crate) fn release(st: &TargetState, sid: SessionId) {
 /// Who is calling, as the target sees it.
 pub(crate) fn client(st: &TargetState, peer: &Peer, headers: &HeaderMap) -> ClientIp {
     let mut who = client_ip::resolve(peer.addr.ip(), headers, &st.config.trusted_proxies);
-    if peer.via_pool && who.source == IpSource::Socket {
+    if (peer.via_pool || peer.via_balancer) && who.source == IpSource::Socket {
         who.source = IpSource::ProxyProtocol;
     }
     who

@@ -80,6 +80,7 @@ async fn balancer_connection(
     let facts = PeerFacts {
         addr,
         via_pool: false,
+        via_balancer: client.is_some(),
         tls: None,
     };
     match which {
@@ -98,6 +99,7 @@ async fn pool_connection(state: Arc<TargetState>, mut stream: TcpStream, l: List
     let facts = PeerFacts {
         addr: exit,
         via_pool: true,
+        via_balancer: false,
         tls: None,
     };
     // Through a CONNECT tunnel the client speaks TLS to us: its own hello.

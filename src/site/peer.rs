@@ -20,6 +20,9 @@ pub struct Peer {
     /// Whether the address came from a PROXY protocol header on the pool
     /// listener rather than from the socket.
     pub via_pool: bool,
+    /// Whether the address came from a trusted load balancer's PROXY
+    /// header on a public listener.
+    pub via_balancer: bool,
     /// The fingerprints of the connection's first ClientHello, over TLS.
     pub tls: Option<Arc<TlsFingerprint>>,
     /// This request's head as sent, for JA4H.
@@ -139,6 +142,7 @@ impl Peer {
         Some(Self {
             addr,
             via_pool: false,
+            via_balancer: false,
             tls: None,
             head: None,
             memo: ext.get::<Arc<ContextMemo>>().cloned(),
@@ -158,6 +162,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
         Ok(Self {
             addr,
             via_pool: false,
+            via_balancer: false,
             tls: None,
             head: None,
             memo: None,

@@ -124,6 +124,8 @@ async fn behind_haproxy_the_target_sees_the_clients_address_and_its_own_ja4() {
     let path = "/__range/fingerprint";
     let tls = echo(&client, &format!("https://127.0.0.1:{}{path}", proxy.https)).await;
     assert_eq!(tls["ip"], CLIENT, "PROXY v2 names the client: {tls}");
+    assert_eq!(tls["ip_source"], "proxy_protocol");
+    assert_eq!(direct["ip_source"], "socket");
     assert_eq!(
         tls["ja4"], direct["ja4"],
         "TLS passthrough keeps the client's JA4"
