@@ -76,7 +76,7 @@ impl Signals {
                 headless(&self.ua) || header_ua.is_some_and(headless),
                 "headless_user_agent",
             ),
-            (header_ua != Some(self.ua.as_str()), "user_agent_mismatch"),
+            (!self.claims(header_ua), "user_agent_mismatch"),
             (self.plugins == 0, "no_plugins"),
             (self.languages.trim().is_empty(), "no_languages"),
         ];
@@ -85,6 +85,17 @@ impl Signals {
             .filter(|(on, _)| *on)
             .map(|(_, name)| name)
             .collect()
+    }
+
+    /// Whether the signals claim the User-Agent a request sent.
+    pub fn claims(&self, header_ua: Option<&str>) -> bool {
+        header_ua == Some(self.ua.as_str())
+    }
+
+    fn fits(&self) -> bool {
+        [&self.ua, &self.languages, &self.timezone, &self.screen]
+            .iter()
+            .all(|s| s.len() <= MAX_SIGNAL_LEN)
     }
 }
 
@@ -112,10 +123,10 @@ pub fn check(
     nonce: Option<&str>,
     cookie: Option<&str>,
 ) -> Reading {
-    let Some(nonce) = nonce.filter(|n| nonce_address(key, n).is_some()) else {
+    let Some((nonce, issued_to)) = nonce.and_then(|n| Some((n, nonce_address(key, n)?))) else {
         return Reading::Missing;
     };
-    if cookie.is_some() && nonce_address(key, nonce) != ip {
+    if cookie.is_some() && Some(issued_to) != ip {
         return Reading::Invalid {
             why: "the sensor's nonce was issued to another address".to_owned(),
         };
@@ -182,14 +193,6 @@ pub fn read(nonce: Option<&str>, cookie: Option<&str>) -> Reading {
         Ok(s) if s.fits() => Reading::Valid(s),
         Ok(_) => invalid("a signal is too long"),
         Err(_) => invalid("the signals are not the sensor's JSON"),
-    }
-}
-
-impl Signals {
-    fn fits(&self) -> bool {
-        [&self.ua, &self.languages, &self.timezone, &self.screen]
-            .iter()
-            .all(|s| s.len() <= MAX_SIGNAL_LEN)
     }
 }
 

@@ -28,7 +28,7 @@ pub(crate) fn sensor(cfg: &SensorConfig, ctx: &RequestContext) -> Option<Firing>
             cfg.invalid,
             problem(why),
         ),
-        Reading::Valid(s) if ctx.user_agent.as_deref() != Some(s.ua.as_str()) => fire(
+        Reading::Valid(s) if !s.claims(ctx.user_agent.as_deref()) => fire(
             RuleName::Sensor,
             Reason::SensorMismatch,
             cfg.mismatch,
@@ -93,8 +93,10 @@ pub(crate) fn clearance_answers(
     let Some(c) = ctx.clearance.as_ref() else {
         return false;
     };
-    let challenges = fired.iter().filter(|f| f.action == Action::Challenge);
-    let answerable = challenges.clone().all(|f| f.rule.is_drift());
+    let answerable = fired
+        .iter()
+        .filter(|f| f.action == Action::Challenge)
+        .all(|f| f.rule.is_drift());
     if !answerable || c.standing(ctx, now) != Standing::Valid {
         return false;
     }

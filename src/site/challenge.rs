@@ -122,7 +122,7 @@ pub(crate) async fn verify(
 /// no answer can prove which code computed it.)
 fn solver(a: &Answer, ctx: &RequestContext) -> Solver {
     let signals: Option<Signals> = serde_json::from_str(&a.signals).ok();
-    let agrees = signals.is_some_and(|s| ctx.user_agent.as_deref() == Some(s.ua.as_str()));
+    let agrees = signals.is_some_and(|s| s.claims(ctx.user_agent.as_deref()));
     if a.solver == "page" && agrees {
         Solver::Page
     } else {
