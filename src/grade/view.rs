@@ -170,7 +170,9 @@ pub struct RunView {
     pub omitted: usize,
     /// Pool moves and timeline actions, in time order.
     pub events: Vec<EventView>,
-    /// Trace lines that could not be read.
+    /// Trace lines that could not be parsed. (A decision that names the
+    /// context of one never seen, as the first lines of a tail do, was
+    /// read: it counts, without its context.)
     pub unreadable: u64,
 }
 
@@ -237,9 +239,8 @@ impl ViewBuilder {
             }
             _ => {}
         }
-        if self.facts.add(line).is_err() {
-            self.unreadable += 1;
-        }
+        // Only a decision can fail to add, and decisions went above.
+        let _ = self.facts.add(line);
     }
 
     /// Adds one decision, as the engine made it (its context in full or
@@ -249,8 +250,9 @@ impl ViewBuilder {
         if matches!(d.kind, DecisionKind::Login { .. }) && d.verdict == Verdict::Allow {
             self.marks.track(d.session);
         }
-        let (added, mark) = self.facts.add_marked(d);
-        self.unreadable += u64::from(added.is_err());
+        // A context named by a reference never seen leaves the decision
+        // without its context: it still counts.
+        let (_, mark) = self.facts.add_marked(d);
         if let Some(mark) = mark {
             self.marks.add(d.session, d.at, mark, d.verdict.reason());
         }

@@ -140,11 +140,7 @@ async fn timeline(State(st): St) -> Response {
         for line in &lines {
             view.add_line(line);
         }
-        let (_, mut drawn) = view.finish();
-        // A tail's first lines name contexts of decisions before it: not
-        // lines that could not be read.
-        drawn.unreadable = 0;
-        render::live(&drawn)
+        render::live(&view.finish().1)
     });
     match drawn.await {
         Ok(html) => Html(html).into_response(),
