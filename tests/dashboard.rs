@@ -25,16 +25,7 @@ struct Banner {
 
 /// Starts `serve` on free ports and reads its banner.
 async fn serve(trace: &std::path::Path) -> (tokio::process::Child, Banner) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sessionrange"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--trace"])
-        .arg(trace)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("serve starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (child, mut lines) = lines::spawn_serve(&[], trace);
     let mut b = Banner::default();
     while let Some(line) = lines.next_line().await.expect("the banner") {
         let word = |prefix: &str| {

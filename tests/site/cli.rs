@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::helpers::*;
+use crate::lines::spawn_serve;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sessionrange");
 
@@ -27,30 +27,6 @@ async fn serve_fails(args: &[&str]) -> (Output, String) {
     assert!(!out.status.success(), "serve {args:?} must fail");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out, stderr)
-}
-
-/// Starts `sessionrange serve` on a free port with `args` and its trace at
-/// `trace`; returns the process and its banner's lines.
-fn spawn_serve(
-    args: &[&str],
-    trace: &std::path::Path,
-) -> (
-    tokio::process::Child,
-    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .args(args)
-        .arg("--trace")
-        .arg(trace)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    (child, BufReader::new(stdout).lines())
 }
 
 #[tokio::test]
