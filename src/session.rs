@@ -198,11 +198,26 @@ impl Serialize for Sightings {
     }
 }
 
+impl<'de> Deserialize<'de> for Sightings {
+    /// A non-empty list, as written: a shared store hands sessions back.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut all = Vec::<Sighting>::deserialize(d)?.into_iter();
+        let first = all.next().ok_or_else(|| {
+            serde::de::Error::custom("a session is seen from one address at least")
+        })?;
+        Ok(Self {
+            first,
+            more: all.take(MAX_SIGHTINGS - 1).collect(),
+        })
+    }
+}
+
 /// How many recent request times a session remembers, for cadence.
 pub(crate) const RECENT: usize = 16;
 
-/// One live or dead session.
-#[derive(Clone, Debug, Serialize)]
+/// One live or dead session. It reads back from what it writes, so a
+/// shared store can keep it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Session {
     /// Its id.
     pub id: SessionId,
@@ -231,7 +246,7 @@ pub struct Session {
     /// GCRA theoretical arrival time, in microseconds since the epoch.
     pub(crate) velocity_tat_us: u64,
     /// Recent request times, kept only while the cadence rule is on.
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) recent: Option<Box<RecentTimes>>,
 }
 
@@ -291,7 +306,7 @@ impl Session {
 }
 
 /// A ring of recent request times, as milliseconds since the session began.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct RecentTimes {
     times: [u32; RECENT],
     len: u8,

@@ -15,7 +15,7 @@ use super::velocity::{self, Outcome};
 pub(crate) const ADDRESSES_PER_SHARD: usize = 1024;
 
 /// What the engine remembers of one client address's login attempts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AddressStanding {
     /// GCRA theoretical arrival time of its next attempt, in microseconds.
     pub(crate) tat_us: u64,

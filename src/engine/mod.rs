@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,10 @@ use crate::rules::{self, lifetime, login};
 use crate::session::{Account, Session, SessionId, SessionState};
 use crate::store::{Map, Shards};
 use crate::verdict::{Action, Evidence, Firing, Reason, RuleName, Verdict};
+
+mod replay;
+
+pub use replay::{Entry, Upkeep, UpkeepAction, replay, replay_entries};
 
 /// What kind of call produced a decision.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,6 +130,11 @@ impl Engine {
         Arc::clone(accounts.entry(name.clone()).or_default())
     }
 
+    /// The one shared copy of `name`.
+    pub(crate) fn intern(&self, name: &str) -> Arc<str> {
+        self.interner.intern(name)
+    }
+
     fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
@@ -145,40 +155,78 @@ impl Engine {
         companions: Vec<(String, String)>,
         now: Timestamp,
     ) -> Decision {
-        let ctx = ctx.into();
         let name = self.interner.intern(account);
         let mut shard = self.sessions.shard(&sid);
         let standing = self.standing(&name);
-        let verdict = if standing.lock().is_banned(now) {
-            Verdict::Ban(Reason::AccountBanned)
-        } else {
-            let full = |s: &Map<SessionId, Box<Session>>| {
-                s.len() >= self.shard_capacity() && !s.contains_key(&sid)
-            };
-            if full(&shard) {
-                self.evict(&mut shard, now);
-            }
-            if full(&shard) {
-                Verdict::Challenge(Reason::SessionStoreFull)
-            } else {
-                let birth = BirthContext::capture(&ctx, &companions, &self.interner);
-                let session = Session::new(sid, name.clone(), standing, birth, now);
-                shard.insert(sid, Box::new(session));
-                Verdict::Allow
-            }
+        let banned = standing.lock().is_banned(now);
+        let room = banned || self.make_room(&mut shard, sid, now);
+        let login = Login {
+            sid,
+            name,
+            banned,
+            room,
+            companions,
         };
-        Decision {
-            seq: self.next_seq(),
-            at: now,
-            kind: DecisionKind::Login { companions },
-            session: sid,
-            account: Some(name),
-            context: Some(ctx),
-            context_of: None,
-            fired: Vec::new(),
-            verdict,
-            on_dead_session: false,
+        let (d, session) = self.login_held(login, standing, ctx.into(), now);
+        if let Some(session) = session {
+            shard.insert(sid, Box::new(session));
         }
+        d
+    }
+
+    /// Whether `shard` has room for session `sid`, after forgetting what
+    /// may be forgotten when it is full.
+    fn make_room(
+        &self,
+        shard: &mut Map<SessionId, Box<Session>>,
+        sid: SessionId,
+        now: Timestamp,
+    ) -> bool {
+        let full = |s: &Map<SessionId, Box<Session>>| {
+            s.len() >= self.shard_capacity() && !s.contains_key(&sid)
+        };
+        if full(shard) {
+            self.evict(shard, now);
+        }
+        !full(shard)
+    }
+
+    /// Decides a login whose account standing and room the caller looked
+    /// up: the new session, if one is born, is the caller's to keep.
+    /// `standing` is what the session will point at for its account.
+    pub(crate) fn login_held(
+        &self,
+        login: Login,
+        standing: Arc<Mutex<Account>>,
+        ctx: Arc<RequestContext>,
+        now: Timestamp,
+    ) -> (Decision, Option<Session>) {
+        let Login {
+            sid,
+            name,
+            banned,
+            room,
+            companions,
+        } = login;
+        let (verdict, session) = if banned {
+            (Verdict::Ban(Reason::AccountBanned), None)
+        } else if !room {
+            (Verdict::Challenge(Reason::SessionStoreFull), None)
+        } else {
+            let birth = BirthContext::capture(&ctx, &companions, &self.interner);
+            let session = Session::new(sid, name.clone(), standing, birth, now);
+            (Verdict::Allow, Some(session))
+        };
+        let mut d = self.event(
+            self.next_seq(),
+            now,
+            DecisionKind::Login { companions },
+            sid,
+            Some(name),
+            verdict,
+        );
+        d.context = Some(ctx);
+        (d, session)
     }
 
     /// Judges a login attempt by the login velocity rules, before its
@@ -204,30 +252,45 @@ impl Engine {
         let standing = name.as_ref().map(|n| self.standing(n));
         let mut address = ctx.ip.map(|ip| (ip, self.addresses.shard(&ip)));
         let mut acct = standing.as_deref().map(Mutex::lock);
-        let ip_state = address
+        let mut ip_state = address
             .as_ref()
             .map(|(ip, m)| m.get(ip).copied().unwrap_or_default());
-        let j = self.judge_login(ip_state, acct.as_deref(), now);
-        let admitted = j.verdict == Verdict::Allow;
-        let ban = |rule, ttl| bans(&j.fired, rule).then_some(ttl);
-        if let Some((ip, shard)) = address.as_mut() {
-            let mut st = ip_state.unwrap_or_default();
-            let ban = ban(
-                RuleName::LoginVelocityIp,
-                self.config.login_velocity_ip.ban_ttl,
-            );
-            let key = (&mut st.tat_us, &mut st.banned_until);
-            settle(key, j.ip_tat, admitted, ban, now);
+        let held = (acct.as_deref_mut(), ip_state.as_mut());
+        let d = self.admit_login_held(sid, name, held, ctx, now);
+        if let (Some((ip, shard)), Some(st)) = (address.as_mut(), ip_state) {
             remember_address(shard, *ip, st, now);
         }
-        if let Some(a) = acct.as_deref_mut() {
+        d
+    }
+
+    /// Judges a login attempt on standings the caller looked up and will
+    /// keep: the account's (when known) and the client address's (when
+    /// the context has one). Both are updated in place.
+    pub(crate) fn admit_login_held(
+        &self,
+        sid: SessionId,
+        name: Option<Arc<str>>,
+        held: (Option<&mut Account>, Option<&mut AddressStanding>),
+        ctx: Arc<RequestContext>,
+        now: Timestamp,
+    ) -> Decision {
+        let (acct, ip_state) = held;
+        let j = self.judge_login(ip_state.as_deref().copied(), acct.as_deref(), now);
+        let admitted = j.verdict == Verdict::Allow;
+        let ban = |rule, ttl| bans(&j.fired, rule).then_some(ttl);
+        if let Some(st) = ip_state {
+            let ttl = self.config.login_velocity_ip.ban_ttl;
+            let ban = ban(RuleName::LoginVelocityIp, ttl);
+            let key = (&mut st.tat_us, &mut st.banned_until);
+            settle(key, j.ip_tat, admitted, ban, now);
+        }
+        if let Some(a) = acct {
             let ttl = self.config.login_velocity_account.ban_ttl;
             let ban = ban(RuleName::LoginVelocityAccount, ttl);
             let key = (&mut a.login_tat_us, &mut a.banned_until);
             a.bans += u32::from(settle(key, j.acct_tat, admitted, ban, now));
         }
         let seq = self.next_seq();
-        drop((address, acct));
         let mut d = self.event(seq, now, DecisionKind::LoginGate, sid, name, j.verdict);
         d.context = Some(ctx);
         d.fired = j.fired;
@@ -283,28 +346,34 @@ impl Engine {
         ctx: impl Into<Arc<RequestContext>>,
         now: Timestamp,
     ) -> Decision {
-        let ctx = ctx.into();
         let mut shard = self.sessions.shard(&sid);
-        let mut d = Decision {
-            seq: 0,
-            at: now,
-            kind: DecisionKind::Request,
-            session: sid,
-            account: None,
-            context: None,
-            context_of: None,
-            fired: Vec::new(),
-            verdict: Verdict::Expire(Reason::SessionUnknown),
-            on_dead_session: false,
-        };
-        if let Some(s) = shard.get_mut(&sid) {
+        match shard.get_mut(&sid) {
+            Some(s) => {
+                let standing = Arc::clone(&s.standing);
+                let held = Some((&mut **s, &mut *standing.lock()));
+                self.decide_held(sid, held, ctx.into(), now)
+            }
+            None => self.decide_held(sid, None, ctx.into(), now),
+        }
+    }
+
+    /// [`Engine::decide`] on a session and account standing the caller
+    /// looked up and will keep; `None` when the session is unknown.
+    pub(crate) fn decide_held(
+        &self,
+        sid: SessionId,
+        held: Option<(&mut Session, &mut Account)>,
+        ctx: Arc<RequestContext>,
+        now: Timestamp,
+    ) -> Decision {
+        let unknown = Verdict::Expire(Reason::SessionUnknown);
+        let mut d = self.event(0, now, DecisionKind::Request, sid, None, unknown);
+        if let Some((s, acct)) = held {
             d.account = Some(s.account.clone());
-            let standing = Arc::clone(&s.standing);
             d.on_dead_session = !s.is_active();
-            d.verdict = self.judge(s, &mut standing.lock(), &ctx, now, &mut d.fired);
+            d.verdict = self.judge(s, acct, &ctx, now, &mut d.fired);
         }
         d.seq = self.next_seq();
-        drop(shard);
         d.context = Some(ctx);
         d
     }
@@ -397,12 +466,21 @@ impl Engine {
     /// Marks the end of an allowed request on `sid`.
     pub fn release(&self, sid: SessionId, now: Timestamp) -> Decision {
         let mut shard = self.sessions.shard(&sid);
-        let account = shard.get_mut(&sid).map(|s| {
+        self.release_held(sid, shard.get_mut(&sid).map(|s| &mut **s), now)
+    }
+
+    /// [`Engine::release`] on a session the caller looked up and will keep.
+    pub(crate) fn release_held(
+        &self,
+        sid: SessionId,
+        s: Option<&mut Session>,
+        now: Timestamp,
+    ) -> Decision {
+        let account = s.map(|s| {
             s.in_flight = s.in_flight.saturating_sub(1);
             s.account.clone()
         });
         let seq = self.next_seq();
-        drop(shard);
         self.event(
             seq,
             now,
@@ -418,23 +496,38 @@ impl Engine {
     /// Security reasons count towards escalation.
     pub fn revoke(&self, sid: SessionId, reason: Reason, now: Timestamp) -> Decision {
         let mut shard = self.sessions.shard(&sid);
-        let mut fired = Vec::new();
-        let (account, verdict, was_dead) = match shard.get_mut(&sid) {
-            None => (None, Verdict::Expire(Reason::SessionUnknown), false),
+        match shard.get_mut(&sid) {
             Some(s) => {
                 let standing = Arc::clone(&s.standing);
+                let held = Some((&mut **s, &mut *standing.lock()));
+                self.revoke_held(sid, held, reason, now)
+            }
+            None => self.revoke_held(sid, None, reason, now),
+        }
+    }
+
+    /// [`Engine::revoke`] on a session and account standing the caller
+    /// looked up and will keep; `None` when the session is unknown.
+    pub(crate) fn revoke_held(
+        &self,
+        sid: SessionId,
+        held: Option<(&mut Session, &mut Account)>,
+        reason: Reason,
+        now: Timestamp,
+    ) -> Decision {
+        let mut fired = Vec::new();
+        let (account, verdict, was_dead) = match held {
+            None => (None, Verdict::Expire(Reason::SessionUnknown), false),
+            Some((s, acct)) => {
                 let was_dead = !s.is_active();
                 let verdict = match s.state.dead_verdict() {
                     Some(v) => v,
-                    None => {
-                        self.invalidate(s, &mut standing.lock(), reason, false, now, &mut fired)
-                    }
+                    None => self.invalidate(s, acct, reason, false, now, &mut fired),
                 };
                 (Some(s.account.clone()), verdict, was_dead)
             }
         };
         let seq = self.next_seq();
-        drop(shard);
         let mut d = self.event(
             seq,
             now,
@@ -527,7 +620,7 @@ impl Engine {
     /// decision can fall between the reset's place in the trace and its effect.
     pub fn reset(&self, now: Timestamp) -> Upkeep {
         let mut shards: Vec<_> = self.sessions.each().collect();
-        let upkeep = self.upkeep(
+        let upkeep = self.upkeep_record(
             UpkeepAction::Reset,
             now,
             shards.iter().map(|s| s.len()).sum(),
@@ -540,7 +633,13 @@ impl Engine {
         upkeep
     }
 
-    fn upkeep(&self, action: UpkeepAction, at: Timestamp, removed: usize) -> Upkeep {
+    /// A numbered record of housekeeping done at `at`.
+    pub(crate) fn upkeep_record(
+        &self,
+        action: UpkeepAction,
+        at: Timestamp,
+        removed: usize,
+    ) -> Upkeep {
         Upkeep {
             seq: self.next_seq(),
             at,
@@ -564,7 +663,7 @@ impl Engine {
     /// returned record says how many went; trace it so replay forgets them too.
     pub fn sweep(&self, now: Timestamp) -> Upkeep {
         let mut shards: Vec<_> = self.sessions.each().collect();
-        let mut upkeep = self.upkeep(UpkeepAction::Sweep, now, 0);
+        let mut upkeep = self.upkeep_record(UpkeepAction::Sweep, now, 0);
         for shard in &mut shards {
             let before = shard.len();
             shard.retain(|_, s| !self.outlived(s, now));
@@ -575,6 +674,15 @@ impl Engine {
             .each()
             .for_each(|mut a| a.retain(|_, st| st.matters(now)));
         upkeep
+    }
+
+    /// When the engine forgets `s` (see [`Engine::sweep`]): the first
+    /// moment it has outlived one of its TTLs.
+    pub(crate) fn forgotten_at(&self, s: &Session) -> Timestamp {
+        let l = &self.config.lifetime;
+        let grace = l.skew_grace + Duration::from_millis(1);
+        let born = s.created.plus(l.absolute_ttl + grace);
+        born.min(s.last_seen.plus(l.idle_ttl + grace))
     }
 
     fn outlived(&self, s: &Session, now: Timestamp) -> bool {
@@ -618,6 +726,20 @@ impl Engine {
             DecisionKind::Revoke { cause } => self.revoke(d.session, *cause, d.at),
         }
     }
+}
+
+/// A login to decide, with what the caller found in its store.
+pub(crate) struct Login {
+    /// The new session's id.
+    pub(crate) sid: SessionId,
+    /// The account, interned.
+    pub(crate) name: Arc<str>,
+    /// Whether the account is banned now.
+    pub(crate) banned: bool,
+    /// Whether the store has room for the session.
+    pub(crate) room: bool,
+    /// The companion cookies set for the client.
+    pub(crate) companions: Vec<(String, String)>,
 }
 
 /// What the login velocity rules found on one attempt.
@@ -742,83 +864,4 @@ fn observe(
     if served {
         s.uses += 1;
     }
-}
-
-/// Housekeeping that changes what the engine remembers without a request:
-/// traced so that a replay forgets the same sessions at the same point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Upkeep {
-    /// Order among decisions.
-    pub seq: u64,
-    /// When it happened.
-    pub at: Timestamp,
-    /// What was done.
-    pub action: UpkeepAction,
-    /// How many sessions were forgotten.
-    pub removed: usize,
-}
-
-/// The kinds of [`Upkeep`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UpkeepAction {
-    /// Every session and account forgotten, as on a restart.
-    Reset,
-    /// Sessions past their TTLs forgotten.
-    Sweep,
-}
-
-/// One replayable entry of a trace.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Entry {
-    /// A decision (boxed: it is far larger than an upkeep record).
-    Decision(Box<Decision>),
-    /// A reset or sweep.
-    Upkeep(Upkeep),
-}
-
-impl Entry {
-    fn seq(&self) -> u64 {
-        match self {
-            Self::Decision(d) => d.seq,
-            Self::Upkeep(u) => u.seq,
-        }
-    }
-}
-
-/// Replays decisions against a fresh engine with `config` and returns the
-/// decisions whose verdict came out differently, as (recorded, replayed).
-pub fn replay(
-    config: EngineConfig,
-    trace: &[Decision],
-) -> crate::Result<Vec<(Decision, Decision)>> {
-    let entries: Vec<Entry> = trace
-        .iter()
-        .map(|d| Entry::Decision(Box::new(d.clone())))
-        .collect();
-    replay_entries(config, &entries)
-}
-
-/// Replays a whole trace, resets and sweeps included, in `seq` order.
-pub fn replay_entries(
-    config: EngineConfig,
-    trace: &[Entry],
-) -> crate::Result<Vec<(Decision, Decision)>> {
-    let engine = Engine::new(config)?;
-    let mut ordered: Vec<&Entry> = trace.iter().collect();
-    ordered.sort_by_key(|e| e.seq());
-    let mut diffs = Vec::new();
-    for entry in ordered {
-        match entry {
-            Entry::Upkeep(u) if u.action == UpkeepAction::Reset => drop(engine.reset(u.at)),
-            Entry::Upkeep(u) => drop(engine.sweep(u.at)),
-            Entry::Decision(d) => {
-                let again = engine.apply(d);
-                if again.verdict != d.verdict {
-                    diffs.push(((**d).clone(), again));
-                }
-            }
-        }
-    }
-    Ok(diffs)
 }
