@@ -13,6 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{SessionId, Timestamp};
@@ -22,7 +23,7 @@ use crate::{SessionId, Timestamp};
 const MAX_REMEMBERED: usize = 256;
 
 /// A SHA-256 hash of a refresh token.
-type TokenHash = [u8; 32];
+pub(crate) type TokenHash = [u8; 32];
 
 /// What a refresh attempt did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,32 +79,135 @@ impl RefreshOutcome {
     }
 }
 
-/// One token the store has seen.
-#[derive(Debug)]
-struct TokenEntry {
-    session: SessionId,
+/// One token a family remembers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Remembered {
+    hash: TokenHash,
     generation: u32,
     /// When it stopped being current, if it did.
     superseded: Option<Timestamp>,
 }
 
-/// The tokens descended from one login.
-#[derive(Debug)]
-struct Family {
+/// The tokens descended from one login, and how a refresh with one of
+/// them goes. Both stores keep families whole: the in-memory one in a map,
+/// the shared one as one record, so a refresh is decided on one value.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Family {
     account: String,
-    current: TokenHash,
     generation: u32,
     /// When the current token stops working.
     expires: Timestamp,
     revoked: bool,
-    /// Every remembered token, oldest first.
-    tokens: VecDeque<TokenHash>,
+    /// Every remembered token, oldest first; the last is current.
+    tokens: VecDeque<Remembered>,
+}
+
+impl Family {
+    /// A family whose first token hashes to `hash`.
+    pub(crate) fn start(account: &str, hash: TokenHash, now: Timestamp, ttl: Duration) -> Self {
+        let first = Remembered {
+            hash,
+            generation: 0,
+            superseded: None,
+        };
+        Self {
+            account: account.to_owned(),
+            generation: 0,
+            expires: now.plus(ttl),
+            revoked: false,
+            tokens: VecDeque::from([first]),
+        }
+    }
+
+    /// When the family's current token stops working.
+    pub(crate) fn expires(&self) -> Timestamp {
+        self.expires
+    }
+
+    /// Whether the family is neither revoked nor expired at `now`.
+    pub(crate) fn is_live(&self, now: Timestamp) -> bool {
+        !self.revoked && now < self.expires
+    }
+
+    /// Revokes the family.
+    pub(crate) fn revoke(&mut self) {
+        self.revoked = true;
+    }
+
+    /// Every remembered token's hash.
+    pub(crate) fn hashes(&self) -> impl Iterator<Item = &TokenHash> {
+        self.tokens.iter().map(|t| &t.hash)
+    }
+
+    /// Decides a refresh of `session`'s family with the token hashing to
+    /// `presented`, for the token hashing to `fresh`. Returns the outcome
+    /// and the hash of a token forgotten to make room, if any.
+    pub(crate) fn rotate(
+        &mut self,
+        session: SessionId,
+        presented: &TokenHash,
+        fresh: TokenHash,
+        now: Timestamp,
+        windows: (Duration, Duration),
+    ) -> (RefreshOutcome, Option<TokenHash>) {
+        let (ttl, overlap) = windows;
+        let Some(entry) = self.tokens.iter().find(|t| &t.hash == presented) else {
+            return (RefreshOutcome::Unknown, None);
+        };
+        let (generation, superseded) = (entry.generation, entry.superseded);
+        if self.revoked {
+            return (RefreshOutcome::Revoked, None);
+        }
+        if now >= self.expires {
+            return (RefreshOutcome::Expired, None);
+        }
+        let account = self.account.clone();
+        let tolerated = |at: Timestamp| {
+            now.since(at) < overlap && generation.saturating_add(1) >= self.generation
+        };
+        let outcome = match superseded {
+            None => RefreshOutcome::Rotated { session, account },
+            Some(at) if tolerated(at) => RefreshOutcome::Overlap { session, account },
+            Some(_) => {
+                self.revoked = true;
+                return (RefreshOutcome::Reuse { session, account }, None);
+            }
+        };
+        (outcome, self.advance(generation, fresh, now, ttl))
+    }
+
+    /// Makes `fresh` current, one generation after the presented token's
+    /// `generation`; returns the hash of a token forgotten to make room.
+    fn advance(
+        &mut self,
+        generation: u32,
+        fresh: TokenHash,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Option<TokenHash> {
+        if let Some(old) = self.tokens.back_mut() {
+            old.superseded.get_or_insert(now);
+        }
+        let next = generation.saturating_add(1);
+        self.generation = self.generation.max(next);
+        self.expires = now.plus(ttl);
+        self.tokens.push_back(Remembered {
+            hash: fresh,
+            generation: next,
+            superseded: None,
+        });
+        if self.tokens.len() > MAX_REMEMBERED {
+            return self.tokens.pop_front().map(|t| t.hash);
+        }
+        None
+    }
 }
 
 #[derive(Debug, Default)]
 struct State {
     families: HashMap<SessionId, Family>,
-    tokens: HashMap<TokenHash, TokenEntry>,
+    /// The family of every remembered token.
+    tokens: HashMap<TokenHash, SessionId>,
     /// Sessions in the order their families started, to forget the
     /// oldest first when there are too many.
     started: VecDeque<SessionId>,
@@ -183,15 +287,8 @@ impl RefreshTokens {
         }
         state.started.push_back(session);
         let hash = digest(&token);
-        state.tokens.insert(hash, TokenEntry::current(session, 0));
-        let family = Family {
-            account: account.to_owned(),
-            current: hash,
-            generation: 0,
-            expires: now.plus(self.ttl),
-            revoked: false,
-            tokens: VecDeque::from([hash]),
-        };
+        state.tokens.insert(hash, session);
+        let family = Family::start(account, hash, now, self.ttl);
         state.families.insert(session, family);
     }
 
@@ -199,53 +296,34 @@ impl RefreshTokens {
     pub fn rotate(&self, presented: &str, fresh: String, now: Timestamp) -> RefreshOutcome {
         let mut state = self.state.lock();
         let hash = digest(presented);
-        let Some(entry) = state.tokens.get(&hash) else {
+        let Some(&session) = state.tokens.get(&hash) else {
             return RefreshOutcome::Unknown;
         };
-        let (session, generation, superseded) = (entry.session, entry.generation, entry.superseded);
         let Some(family) = state.families.get_mut(&session) else {
             return RefreshOutcome::Unknown;
         };
-        if family.revoked {
-            return RefreshOutcome::Revoked;
+        let fresh = digest(&fresh);
+        let windows = (self.ttl, self.overlap);
+        let (outcome, forgotten) = family.rotate(session, &hash, fresh, now, windows);
+        if outcome.is_accepted() {
+            state.tokens.insert(fresh, session);
         }
-        if now >= family.expires {
-            return RefreshOutcome::Expired;
+        if let Some(old) = forgotten {
+            state.tokens.remove(&old);
         }
-        let account = family.account.clone();
-        match superseded {
-            None => {
-                state.advance(session, generation, digest(&fresh), now, self.ttl);
-                RefreshOutcome::Rotated { session, account }
-            }
-            Some(at)
-                if self.within_overlap(at, now)
-                    && generation.saturating_add(1) >= family.generation =>
-            {
-                state.advance(session, generation, digest(&fresh), now, self.ttl);
-                RefreshOutcome::Overlap { session, account }
-            }
-            Some(_) => {
-                family.revoked = true;
-                RefreshOutcome::Reuse { session, account }
-            }
-        }
+        outcome
     }
 
     /// The session a refresh token belongs to, without using it.
     pub fn session_of(&self, token: &str) -> Option<SessionId> {
-        self.state
-            .lock()
-            .tokens
-            .get(&digest(token))
-            .map(|e| e.session)
+        self.state.lock().tokens.get(&digest(token)).copied()
     }
 
     /// Revokes the family of `token` (RFC 7009) and returns its session,
     /// if the token was known; the endpoint answers 200 either way.
     pub fn revoke_token(&self, token: &str) -> Option<SessionId> {
         let mut state = self.state.lock();
-        let session = state.tokens.get(&digest(token)).map(|e| e.session)?;
+        let session = state.tokens.get(&digest(token)).copied()?;
         state.revoke(session);
         Some(session)
     }
@@ -266,7 +344,7 @@ impl RefreshTokens {
             .lock()
             .families
             .get(&session)
-            .is_some_and(|f| !f.revoked && now < f.expires)
+            .is_some_and(|f| f.is_live(now))
     }
 
     /// Forgets families whose current token expired, revoked or not, and
@@ -298,57 +376,13 @@ impl RefreshTokens {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    fn within_overlap(&self, superseded: Timestamp, now: Timestamp) -> bool {
-        now.since(superseded) < self.overlap
-    }
-}
-
-impl TokenEntry {
-    fn current(session: SessionId, generation: u32) -> Self {
-        Self {
-            session,
-            generation,
-            superseded: None,
-        }
-    }
 }
 
 impl State {
-    /// Makes `fresh` the current token of `session`'s family, one generation
-    /// after the presented token's `generation`. The family must exist.
-    fn advance(
-        &mut self,
-        session: SessionId,
-        generation: u32,
-        fresh: TokenHash,
-        now: Timestamp,
-        ttl: Duration,
-    ) {
-        let Some(family) = self.families.get_mut(&session) else {
-            return;
-        };
-        if let Some(old) = self.tokens.get_mut(&family.current) {
-            old.superseded.get_or_insert(now);
-        }
-        let next = generation.saturating_add(1);
-        family.current = fresh;
-        family.generation = family.generation.max(next);
-        family.expires = now.plus(ttl);
-        family.tokens.push_back(fresh);
-        self.tokens
-            .insert(fresh, TokenEntry::current(session, next));
-        if family.tokens.len() > MAX_REMEMBERED
-            && let Some(oldest) = family.tokens.pop_front()
-        {
-            self.tokens.remove(&oldest);
-        }
-    }
-
     fn revoke(&mut self, session: SessionId) -> bool {
         match self.families.get_mut(&session) {
             Some(family) => {
-                family.revoked = true;
+                family.revoke();
                 true
             }
             None => false,
@@ -358,14 +392,15 @@ impl State {
     /// Drops a family and all its tokens.
     fn forget(&mut self, session: SessionId) {
         if let Some(family) = self.families.remove(&session) {
-            for hash in &family.tokens {
+            for hash in family.hashes() {
                 self.tokens.remove(hash);
             }
         }
     }
 }
 
-fn digest(token: &str) -> TokenHash {
+/// The SHA-256 of a refresh token: what the stores keep.
+pub(crate) fn digest(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
 
