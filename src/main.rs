@@ -44,9 +44,15 @@ struct ServeArgs {
     #[arg(long, default_value = "256M", value_parser = site::trace_file::parse_size)]
     trace_max: u64,
     /// The dataset salt; a fresh random one when left out, so the
-    /// records differ from every other run's.
+    /// records differ from every other run's. On a shared store the first
+    /// instance's salt is everyone's.
     #[arg(long)]
     seed: Option<u64>,
+    /// Keep sessions, tokens and keys in this Redis (`redis://HOST:PORT/DB`)
+    /// instead of the process, so that several instances share them and a
+    /// restart keeps them; overrides the scenario's `[target] store`.
+    #[arg(long)]
+    store: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -515,10 +521,14 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // Refuse a non-loopback address before creating the trace file.
     site::check_loopback(addr)?;
     site::check_loopback(admin_addr)?;
-    let scenario = match &args.scenario {
+    let mut scenario = match &args.scenario {
         Some(p) => Scenario::load(p)?,
         None => Scenario::embedded()?,
     };
+    if let Some(url) = &args.store {
+        scenario.target.store = Some(url.clone());
+        scenario.target.validate("target")?;
+    }
     let clock = Clock::system();
     let (trace_path, log) = open_trace((args.trace.clone(), args.trace_max), &clock)?;
     if let Err(e) = site::raise_descriptor_limit() {
@@ -651,6 +661,13 @@ fn print_banner(
         state.dashboard.issue_link()
     );
     let _ = writeln!(out, "  trace:  {}", trace.display());
+    if let Some(store) = &state.shared {
+        let _ = writeln!(
+            out,
+            "  store:  {} (shared: sessions outlive this process)",
+            store.url()
+        );
+    }
     if state.config.refuses_direct() {
         let _ = writeln!(
             out,

@@ -160,7 +160,7 @@ impl RangeBuilder {
         let _ = raise_descriptor_limit();
         let listeners = Listeners::bind(self.bind.0, self.bind.1).await?;
         let addrs = listeners.addrs()?;
-        let state = Arc::new(self.state()?);
+        let state = Arc::new(shared(self.state()?).await?);
         state.set_timeline(&self.timeline);
         let upstream = Upstream::new(state.clone(), &addrs);
         let pool = ProxyPool::start_with(&self.pool, upstream, self.pool_timeouts).await?;
@@ -194,6 +194,20 @@ impl RangeBuilder {
         }
         Ok(state)
     }
+}
+
+/// `state` on the shared store its config names, holding the run's keys
+/// from there; `state` as it is when it names none.
+pub(crate) async fn shared(state: TargetState) -> Result<TargetState> {
+    let Some(url) = state.config.store.clone() else {
+        return Ok(state);
+    };
+    let store = crate::site::shared::SharedStore::connect(&url).await?;
+    let keys = store
+        .adopt_keys(&state.keys())
+        .await
+        .map_err(|e| crate::Error::config("target.store", e.to_string()))?;
+    Ok(state.with_shared(store, keys))
 }
 
 impl Range {

@@ -255,7 +255,8 @@ fn fire_after(state: Arc<TargetState>, requests: usize, action: TimelineAction) 
                 .filter(|d| d.kind == DecisionKind::Request)
                 .count();
             if decided >= requests {
-                state.apply(action, None, state.clock.now());
+                let applied = state.apply(action, None, state.clock.now()).await;
+                applied.expect("an in-memory target applies it");
                 return;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -34,6 +34,16 @@ impl fmt::Debug for CsrfKey {
 }
 
 impl CsrfKey {
+    /// The key with these bytes: a shared store hands keys back this way.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The key's bytes, for a shared store to hand to other instances.
+    pub(crate) fn bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
     /// A fresh 256-bit key.
     pub fn generate(rng: &mut impl rand::Rng) -> Self {
         Self(rng.random())
@@ -84,6 +94,15 @@ impl CsrfKey {
             return false;
         };
         self.mac(nonce).verify_slice(&tag).is_ok()
+    }
+
+    /// The HMAC of `parts`, one after the other.
+    pub(crate) fn tag(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        for p in parts {
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
     }
 
     fn mac(&self, nonce: &str) -> HmacSha256 {

@@ -84,6 +84,7 @@ impl TokenError {
 #[derive(Clone)]
 pub struct JwtKeys {
     kid: String,
+    secret: Vec<u8>,
     encoding: EncodingKey,
     /// HMAC-SHA256 keyed with the secret, cloned for each verification.
     mac: Hmac<Sha256>,
@@ -109,9 +110,15 @@ impl JwtKeys {
     pub fn from_secret(kid: impl Into<String>, secret: &[u8]) -> Self {
         Self {
             kid: kid.into(),
+            secret: secret.to_vec(),
             encoding: EncodingKey::from_secret(secret),
             mac: Hmac::new_from_slice(secret).expect("HMAC takes keys of any length"),
         }
+    }
+
+    /// The secret, for a shared store to hand to other instances.
+    pub(crate) fn secret(&self) -> &[u8] {
+        &self.secret
     }
 
     /// The current key id.

@@ -5,8 +5,11 @@
 //!
 //! Clients in any language must compute exactly this:
 //!
-//! 1. The server sends a challenge: 16 random bytes as 32 lowercase hex
-//!    characters, e.g. `"3f9a…"`.
+//! 1. The server sends a challenge: 16 bytes as 32 lowercase hex
+//!    characters, e.g. `"3f9a…"`. Clients treat them as opaque; the
+//!    target's own (see [`seal`]) carry when they were issued and a tag,
+//!    so that any instance of a shared target can check one without
+//!    asking a store.
 //! 2. The client picks a nonce: 1 to 64 ASCII characters (reference
 //!    clients use the decimal numbers `"0"`, `"1"`, `"2"`, …).
 //! 3. The digest is `SHA-256(challenge ‖ ":" ‖ nonce)`, hashing the
@@ -20,6 +23,64 @@
 //! about a second in a scripting language.
 
 use sha2::{Digest, Sha256};
+
+use crate::auth::csrf::{CsrfKey, constant_time_eq};
+use crate::clock::Timestamp;
+use crate::fingerprint::common::hex;
+
+/// Who a sealed challenge is for: a tag for one never fits the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChallengeKind {
+    /// A login's proof of work.
+    Login,
+    /// The JavaScript challenge page's.
+    Page,
+}
+
+/// Bytes of a sealed challenge: issue time (seconds), randomness, tag.
+const SEALED: (usize, usize, usize) = (4, 5, 7);
+
+/// A fresh challenge of `kind` in the wire format (32 lowercase hex): its
+/// issue time in seconds, 40 random bits, and 56 bits of `key`'s HMAC
+/// over both and the kind.
+pub fn seal(
+    key: &CsrfKey,
+    kind: ChallengeKind,
+    now: Timestamp,
+    rng: &mut impl rand::Rng,
+) -> String {
+    let (t, r, _) = SEALED;
+    let mut raw = [0u8; 16];
+    let secs = u32::try_from(now.as_millis() / 1000).unwrap_or(u32::MAX);
+    raw[..t].copy_from_slice(&secs.to_be_bytes());
+    rng.fill_bytes(&mut raw[t..t + r]);
+    let tag = key.tag(&[&[kind as u8], &raw[..t + r]]);
+    raw[t + r..].copy_from_slice(&tag[..16 - t - r]);
+    hex(&raw)
+}
+
+/// When a challenge [`seal`] made with `key` for `kind` was issued (to the
+/// second); `None` for any other string.
+pub fn issued(key: &CsrfKey, kind: ChallengeKind, challenge: &str) -> Option<Timestamp> {
+    let (t, r, _) = SEALED;
+    if challenge.len() != 32
+        || !challenge
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    let mut raw = [0u8; 16];
+    for (i, b) in raw.iter_mut().enumerate() {
+        *b = u8::from_str_radix(challenge.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    let tag = key.tag(&[&[kind as u8], &raw[..t + r]]);
+    if !constant_time_eq(&tag[..16 - t - r], &raw[t + r..]) {
+        return None;
+    }
+    let secs = u32::from_be_bytes(raw[..t].try_into().ok()?);
+    Some(Timestamp::from_secs(u64::from(secs)))
+}
 
 /// The longest nonce accepted.
 pub const MAX_NONCE_LEN: usize = 64;
@@ -136,6 +197,35 @@ mod tests {
     #[test]
     fn impossible_difficulty_is_refused() {
         assert!(!verify(&a_challenge(), "0", 255));
+    }
+
+    proptest::proptest! {
+        /// A sealed challenge is wire-format hex, reads back its issue
+        /// second under its own key and kind only, and any one-character
+        /// edit makes it unreadable.
+        #[test]
+        fn sealed_challenges_read_back_only_as_sealed(
+            secs in 0u64..u64::from(u32::MAX),
+            seed: u64,
+            at in 0usize..32,
+            digit in 0u8..16,
+        ) {
+            let key = CsrfKey::from_bytes([7; 32]);
+            let now = Timestamp::from_secs(secs);
+            let c = seal(&key, ChallengeKind::Login, now, &mut StdRng::seed_from_u64(seed));
+            proptest::prop_assert_eq!(c.len(), 32);
+            proptest::prop_assert!(c.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+            proptest::prop_assert_eq!(issued(&key, ChallengeKind::Login, &c), Some(now));
+            proptest::prop_assert_eq!(issued(&key, ChallengeKind::Page, &c), None);
+            let other = CsrfKey::from_bytes([8; 32]);
+            proptest::prop_assert_eq!(issued(&other, ChallengeKind::Login, &c), None);
+            let mut edited = c.clone().into_bytes();
+            let new = b"0123456789abcdef"[usize::from(digit)];
+            proptest::prop_assume!(edited[at] != new);
+            edited[at] = new;
+            let edited = String::from_utf8(edited).expect("hex");
+            proptest::prop_assert_eq!(issued(&key, ChallengeKind::Login, &edited), None);
+        }
     }
 
     #[test]

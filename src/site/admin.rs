@@ -23,7 +23,7 @@ use crate::auth::csrf::constant_time_eq;
 use crate::session::SessionId;
 use crate::site::guard;
 use crate::site::state::TargetState;
-use crate::verdict::Reason;
+use crate::site::stores::Stored;
 
 type St = State<Arc<TargetState>>;
 
@@ -98,38 +98,47 @@ async fn require_token(State(st): St, req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// The JSON of what the stores gave, or `503` when a shared one could not be read.
+pub(crate) fn stored<T: serde::Serialize>(st: &TargetState, got: Stored<T>) -> Response {
+    match got {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => {
+            st.metrics.store_unavailable();
+            crate::site::respond::store_unavailable(&e.0, true)
+        }
+    }
+}
+
 async fn sessions(State(st): St) -> Response {
-    Json(st.engine.sessions()).into_response()
+    stored(&st, st.all_sessions().await)
 }
 
 async fn session(State(st): St, Path(sid): Path<String>) -> Response {
-    match sid
-        .parse::<SessionId>()
-        .ok()
-        .and_then(|sid| st.engine.session(sid))
-    {
-        Some(s) => Json(s).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": "no such session" })),
-        )
-            .into_response(),
+    let Ok(sid) = sid.parse::<SessionId>() else {
+        return no_such_session();
+    };
+    match st.one_session(sid).await {
+        Ok(None) => no_such_session(),
+        got => stored(&st, got),
     }
+}
+
+fn no_such_session() -> Response {
+    let body = Json(json!({ "error": "no such session" }));
+    (StatusCode::NOT_FOUND, body).into_response()
 }
 
 async fn accounts(State(st): St) -> Response {
-    Json(st.engine.accounts()).into_response()
+    let all = st.all_accounts().await;
+    stored(
+        &st,
+        all.map(|a| a.into_iter().collect::<std::collections::BTreeMap<_, _>>()),
+    )
 }
 
 async fn revoke_account(State(st): St, Path(name): Path<String>) -> Response {
-    let decisions = st
-        .engine
-        .revoke_account(&name, Reason::SessionRevoked, st.clock.now());
-    for d in &decisions {
-        st.trace.record(d);
-        st.refresh.revoke_session(d.session);
-    }
-    Json(json!({ "revoked": decisions.len() })).into_response()
+    let revoked = st.revoke_accounts(&[&name], st.clock.now()).await;
+    stored(&st, revoked.map(|n| json!({ "revoked": n })))
 }
 
 /// `?account=NAME`: any name, `..` included, which a path could not carry.
@@ -176,15 +185,21 @@ async fn ground_truth(State(st): St) -> Response {
 }
 
 async fn reset(State(st): St) -> Response {
-    let upkeep = st.engine.reset(st.clock.now());
+    let upkeep = match st.reset(st.clock.now()).await {
+        Ok(u) => u,
+        Err(e) => return stored::<()>(&st, Err(e)),
+    };
     st.trace.record_upkeep(&upkeep);
-    st.refresh.clear();
     st.exit_bans.clear();
     Json(json!({ "reset": true })).into_response()
 }
 
 async fn metrics(State(st): St) -> Response {
-    let mut text = st.metrics.render(st.engine.len());
+    let sessions = match st.session_count().await {
+        Ok(n) => n,
+        Err(e) => return stored::<()>(&st, Err(e)),
+    };
+    let mut text = st.metrics.render(sessions);
     text.push_str(&st.trace.dropped().render());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

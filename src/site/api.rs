@@ -23,6 +23,7 @@ use crate::site::handlers::{PageParam, delay};
 use crate::site::login::{self, Credentials};
 use crate::site::peer::Peer;
 use crate::site::state::{PageForm, TargetState, random_hex};
+use crate::site::stores::Stored;
 use crate::site::{challenge, respond};
 use crate::verdict::{Reason, Verdict};
 
@@ -93,8 +94,7 @@ pub(crate) async fn challenge(State(st): St) -> Response {
             Some("proof of work is off"),
         );
     }
-    let ch = crate::auth::pow::challenge(&mut rand::rng());
-    st.issue_pow(&ch, st.clock.now());
+    let ch = st.pow_challenge(st.clock.now());
     Json(json!({ "challenge": ch, "bits": st.config.login.pow_bits })).into_response()
 }
 
@@ -130,11 +130,13 @@ pub(crate) async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: B
         headers: &headers,
         arrived,
     };
-    match login::complete(&attempt, &new, &creds, false, now) {
+    match login::complete(&attempt, &new, &creds, false, now).await {
         Ok((sid, _)) => {
             let refresh = random_hex(&mut rand::rng(), 32);
-            st.refresh.start(sid, &creds.username, refresh.clone(), now);
-            tokens(&st, sid, &creds.username, refresh, now)
+            match st.refresh_start(sid, &creds.username, &refresh, now).await {
+                Ok(()) => tokens(&st, sid, &creds.username, refresh, now),
+                Err(e) => unavailable(&st, e),
+            }
         }
         Err(e) => match (e.reason, e.retry_after) {
             (LoginRefusal::AccountBanned, _) => {
@@ -174,37 +176,53 @@ pub(crate) async fn refresh(
             Some("refresh_token is required"),
         );
     };
+    match judged_refresh(&st, &peer, &headers, &presented).await {
+        Ok(r) => r,
+        Err(e) => unavailable(&st, e),
+    }
+}
+
+/// The refresh is a request in the session's context: the engine judges
+/// it first, so a challenge refuses this refresh without burning the token.
+async fn judged_refresh(
+    st: &Arc<TargetState>,
+    peer: &Peer,
+    headers: &HeaderMap,
+    presented: &str,
+) -> Stored<Response> {
     let now = st.clock.now();
-    // The refresh is a request in the session's context: the engine judges
-    // it first, so a challenge refuses this refresh without burning the token.
-    let live = st
-        .refresh
-        .session_of(&presented)
-        .filter(|s| st.refresh.is_family_live(*s, now));
+    let mut live = st.refresh_session_of(presented).await?;
+    if let Some(s) = live {
+        live = st.refresh_is_live(s, now).await?.then_some(s);
+    }
     if let Some(session) = live {
-        let who = guard::client(&st, &peer, &headers);
-        let d = st.engine.decide(
-            session,
-            guard::context(&st, &who, peer.tls.as_deref(), &headers),
-            now,
-        );
+        let who = guard::client(st, peer, headers);
+        let ctx = guard::context(st, &who, peer.tls.as_deref(), headers);
+        let d = st.decide(session, Arc::new(ctx), now).await?;
         st.record(&d);
         if d.verdict != Verdict::Allow {
             if d.verdict.is_terminal() {
-                st.refresh.revoke_session(session);
+                st.refresh_revoke_session(session).await?;
             }
-            attempts::refreshed(&st, Some(session), TraceOutcome::Refused);
-            return guard::refusal(&st, d.verdict, true, &headers, guard::retry_after(&d.fired));
+            attempts::refreshed(st, Some(session), TraceOutcome::Refused);
+            let retry = guard::retry_after(&d.fired);
+            return Ok(guard::refusal(st, d.verdict, true, headers, retry));
         }
-        guard::release(&st, session);
+        guard::release(st, session);
     }
-    rotate(&st, &presented, now)
+    rotate(st, presented, now).await
+}
+
+/// The answer to a request the shared store could not judge: `503`.
+fn unavailable(st: &TargetState, e: crate::site::shared::Unavailable) -> Response {
+    st.metrics.store_unavailable();
+    respond::store_unavailable(&e.0, true)
 }
 
 /// Rotates `presented` and answers with the new pair or why not.
-fn rotate(st: &TargetState, presented: &str, now: Timestamp) -> Response {
+async fn rotate(st: &TargetState, presented: &str, now: Timestamp) -> Stored<Response> {
     let fresh = random_hex(&mut rand::rng(), 32);
-    match st.refresh.rotate(presented, fresh.clone(), now) {
+    Ok(match st.refresh_rotate(presented, &fresh, now).await? {
         RefreshOutcome::Rotated { session, account } => {
             attempts::refreshed(st, Some(session), TraceOutcome::Rotated);
             tokens(st, session, &account, fresh, now)
@@ -214,7 +232,7 @@ fn rotate(st: &TargetState, presented: &str, now: Timestamp) -> Response {
             tokens(st, session, &account, fresh, now)
         }
         RefreshOutcome::Reuse { session, .. } => {
-            let d = st.engine.revoke(session, Reason::RefreshTokenReuse, now);
+            let d = st.revoke(session, Reason::RefreshTokenReuse, now).await?;
             st.record(&d);
             attempts::refreshed(st, Some(session), TraceOutcome::Reused);
             error(
@@ -231,7 +249,7 @@ fn rotate(st: &TargetState, presented: &str, now: Timestamp) -> Response {
                 Some(outcome_code(&other)),
             )
         }
-    }
+    })
 }
 
 fn outcome_code(o: &RefreshOutcome) -> &'static str {
@@ -255,17 +273,26 @@ pub(crate) async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Re
             Some("token is required"),
         );
     };
-    let now = st.clock.now();
-    if let Some(session) = st.refresh.revoke_token(&token) {
-        let d = st.engine.revoke(session, Reason::LoggedOut, now);
-        st.record(&d);
-    } else if let Ok(claims) = st.jwt.read().verify(&token, now, st.config.tokens.skew) {
-        st.deny_jti(
-            &claims.jti,
-            Timestamp::from_secs(claims.exp).plus(st.config.tokens.skew),
-        );
+    match revoke_token(&st, &token).await {
+        Ok(()) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response(),
+        Err(e) => unavailable(&st, e),
     }
-    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response()
+}
+
+/// Revokes a refresh token's family and session, or denies an access token.
+async fn revoke_token(st: &TargetState, token: &str) -> Stored<()> {
+    let now = st.clock.now();
+    if let Some(session) = st.refresh_revoke_token(token).await? {
+        let d = st.revoke(session, Reason::LoggedOut, now).await?;
+        st.record(&d);
+        return Ok(());
+    }
+    let verified = st.jwt.read().verify(token, now, st.config.tokens.skew);
+    if let Ok(claims) = verified {
+        let exp = Timestamp::from_secs(claims.exp).plus(st.config.tokens.skew);
+        st.deny_jti(&claims.jti, exp, now).await?;
+    }
+    Ok(())
 }
 
 /// `GET /api/v1/items?page=N`: a JSON page of records.

@@ -25,8 +25,7 @@ const MAX_BACK: usize = 2048;
 /// The challenge page for a refusal with `code`: a fresh challenge in a
 /// form the page's script solves and posts to [`clearance::VERIFY_ROUTE`].
 pub(crate) fn page(st: &TargetState, code: &str) -> Response {
-    let ch = pow::challenge(&mut rand::rng());
-    st.issue_page_challenge(&ch, st.clock.now());
+    let ch = st.page_challenge(st.clock.now());
     let form = format!(
         "<form id=\"sr-challenge\" method=\"post\" action=\"{route}\" data-bits=\"{bits}\">\
          <input type=\"hidden\" name=\"challenge\" value=\"{ch}\">\
@@ -95,8 +94,14 @@ pub(crate) async fn verify(
     let ctx = guard::context(&st, &who, peer.tls.as_deref(), &headers);
     let answer: Answer = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let bits = st.config.clearance.bits;
-    let right = st.take_page_challenge(&answer.challenge, now)
-        && pow::verify(&answer.challenge, &answer.nonce, bits);
+    let taken = match st.take_page_challenge(&answer.challenge, now).await {
+        Ok(taken) => taken,
+        Err(e) => {
+            st.metrics.store_unavailable();
+            return respond::store_unavailable(&e.0, respond::wants_json(&headers));
+        }
+    };
+    let right = taken && pow::verify(&answer.challenge, &answer.nonce, bits);
     let solved_by = right.then(|| solver(&answer, &ctx));
     st.trace.record_value(&ChallengeAnswer {
         kind: CHALLENGE.into(),

@@ -259,6 +259,22 @@ impl ResponseConfig {
     }
 }
 
+/// A store must be a Redis URL the client library reads.
+fn validate_store(store: Option<&str>, field: &str) -> Result<()> {
+    let Some(url) = store else {
+        return Ok(());
+    };
+    if !url.starts_with("redis://") {
+        return Err(Error::config(
+            field,
+            "must be a redis:// URL, such as redis://127.0.0.1:6379/0",
+        ));
+    }
+    redis::Client::open(url)
+        .map(drop)
+        .map_err(|e| Error::config(field, format!("{url}: {e}")))
+}
+
 /// Everything a target needs besides its clock and geo database.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -295,6 +311,10 @@ pub struct TargetConfig {
     pub proxy_protocol_from: TrustedProxies,
     /// ASNs added to the built-in hosting list.
     pub hosting_asns: Vec<u32>,
+    /// Where sessions, tokens and keys live: `redis://HOST:PORT/DB` shares
+    /// them between instances and keeps them across restarts; none (the
+    /// default) keeps them in this process.
+    pub store: Option<String>,
     /// The risk engine's rules.
     pub rules: EngineConfig,
 }
@@ -321,6 +341,7 @@ impl Default for TargetConfig {
             trusted_proxies: TrustedProxies::default(),
             proxy_protocol_from: TrustedProxies::default(),
             hosting_asns: Vec::new(),
+            store: None,
             rules: EngineConfig::default(),
         }
     }
@@ -378,6 +399,7 @@ impl TargetConfig {
             }
         }
         self.dataset.validate(&at("dataset"))?;
+        validate_store(self.store.as_deref(), &at("store"))?;
         self.rules.validate(&at("rules"))
     }
 

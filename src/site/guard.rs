@@ -57,12 +57,12 @@ impl FromRequestParts<Arc<TargetState>> for Authorized {
     ) -> Result<Self, Self::Rejection> {
         // The listener's peer is read in place; only in process is one made.
         if let Some(peer) = parts.extensions.get::<Peer>() {
-            return authorize(st, peer, &parts.headers, route(parts));
+            return authorize(st, peer, &parts.headers, route(parts)).await;
         }
         let peer = Peer::from_request_parts(parts, st)
             .await
             .map_err(IntoResponse::into_response)?;
-        authorize(st, &peer, &parts.headers, route(parts))
+        authorize(st, &peer, &parts.headers, route(parts)).await
     }
 }
 
@@ -78,17 +78,31 @@ impl Drop for Authorized {
     }
 }
 
-/// Ends an allowed request on `sid` for the in-flight rule.
-pub(crate) fn release(st: &TargetState, sid: SessionId) {
-    let engine = &st.engine;
-    if !engine.tracks_in_flight() {
+/// Ends an allowed request on `sid` for the in-flight rule: at once in
+/// memory, in a task of its own on a shared store.
+pub(crate) fn release(st: &Arc<TargetState>, sid: SessionId) {
+    if !st.engine.tracks_in_flight() {
         return;
     }
-    let d = engine.release(sid, st.clock.now());
-    // Releases only change verdicts when the in-flight rule can refuse;
-    // when it only logs, replay needs no release lines.
-    if engine.config().concurrency.in_flight_action > Action::Log {
-        st.trace.record(&d);
+    let now = st.clock.now();
+    if st.shared.is_none() {
+        trace_release(st, &st.engine.release(sid, now));
+        return;
+    }
+    let st = Arc::clone(st);
+    tokio::spawn(async move {
+        match st.release(sid, now).await {
+            Ok(d) => trace_release(&st, &d),
+            Err(_) => st.metrics.store_unavailable(),
+        }
+    });
+}
+
+/// Releases only change verdicts when the in-flight rule can refuse;
+/// when it only logs, replay needs no release lines.
+fn trace_release(st: &TargetState, d: &crate::engine::Decision) {
+    if st.engine.config().concurrency.in_flight_action > Action::Log {
+        st.trace.record(d);
     }
 }
 
@@ -176,24 +190,42 @@ enum Credential {
 /// A request to `route` (the router's name for it, such as
 /// `/api/v1/items/{id}`) refused before the engine decides, for want of
 /// usable credentials, is traced as a `refused` line.
-pub fn authorize(
+pub async fn authorize(
     st: &Arc<TargetState>,
     peer: &Peer,
     headers: &HeaderMap,
     route: &str,
 ) -> Result<Authorized, Response> {
     let now = st.clock.now();
-    let credential = credential(st, headers, now).map_err(|(reason, response)| {
-        let who = client(st, peer, headers);
-        attempts::refused(st, Cow::Owned(route.to_owned()), who.ip, reason);
-        response
-    })?;
+    let credential = credential(st, headers, now)
+        .await
+        .map_err(|(reason, response)| {
+            let who = client(st, peer, headers);
+            attempts::refused(st, Cow::Owned(route.to_owned()), who.ip, reason);
+            response
+        })?;
     let (sid, bearer) = match credential {
         Credential::Bearer(sid) => (sid, true),
         Credential::Cookie(sid) => (sid, false),
     };
     let (ctx, context_of) = memo_context(st, peer, headers);
-    let mut d = st.engine.decide(sid, Arc::clone(&ctx), now);
+    let mut d = match st.decide(sid, Arc::clone(&ctx), now).await {
+        Ok(d) => d,
+        Err(e) => {
+            let who = client(st, peer, headers);
+            attempts::refused(
+                st,
+                Cow::Owned(route.to_owned()),
+                who.ip,
+                RefusalReason::StoreUnavailable,
+            );
+            st.metrics.store_unavailable();
+            return Err(respond::store_unavailable(
+                &e.0,
+                bearer || respond::wants_json(headers),
+            ));
+        }
+    };
     // A reference never names a line of an older trace file.
     let reference = near(context_of, d.seq).filter(|of| *of >= st.trace.floor());
     if let Some(of) = reference {
@@ -219,7 +251,7 @@ pub fn authorize(
 }
 
 /// The request's session, or why there is none and the answer to send.
-fn credential(
+async fn credential(
     st: &TargetState,
     headers: &HeaderMap,
     now: Timestamp,
@@ -228,9 +260,13 @@ fn credential(
     let auth = st.config.auth;
     if let Some(token) = bearer_token(headers).filter(|_| auth.bearer()) {
         let bad = |code: &str| (RefusalReason::TokenInvalid, invalid_token(code));
-        let verified = st.jwt.read().verify(token, now, st.config.tokens.skew);
-        let claims = verified.map_err(|e| bad(e.code()))?;
-        if st.is_jti_denied(&claims.jti) {
+        let claims = st.verify_jwt(token, now).await.map_err(|e| bad(e.code()))?;
+        let unavailable = |e: crate::site::shared::Unavailable| {
+            st.metrics.store_unavailable();
+            let r = respond::store_unavailable(&e.0, true);
+            (RefusalReason::StoreUnavailable, r)
+        };
+        if st.is_jti_denied(&claims.jti).await.map_err(unavailable)? {
             return Err(bad("revoked"));
         }
         let sid = claims.sid.parse().map_err(|_| bad("malformed"))?;

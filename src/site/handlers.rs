@@ -86,10 +86,7 @@ fn login_form(
     let mut rng = rand::rng();
     let csrf = st.csrf.issue(&mut rng);
     st.flow_token_issued(&csrf, st.clock.now());
-    let pow = (st.config.login.pow_bits > 0).then(|| crate::auth::pow::challenge(&mut rng));
-    if let Some(ch) = &pow {
-        st.issue_pow(ch, st.clock.now());
-    }
+    let pow = (st.config.login.pow_bits > 0).then(|| st.pow_challenge(st.clock.now()));
     let (nonce, set) = sensor_nonce(st, headers, ip);
     let form = pages::LoginForm {
         csrf: &csrf,
@@ -140,7 +137,7 @@ pub(crate) async fn login_submit(
         headers: &headers,
         arrived,
     };
-    match login::complete(&attempt, &new, &creds, true, st.clock.now()) {
+    match login::complete(&attempt, &new, &creds, true, st.clock.now()).await {
         Ok((sid, fresh)) => {
             let mut r = Redirect::to("/account").into_response();
             append_cookies(&mut r, &fresh);
@@ -283,9 +280,15 @@ pub(crate) async fn logout(State(st): St, headers: HeaderMap) -> Response {
         .and_then(|c| c.sid.parse::<SessionId>().ok())
         .or_else(|| guard::cookie(&headers, SESSION_COOKIE)?.parse().ok());
     if let Some(sid) = sid {
-        let d = st.engine.revoke(sid, Reason::LoggedOut, st.clock.now());
-        st.record(&d);
-        st.refresh.revoke_session(sid);
+        let ended = async {
+            let d = st.revoke(sid, Reason::LoggedOut, st.clock.now()).await?;
+            st.record(&d);
+            st.refresh_revoke_session(sid).await
+        };
+        if let Err(e) = ended.await {
+            st.metrics.store_unavailable();
+            return respond::store_unavailable(&e.0, respond::wants_json(&headers));
+        }
     }
     let mut r = Redirect::to("/login").into_response();
     *r.status_mut() = StatusCode::SEE_OTHER;

@@ -60,7 +60,10 @@ pub(crate) fn message(e: LoginRefusal) -> &'static str {
 /// The answer to a login refused for a limit: `503` for a full session
 /// store, `429` otherwise, each with `Retry-After: secs`.
 pub(crate) fn limited(e: LoginRefusal, secs: u64, wants_json: bool) -> axum::response::Response {
-    let unavailable = e == LoginRefusal::SessionStoreFull;
+    let unavailable = matches!(
+        e,
+        LoginRefusal::SessionStoreFull | LoginRefusal::StoreUnavailable
+    );
     crate::site::respond::login_limited(e.code(), unavailable, secs, wants_json)
 }
 
@@ -88,7 +91,7 @@ pub(crate) struct Credentials {
 }
 
 /// Checks credentials and every configured login step.
-pub(crate) fn verify(
+pub(crate) async fn verify(
     st: &TargetState,
     c: &Credentials,
     now: Timestamp,
@@ -101,10 +104,14 @@ pub(crate) fn verify(
     let bits = st.config.login.pow_bits;
     if bits > 0 {
         let (ch, nonce) = (c.pow_challenge.as_deref(), c.pow_nonce.as_deref());
-        let solved = ch
-            .zip(nonce)
-            .is_some_and(|(ch, n)| st.take_pow(ch, now) && pow::verify(ch, n, bits));
-        if !solved {
+        let Some((ch, n)) = ch.zip(nonce) else {
+            return Err(LoginRefusal::PowInvalid);
+        };
+        let taken = st
+            .take_pow(ch, now)
+            .await
+            .map_err(|_| LoginRefusal::StoreUnavailable)?;
+        if !(taken && pow::verify(ch, n, bits)) {
             return Err(LoginRefusal::PowInvalid);
         }
     }
@@ -179,7 +186,7 @@ pub(crate) struct NewSession<'a> {
 /// engine, with the decisions and the attempt traced and the login flow
 /// ended. Returns the session and the `Set-Cookie` values of companion
 /// cookies minted for it (only when `mint`).
-pub(crate) fn complete(
+pub(crate) async fn complete(
     attempt: &Attempt<'_>,
     new: &NewSession<'_>,
     creds: &Credentials,
@@ -195,14 +202,23 @@ pub(crate) fn complete(
         new.peer.tls.as_deref(),
         new.headers,
     ));
-    let checked = admit(st, sid, user, &ctx, now).and_then(|()| Ok(verify(st, creds, now)?));
+    let mut checked = admit(st, sid, user, &ctx, now).await;
+    if checked.is_ok() {
+        checked = verify(st, creds, now).await.map_err(Refused::from);
+    }
     if let Err(e) = checked {
         st.metrics.login(false);
         attempt.refused(Some(user), e.reason);
         return Err(e);
     }
     let (companions, fresh) = self::companions(st, new.headers, mint);
-    let d = st.engine.login(sid, user, ctx, companions, now);
+    let d = match st.login(sid, user, ctx, companions, now).await {
+        Ok(d) => d,
+        Err(_) => {
+            attempt.refused(Some(user), LoginRefusal::StoreUnavailable);
+            return Err(unavailable());
+        }
+    };
     st.trace.record(&d);
     st.metrics.login(d.verdict == Verdict::Allow);
     if let Some(e) = login_refusal(d.verdict) {
@@ -217,7 +233,7 @@ pub(crate) fn complete(
 
 /// Asks the engine's login velocity rules about this attempt and traces
 /// the decision. The account counts only when it is one of the scenario's.
-fn admit(
+async fn admit(
     st: &TargetState,
     sid: SessionId,
     user: &str,
@@ -225,7 +241,10 @@ fn admit(
     now: Timestamp,
 ) -> Result<(), Refused> {
     let known = st.config.account(user).map(|a| a.username.as_str());
-    let d = st.engine.admit_login(sid, known, ctx.clone(), now);
+    let d = st
+        .admit_login(sid, known, ctx.clone(), now)
+        .await
+        .map_err(|_| unavailable())?;
     st.trace.record(&d);
     if d.verdict == Verdict::Allow {
         return Ok(());
@@ -234,6 +253,14 @@ fn admit(
         reason: LoginRefusal::LoginVelocityExceeded,
         retry_after: Some(retry_after(&d)),
     })
+}
+
+/// The refusal of a login that the shared store could not judge.
+fn unavailable() -> Refused {
+    Refused {
+        reason: LoginRefusal::StoreUnavailable,
+        retry_after: Some(1),
+    }
 }
 
 /// The longest wait any fired limit asks for, in whole seconds (1 at least).

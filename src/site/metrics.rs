@@ -17,6 +17,7 @@ pub struct Metrics {
     by_verdict: [AtomicU64; 5],
     by_reason: Mutex<BTreeMap<Reason, u64>>,
     ip_banned: AtomicU64,
+    store_unavailable: AtomicU64,
     listeners: [Arc<ListenerStats>; 4],
 }
 
@@ -173,6 +174,16 @@ impl Metrics {
         self.ip_banned.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a request answered `503` because the shared store was unreachable.
+    pub fn store_unavailable(&self) {
+        self.store_unavailable.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests answered `503` because the shared store was unreachable.
+    pub fn store_unavailables(&self) -> u64 {
+        self.store_unavailable.load(Ordering::Relaxed)
+    }
+
     /// The connection counts of `listener`.
     pub fn listener(&self, listener: Listener) -> &Arc<ListenerStats> {
         &self.listeners[listener.index()]
@@ -248,6 +259,9 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE sessionrange_ip_banned_total counter");
         let banned = self.ip_banned.load(Ordering::Relaxed);
         let _ = writeln!(out, "sessionrange_ip_banned_total {banned}");
+        let _ = writeln!(out, "# TYPE sessionrange_store_unavailable_total counter");
+        let down = self.store_unavailables();
+        let _ = writeln!(out, "sessionrange_store_unavailable_total {down}");
         self.render_listeners(&mut out);
         let _ = writeln!(out, "# TYPE sessionrange_sessions gauge");
         let _ = writeln!(out, "sessionrange_sessions {live_sessions}");

@@ -139,6 +139,28 @@ fn json_401(reason: Reason) -> Response {
     (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 
+/// The answer to a request the shared session store could not judge:
+/// `503` with `Retry-After: 1`, code `STORE_UNAVAILABLE` and what failed.
+pub(crate) fn store_unavailable(detail: &str, wants_json: bool) -> Response {
+    let code = "STORE_UNAVAILABLE";
+    let mut res = if wants_json {
+        let body =
+            json!({ "error": "UNAVAILABLE", "reason": code, "detail": detail, "retry_after": 1 });
+        Json(body).into_response()
+    } else {
+        let body = format!(
+            "<h1>Service unavailable</h1><p>The request was not judged: <code>{code}</code>.</p>\
+             <p>{}</p><p>Retry after 1 s.</p>",
+            crate::dataset::escape_html(detail)
+        );
+        Html(page("Service unavailable", &body)).into_response()
+    };
+    *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    set(&mut res, header::RETRY_AFTER, "1");
+    finish(&mut res, None);
+    res
+}
+
 /// The 403 block page for a banned address: code `IP_BANNED`.
 pub(crate) fn ip_banned(wants_json: bool) -> Response {
     blocked("IP_BANNED", wants_json)

@@ -170,6 +170,7 @@ pub async fn serve(
     let pool = serve(listeners.pool, Listener::Pool, &app);
     let https = serve(listeners.https, Listener::Https, &app);
     let admin = serve(listeners.admin, Listener::Admin, &admin_app);
+    let timeline = tokio::spawn(timeline_forever(state.clone()));
     let sweeper = tokio::spawn(sweep_forever(state));
     tokio::spawn(async move {
         shutdown.await;
@@ -177,7 +178,28 @@ pub async fn serve(
     });
     let result = tokio::try_join!(public, admin, pool, https).map(|_| ());
     sweeper.abort();
+    timeline.abort();
     result
+}
+
+/// Applies the timeline's events on a shared store, where applying one
+/// waits on Redis: the request that fired it is not held up. An event
+/// that meets an unreachable store is tried again a second later.
+async fn timeline_forever(state: Arc<TargetState>) {
+    loop {
+        state.due_wake.notified().await;
+        for event in state.take_due() {
+            let account = event.account.as_deref();
+            while state
+                .apply(event.action, account, state.clock.now())
+                .await
+                .is_err()
+            {
+                state.metrics.store_unavailable();
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// Forgets expired sessions and tokens once a minute.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use parking_lot::{Mutex, RwLock};
 use rand::Rng;
 
@@ -24,7 +25,9 @@ use crate::site::exit_bans::ExitBans;
 use crate::site::issued::IssuedTokens;
 use crate::site::metrics::Metrics;
 use crate::site::page_cache::PageCache;
+use crate::site::shared::{SharedKeys, SharedStore};
 use crate::site::shed::Idlers;
+use crate::site::stores::Stored;
 use crate::site::trace_log::TraceLog;
 use crate::timeline::{Script, TimelineAction, TimelineEvent};
 use crate::tls::TlsMaterial;
@@ -32,8 +35,6 @@ pub use crate::trace::records::LoginFlow;
 use crate::trace::records::TimelineFired;
 use crate::verdict::Reason;
 
-/// How long a proof-of-work challenge stays valid, in milliseconds.
-const POW_TTL_MS: u64 = 5 * 60 * 1000;
 /// Most outstanding proof-of-work challenges; older ones are dropped.
 const MAX_POW_CHALLENGES: usize = 100_000;
 
@@ -64,6 +65,8 @@ pub struct TargetState {
     pub sensor_key: CsrfKey,
     /// Seals challenge clearances.
     pub clearance_key: CsrfKey,
+    /// The shared store, when sessions live in Redis rather than here.
+    pub shared: Option<SharedStore>,
     /// The decision trace.
     pub trace: TraceLog,
     /// Counters.
@@ -94,6 +97,9 @@ pub struct TargetState {
     served: Mutex<Served>,
     script: Mutex<Script>,
     script_pending: std::sync::atomic::AtomicBool,
+    due: Mutex<Vec<TimelineEvent>>,
+    /// Wakes the timeline task when `due` has events.
+    pub(crate) due_wake: tokio::sync::Notify,
 }
 
 /// What the target served: counts per session, and which records.
@@ -148,10 +154,44 @@ impl TargetState {
             served: Mutex::new(Served::default()),
             script: Mutex::new(Script::default()),
             script_pending: std::sync::atomic::AtomicBool::new(false),
+            due: Mutex::default(),
+            due_wake: tokio::sync::Notify::new(),
+            shared: None,
             clock,
             config,
             trace,
         })
+    }
+
+    /// Keeps sessions, tokens and standings in `store`, signing with
+    /// `keys` (the run's, as the store hands them to every instance).
+    pub fn with_shared(mut self, store: SharedStore, keys: SharedKeys) -> Self {
+        if keys.salt != self.config.dataset.salt {
+            self.config.dataset.salt = keys.salt;
+            self.dataset = Dataset::new(&self.config.dataset);
+            self.pages = PageCache::new(self.dataset.pages());
+        }
+        self.tls = keys.tls;
+        *self.jwt.get_mut() = keys.jwt;
+        self.csrf = keys.csrf;
+        self.companion_key = keys.companion;
+        self.sensor_key = keys.sensor;
+        self.clearance_key = keys.clearance;
+        self.shared = Some(store);
+        self
+    }
+
+    /// This instance's keys, to offer a shared store.
+    pub fn keys(&self) -> SharedKeys {
+        SharedKeys {
+            jwt: self.jwt.read().clone(),
+            csrf: self.csrf.clone(),
+            companion: self.companion_key.clone(),
+            sensor: self.sensor_key.clone(),
+            clearance: self.clearance_key.clone(),
+            salt: self.config.dataset.salt,
+            tls: self.tls.clone(),
+        }
     }
 
     /// Records a decision in the trace and the counters. Returns whether
@@ -198,8 +238,15 @@ impl TargetState {
         self.script_pending
             .store(script.pending(), Ordering::Release);
         drop(script);
+        if self.shared.is_some() {
+            self.due.lock().extend(due);
+            self.due_wake.notify_one();
+            return;
+        }
         for event in due {
-            self.apply(event.action, event.account.as_deref(), now);
+            let applied = self.apply(event.action, event.account.as_deref(), now);
+            // In memory nothing waits: the event is applied when polled.
+            let _ = applied.now_or_never();
         }
     }
 
@@ -271,15 +318,21 @@ impl TargetState {
         served.ids.clone()
     }
 
-    /// Applies a scripted event at `now`, traces it, and says what it did.
-    pub fn apply(&self, action: TimelineAction, account: Option<&str>, now: Timestamp) -> String {
+    /// Applies a scripted event at `now`, traces it, and says what it
+    /// did. In memory it runs to the end at once; on a shared store it
+    /// waits on Redis, so [`TargetState::run_script`] hands it to the
+    /// server's timeline task instead.
+    pub async fn apply(
+        &self,
+        action: TimelineAction,
+        account: Option<&str>,
+        now: Timestamp,
+    ) -> Stored<String> {
         let detail = match action {
             TimelineAction::RevokeAccount => {
                 let name = account.unwrap_or_default();
-                format!(
-                    "{} sessions of {name} revoked",
-                    self.revoke_accounts(&[name], now)
-                )
+                let n = self.revoke_accounts(&[name], now).await?;
+                format!("{n} sessions of {name} revoked")
             }
             TimelineAction::RevokeAll => {
                 let names: Vec<&str> = self
@@ -288,17 +341,19 @@ impl TargetState {
                     .iter()
                     .map(|a| a.username.as_str())
                     .collect();
-                format!("{} sessions revoked", self.revoke_accounts(&names, now))
+                format!(
+                    "{} sessions revoked",
+                    self.revoke_accounts(&names, now).await?
+                )
             }
             TimelineAction::RotateSigningKey => {
-                self.jwt.write().rotate(&mut rand::rng());
+                self.rotate_signing_key().await?;
                 "access tokens signed with the old key now fail".to_owned()
             }
             TimelineAction::Restart => {
-                let upkeep = self.engine.reset(now);
+                let upkeep = self.reset(now).await?;
                 self.trace.record_upkeep(&upkeep);
-                self.refresh.clear();
-                self.jwt.write().rotate(&mut rand::rng());
+                self.rotate_signing_key().await?;
                 "sessions, refresh tokens and signing keys lost".to_owned()
             }
         };
@@ -308,22 +363,43 @@ impl TargetState {
             action: action.as_str().into(),
             detail: detail.clone(),
         });
-        detail
+        Ok(detail)
     }
 
-    fn revoke_accounts(&self, names: &[&str], now: Timestamp) -> usize {
+    /// Replaces the signing key, for every instance on a shared store.
+    async fn rotate_signing_key(&self) -> Stored<()> {
+        let fresh = {
+            let mut jwt = self.jwt.write();
+            jwt.rotate(&mut rand::rng());
+            jwt.clone()
+        };
+        match &self.shared {
+            Some(s) => s.rotate_jwt(&fresh).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Revokes every live session of the accounts `names`, and their
+    /// refresh families; traces each. Returns how many.
+    pub async fn revoke_accounts(&self, names: &[&str], now: Timestamp) -> Stored<usize> {
         let mut n = 0;
         for name in names {
             for d in self
-                .engine
                 .revoke_account(name, Reason::SessionRevoked, now)
+                .await?
             {
                 self.trace.record(&d);
-                self.refresh.revoke_session(d.session);
+                self.refresh_revoke_session(d.session).await?;
                 n += 1;
             }
         }
-        n
+        Ok(n)
+    }
+
+    /// Events the timeline fired that wait for the server's timeline task
+    /// (on a shared store only).
+    pub(crate) fn take_due(&self) -> Vec<TimelineEvent> {
+        std::mem::take(&mut *self.due.lock())
     }
 
     /// A fresh session id: 128 bits from the OS's generator.
@@ -331,46 +407,21 @@ impl TargetState {
         SessionId::from_u128(rand::rng().random())
     }
 
-    /// Remembers a proof-of-work challenge issued at `now`. When the store
-    /// is full the oldest challenge is forgotten, so a flood of requests
-    /// for challenges cannot lock honest clients out.
-    pub fn issue_pow(&self, challenge: &str, now: Timestamp) {
+    /// Marks `key` spent in this instance's memory: whether it was not yet.
+    pub(crate) fn spend_here(&self, key: &str, now: Timestamp) -> bool {
         let mut store = self.pow_challenges.lock();
-        store.issue(challenge, now);
-        drop(store);
-        self.flow_token_issued(challenge, now);
+        let spent = store.take(key).is_some();
+        store.issue(key, now);
+        !spent
     }
 
-    /// Issues a challenge of the JavaScript challenge page: not a login
-    /// flow of its own.
-    pub fn issue_page_challenge(&self, challenge: &str, now: Timestamp) {
-        let key = format!("{PAGE_CHALLENGE}{challenge}");
-        self.pow_challenges.lock().issue(&key, now);
+    /// Denies an access token by its `jti` in this instance's memory.
+    pub(crate) fn deny_jti_here(&self, jti: &str, exp: Timestamp) {
+        self.revoked_jti.lock().insert(jti.to_owned(), exp);
     }
 
-    /// Consumes a challenge of the JavaScript challenge page (never one of
-    /// a login): `true` if it was issued and is still fresh.
-    pub fn take_page_challenge(&self, challenge: &str, now: Timestamp) -> bool {
-        let key = format!("{PAGE_CHALLENGE}{challenge}");
-        let mut store = self.pow_challenges.lock();
-        store.take(&key).is_some_and(|t| fresh(t, now))
-    }
-
-    /// Consumes a challenge: `true` if it was issued and is still fresh.
-    /// Each challenge is accepted at most once.
-    pub fn take_pow(&self, challenge: &str, now: Timestamp) -> bool {
-        let mut store = self.pow_challenges.lock();
-        store.take(challenge).is_some_and(|t| fresh(t, now))
-    }
-
-    /// Denies an access token by its `jti` until it would have expired.
-    pub fn deny_jti(&self, jti: &str, exp: Timestamp) {
-        let mut map = self.revoked_jti.lock();
-        map.insert(jti.to_owned(), exp);
-    }
-
-    /// Whether an access token's `jti` was revoked.
-    pub fn is_jti_denied(&self, jti: &str) -> bool {
+    /// Whether an access token's `jti` was denied in this instance's memory.
+    pub(crate) fn is_jti_denied_here(&self, jti: &str) -> bool {
         self.revoked_jti.lock().contains_key(jti)
     }
 
@@ -390,11 +441,8 @@ impl TargetState {
 }
 
 /// Whether a challenge issued at `issued` is still usable at `now`.
-/// What sets a page challenge apart from a login's in the shared store.
-const PAGE_CHALLENGE: &str = "page:";
-
 fn fresh(issued: Timestamp, now: Timestamp) -> bool {
-    now.as_millis().saturating_sub(issued.as_millis()) < POW_TTL_MS
+    now.since(issued) < crate::site::stores::CHALLENGE_TTL
 }
 
 /// `bytes` random bytes as lowercase hex.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 use rustls::ServerConfig;
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::error::{Error, Result};
 
@@ -30,6 +30,9 @@ pub struct TlsMaterial {
     pub ca_pem: String,
     /// The rustls configuration of the target's HTTPS listeners.
     pub server: Arc<ServerConfig>,
+    /// The server's certificate and key, PEM: what instances sharing a
+    /// store hand each other, so a client trusts one CA for all of them.
+    pub(crate) server_pem: (String, String),
 }
 
 impl TlsMaterial {
@@ -55,8 +58,23 @@ impl TlsMaterial {
         leaf.distinguished_name
             .push(DnType::CommonName, "localhost");
         let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(tls)?;
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-        let chain = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
+        let server_pem = (leaf_cert.pem(), leaf_key.serialize_pem());
+        Self::from_pem(ca_cert.pem(), server_pem)
+    }
+
+    /// The material of another instance: its CA and its server's
+    /// certificate and key, PEM.
+    pub fn from_pem(ca_pem: String, server_pem: (String, String)) -> Result<Self> {
+        let bad = |what: &str, e: pem::PemError| Error::config("tls", format!("{what}: {e}"));
+        let der = |text: &str, what: &str| {
+            pem::parse(text)
+                .map(|p| p.into_contents())
+                .map_err(|e| bad(what, e))
+        };
+        let leaf = CertificateDer::from(der(&server_pem.0, "server certificate")?);
+        let ca = CertificateDer::from(der(&ca_pem, "CA certificate")?);
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der(&server_pem.1, "server key")?));
+        let chain = vec![leaf, ca];
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut server = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -69,8 +87,9 @@ impl TlsMaterial {
         server.send_tls13_tickets = 0;
         server.ticketer = Arc::new(NoTickets);
         Ok(Self {
-            ca_pem: ca_cert.pem(),
+            ca_pem,
             server: Arc::new(server),
+            server_pem,
         })
     }
 

@@ -75,6 +75,9 @@ pub enum LoginRefusal {
     /// `[target.clearance] at_login`: no clearance of the client's own
     /// came (the form answers with the challenge page).
     ClearanceRequired,
+    /// The shared session store could not be reached (`503`): the login
+    /// was not judged.
+    StoreUnavailable,
 }
 
 impl LoginRefusal {
@@ -94,6 +97,7 @@ impl LoginRefusal {
             Self::LoginVelocityExceeded => "LOGIN_VELOCITY_EXCEEDED",
             Self::SessionStoreFull => "SESSION_STORE_FULL",
             Self::ClearanceRequired => "CLEARANCE_REQUIRED",
+            Self::StoreUnavailable => "STORE_UNAVAILABLE",
         }
     }
 }
@@ -138,6 +142,9 @@ pub enum RefusalReason {
     /// `[target.clearance] at_login`: the login form was asked for without
     /// a clearance, and the challenge page came instead.
     ClearanceRequired,
+    /// The shared session store could not be reached: the request was
+    /// answered `503` without being judged.
+    StoreUnavailable,
 }
 
 impl RefusalReason {
@@ -150,6 +157,7 @@ impl RefusalReason {
             Self::IpBanned => "IP_BANNED",
             Self::SurfaceAbsent => "SURFACE_ABSENT",
             Self::ClearanceRequired => "CLEARANCE_REQUIRED",
+            Self::StoreUnavailable => "STORE_UNAVAILABLE",
         }
     }
 }

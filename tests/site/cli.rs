@@ -34,24 +34,7 @@ async fn serve_prints_its_url_and_serves_the_login_page() {
     let dir = TempDir::new("serve");
     let trace = dir.join("trace.jsonl");
     let (mut child, mut lines) = spawn_serve(&[], &trace);
-    let find_site = async {
-        let (mut site, mut refused) = (None, false);
-        while let Some(line) = lines.next_line().await.expect("stdout") {
-            if let Some(url) = line.strip_prefix("  site:   ") {
-                site = Some(url.to_owned());
-            }
-            refused |= line.starts_with("direct access is refused");
-            let proxy = line.trim_start().strip_prefix("home").map(str::trim_start);
-            if let (Some(site), Some(proxy)) = (&site, proxy) {
-                let url = proxy.split_whitespace().next().expect("a proxy URL");
-                return (site.clone(), url.to_owned(), refused);
-            }
-        }
-        panic!("the banner has no site line or no `home` proxy");
-    };
-    let (site, proxy, refused) = tokio::time::timeout(Duration::from_secs(10), find_site)
-        .await
-        .expect("the banner within 10 s");
+    let (site, proxy, refused) = site_and_home(&mut lines).await;
     assert!(site.starts_with("http://127.0.0.1:"), "{site}");
     assert!(site.ends_with('/'), "{site}");
     assert!(refused, "the banner says direct access is refused");
@@ -246,5 +229,70 @@ async fn serve_cuts_its_trace_at_trace_max_and_keeps_three_old_files() {
     assert!(
         first["dropped_files"].as_u64().expect("a count") > 0,
         "{first}"
+    );
+}
+
+/// The site URL and the `home` proxy URL of a `serve` banner, and whether
+/// it says that direct access is refused.
+async fn site_and_home(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) -> (String, String, bool) {
+    let find = async {
+        let (mut site, mut refused) = (None, false);
+        while let Some(line) = lines.next_line().await.expect("stdout") {
+            if let Some(url) = line.strip_prefix("  site:   ") {
+                site = Some(url.to_owned());
+            }
+            refused |= line.starts_with("direct access is refused");
+            let proxy = line.trim_start().strip_prefix("home").map(str::trim_start);
+            if let (Some(site), Some(proxy)) = (&site, proxy) {
+                let url = proxy.split_whitespace().next().expect("a proxy URL");
+                return (site.clone(), url.to_owned(), refused);
+            }
+        }
+        panic!("the banner has no site line or no `home` proxy");
+    };
+    tokio::time::timeout(Duration::from_secs(10), find)
+        .await
+        .expect("the banner within 10 s")
+}
+
+#[tokio::test]
+async fn serve_restarted_on_the_same_redis_keeps_sessions_and_tokens() {
+    let Some(redis) = crate::redis::Redis::start("serve") else {
+        return;
+    };
+    let dir = TempDir::new("serve-store");
+    let store = redis.url();
+    let args = ["--store", store.as_str()];
+    let (first, mut lines) = spawn_serve(&args, &dir.join("one.jsonl"));
+    let (site, proxy, _) = site_and_home(&mut lines).await;
+    let via = |proxy: &str| {
+        let proxy = reqwest::Proxy::all(proxy).expect("a proxy URL");
+        reqwest::Client::builder()
+            .proxy(proxy)
+            .build()
+            .expect("a client")
+    };
+    let body = serde_json::json!({"username": "alice", "password": "wonderland"});
+    let res = via(&proxy)
+        .post(format!("{site}api/login"))
+        .json(&body)
+        .send()
+        .await;
+    let tokens = json_body(res.expect("the target answers"), StatusCode::OK).await;
+    let access = tokens["access_token"].as_str().expect("a token").to_owned();
+    drop(first);
+    let (_second, mut lines) = spawn_serve(&args, &dir.join("two.jsonl"));
+    let (site, proxy, _) = site_and_home(&mut lines).await;
+    let res = via(&proxy)
+        .get(format!("{site}api/v1/items?page=1"))
+        .bearer_auth(&access)
+        .send()
+        .await;
+    let page = json_body(res.expect("the target answers"), StatusCode::OK).await;
+    assert_eq!(
+        page["page"], 1,
+        "the session born before the restart reads on"
     );
 }

@@ -182,6 +182,13 @@ impl Browser {
         self.forwarded_for = Some(ip.to_owned());
     }
 
+    /// The same cookie jar and address, talking to another instance.
+    pub(crate) fn on(&self, target: &TargetServer) -> Self {
+        let mut b = Self::with_jar(target, Arc::clone(&self.jar), None);
+        b.forwarded_for = self.forwarded_for.clone();
+        b
+    }
+
     fn url(&self, path: &str) -> Url {
         self.base.join(path).expect("a path")
     }

@@ -27,8 +27,11 @@ mod pool_clients;
 mod pool_edges;
 #[path = "../common/python.rs"]
 mod python;
+#[path = "../common/redis.rs"]
+mod redis;
 mod scenario_traps;
 mod sensor;
+mod shared_store;
 mod slow_peers;
 mod surfaces;
 mod tls;

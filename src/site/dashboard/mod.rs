@@ -84,8 +84,11 @@ struct PageQuery {
 }
 
 /// A page of sessions, the most recently active first.
-async fn sessions(State(st): St, Query(q): Query<PageQuery>) -> Json<Value> {
-    let mut all = st.engine.sessions();
+async fn sessions(State(st): St, Query(q): Query<PageQuery>) -> axum::response::Response {
+    let mut all = match st.all_sessions().await {
+        Ok(all) => all,
+        Err(e) => return crate::site::admin::stored::<()>(&st, Err(e)),
+    };
     all.sort_by_key(|s| Reverse((s.last_seen.max(s.created), s.id)));
     let pages = all.len().div_ceil(PER_PAGE).max(1);
     let page = q.page.min(pages - 1);
@@ -96,7 +99,8 @@ async fn sessions(State(st): St, Query(q): Query<PageQuery>) -> Json<Value> {
         .take(PER_PAGE)
         .map(|s| row(s, now))
         .collect();
-    Json(json!({ "total": all.len(), "page": page, "pages": pages, "sessions": rows }))
+    let body = json!({ "total": all.len(), "page": page, "pages": pages, "sessions": rows });
+    axum::response::IntoResponse::into_response(Json(body))
 }
 
 /// One session's row: its state, birth and last address.

@@ -1,0 +1,227 @@
+//! The shared store on Redis: what several target instances must agree on.
+//!
+//! Every record the engine decides on (a session, an account's standing,
+//! a client address's login standing, a refresh-token family) is a Redis
+//! hash holding a version `v` and the serialized value `d`. An instance
+//! loads the records, lets the pure engine decide, and writes back with
+//! one Lua script that first checks that no version moved: if one did,
+//! another instance decided in between, and this one loads and decides
+//! again. Nothing is lost and nothing is applied twice.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+mod engine_state;
+mod keys;
+mod tokens;
+
+pub use keys::SharedKeys;
+
+/// How many times a decision is taken again when another instance wrote
+/// one of its records first, before the request is refused as unjudged.
+const MAX_TRIES: usize = 64;
+
+/// What every key of the shared store starts with.
+const PREFIX: &str = "sr:";
+
+/// The store could not be reached or read: the request was not judged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the shared session store is unavailable ({0})")]
+pub struct Unavailable(pub String);
+
+impl From<RedisError> for Unavailable {
+    fn from(e: RedisError) -> Self {
+        Self(format!("redis: {e}"))
+    }
+}
+
+impl From<serde_json::Error> for Unavailable {
+    fn from(e: serde_json::Error) -> Self {
+        Self(format!("a stored record does not read back: {e}"))
+    }
+}
+
+/// A connection to the shared store, with its scripts.
+#[derive(Clone)]
+pub struct SharedStore {
+    conn: ConnectionManager,
+    url: String,
+    load: Script,
+    cas: Script,
+}
+
+impl std::fmt::Debug for SharedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedStore")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+/// Loads a session and its account's standing in one round trip:
+/// `{v, d, account, account v, account d}`, or nothing.
+const LOAD: &str = r"
+local s = redis.call('HMGET', KEYS[1], 'v', 'd', 'a')
+if not s[1] then return {} end
+local a = redis.call('HMGET', ARGV[1] .. s[3], 'v', 'd')
+return {s[1], s[2], s[3], a[1] or '0', a[2] or ''}
+";
+
+/// Writes records if none moved: for each key, ARGV holds the version it
+/// was read at (`0`: absent), the value, a time to live in milliseconds
+/// (`0`: none) and an account name to keep beside it (empty: none).
+const CAS: &str = r"
+for i = 1, #KEYS do
+  local v = redis.call('HGET', KEYS[i], 'v') or '0'
+  if v ~= ARGV[(i - 1) * 4 + 1] then return 0 end
+end
+for i = 1, #KEYS do
+  local b = (i - 1) * 4
+  redis.call('HSET', KEYS[i], 'v', tonumber(ARGV[b + 1]) + 1, 'd', ARGV[b + 2])
+  if ARGV[b + 4] ~= '' then redis.call('HSET', KEYS[i], 'a', ARGV[b + 4]) end
+  if tonumber(ARGV[b + 3]) > 0 then redis.call('PEXPIRE', KEYS[i], ARGV[b + 3]) end
+end
+return 1
+";
+
+/// One record to write back, with the version it was read at.
+struct Write {
+    key: String,
+    read_at: u64,
+    value: String,
+    ttl: Option<Duration>,
+    account: Option<String>,
+}
+
+impl Write {
+    /// `value` under `key`, read at `read_at`.
+    fn of<T: Serialize>(key: String, read_at: u64, value: &T) -> Result<Self, Unavailable> {
+        Ok(Self {
+            key,
+            read_at,
+            value: serde_json::to_string(value)?,
+            ttl: None,
+            account: None,
+        })
+    }
+
+    fn expiring(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+}
+
+/// A record read with its version (0 when absent).
+struct Versioned<T> {
+    version: u64,
+    value: Option<T>,
+}
+
+impl<T: DeserializeOwned> Versioned<T> {
+    /// Reads a record from its `v` and `d` fields.
+    fn read(v: Option<String>, d: Option<String>) -> Result<Self, Unavailable> {
+        let version = v.as_deref().map_or(Ok(0), str::parse).map_err(|_| {
+            Unavailable("a stored record has a version that is not a number".into())
+        })?;
+        let value = match d.as_deref() {
+            None | Some("") => None,
+            Some(d) => Some(serde_json::from_str(d)?),
+        };
+        Ok(Self { version, value })
+    }
+}
+
+impl SharedStore {
+    /// Connects to the Redis at `url` (`redis://HOST:PORT/DB`). Fails when
+    /// it cannot be reached now; later outages are met by reconnecting.
+    pub async fn connect(url: &str) -> crate::Result<Self> {
+        let fail = |e: RedisError| crate::Error::config("target.store", format!("{url}: {e}"));
+        let client = redis::Client::open(url).map_err(fail)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(fail)?;
+        Ok(Self {
+            conn,
+            url: url.to_owned(),
+            load: Script::new(LOAD),
+            cas: Script::new(CAS),
+        })
+    }
+
+    /// The store's address, as given.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A connection handle: cheap, and shared by every request.
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Writes `writes` if none of them moved since read; `false` if one did.
+    async fn write(&self, writes: &[Write]) -> Result<bool, Unavailable> {
+        if writes.is_empty() {
+            return Ok(true);
+        }
+        let mut call = self.cas.prepare_invoke();
+        for w in writes {
+            let ttl = w.ttl.map_or(0, |t| t.as_millis().max(1));
+            call.key(&w.key)
+                .arg(w.read_at)
+                .arg(&w.value)
+                .arg(ttl as u64);
+            call.arg(w.account.as_deref().unwrap_or_default());
+        }
+        let done: i64 = call.invoke_async(&mut self.conn()).await?;
+        Ok(done == 1)
+    }
+
+    /// Reads one versioned record.
+    async fn read<T: DeserializeOwned>(&self, key: &str) -> Result<Versioned<T>, Unavailable> {
+        let (v, d): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(key)
+            .arg("v")
+            .arg("d")
+            .query_async(&mut self.conn())
+            .await?;
+        Versioned::read(v, d)
+    }
+
+    /// Every key under `pattern` (after the prefix), by SCAN.
+    async fn scan(&self, pattern: &str) -> Result<Vec<String>, Unavailable> {
+        let mut conn = self.conn();
+        let mut cursor = 0u64;
+        let mut keys = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{PREFIX}{pattern}"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// Too many other instances won every race for one record.
+fn contended(what: &str) -> Unavailable {
+    Unavailable(format!(
+        "{what} changed under every one of {MAX_TRIES} tries"
+    ))
+}

@@ -1,0 +1,261 @@
+//! Two instances on one real Redis: any instance serves any request, a
+//! revocation on one is seen on the other, a refresh race is decided once,
+//! a restart keeps sessions, and a Redis outage is a `503`, never a guess.
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sessionrange::Action;
+use sessionrange::TargetServer;
+use sessionrange::engine::DecisionKind;
+use sessionrange::site::TargetConfig;
+
+use crate::helpers::*;
+use crate::redis::Redis;
+
+/// The default target on the shared store at `url`, behind the test
+/// client's trusted hop so that `X-Forwarded-For` moves it.
+fn on_store(url: &str) -> TargetConfig {
+    TargetConfig {
+        store: Some(url.to_owned()),
+        ..behind_proxy()
+    }
+}
+
+/// One instance on `url`, on the system clock: two instances share time.
+async fn instance(url: &str) -> TargetServer {
+    instance_with(on_store(url)).await
+}
+
+async fn instance_with(cfg: TargetConfig) -> TargetServer {
+    TargetServer::builder()
+        .config(cfg)
+        .start()
+        .await
+        .expect("an instance starts on the shared store")
+}
+
+/// The verdict of the last request an instance judged: releases, which
+/// a shared store traces from a task of their own, come after it.
+fn last_request(target: &TargetServer) -> sessionrange::Decision {
+    let events = target.events();
+    let request = events
+        .into_iter()
+        .rev()
+        .find(|d| d.kind == DecisionKind::Request);
+    request.expect("a request was judged")
+}
+
+/// Every trace line of type `kind` of both instances.
+fn lines_of(targets: &[&TargetServer], kind: &str) -> Vec<Value> {
+    targets.iter().flat_map(|t| trace_lines(t, kind)).collect()
+}
+
+#[tokio::test]
+async fn a_session_born_on_one_instance_is_served_judged_and_revoked_on_the_other() {
+    let Some(redis) = Redis::start("two") else {
+        return;
+    };
+    let (a, b) = (instance(&redis.url()).await, instance(&redis.url()).await);
+    let on_a = Browser::via(&a, "127.0.1.10");
+    on_a.log_in("alice", "wonderland").await;
+    let on_b = on_a.on(&b);
+    let page_a = on_a.read_catalog(1).await;
+    assert_eq!(
+        on_b.read_catalog(1).await,
+        page_a,
+        "both serve the same records"
+    );
+
+    // Drift seen by B is a revocation A knows at once. B's refusal clears
+    // the jar's cookie: the client sends it to A again as it was.
+    let sid = on_a.cookie("sr_session").expect("a session cookie");
+    let mut moved = on_a.on(&b);
+    moved.move_to("127.0.2.10");
+    let res = moved.fetch("/catalog?page=2").await;
+    assert_ne!(
+        res.status(),
+        StatusCode::OK,
+        "B revokes the drifted session"
+    );
+    let on_b_verdict = last_request(&b).verdict;
+    assert!(on_b_verdict.to_string().contains("DRIFT"), "{on_b_verdict}");
+    on_a.set_cookie("sr_session", &sid);
+    let res = on_a.fetch("/catalog?page=2").await;
+    assert_ne!(res.status(), StatusCode::OK, "A refuses what B revoked");
+    assert_eq!(
+        last_request(&a).verdict,
+        on_b_verdict,
+        "A repeats B's verdict"
+    );
+
+    // An operator's revoke on A ends a new session on B.
+    let again = Browser::via(&b, "127.0.1.10");
+    again.log_in("alice", "wonderland").await;
+    let res = Admin::new(&a)
+        .post("/accounts/alice/revoke")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = again.fetch("/catalog?page=1").await;
+    assert_ne!(res.status(), StatusCode::OK, "B refuses what A revoked");
+    assert_eq!(
+        last_request(&b).verdict.to_string(),
+        "revoke(SESSION_REVOKED)"
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_token_raced_on_two_instances_rotates_once_and_its_reuse_is_found_once() {
+    let Some(redis) = Redis::start("refresh") else {
+        return;
+    };
+    // No rate limit, so that every racer reaches the refresh-token store,
+    // and no ban for the reuses, so that every round logs in.
+    let mut cfg = on_store(&redis.url());
+    let rules = &mut cfg.rules;
+    rules.session_velocity.action = Action::Off;
+    rules.account_velocity.action = Action::Off;
+    rules.login_velocity_account.action = Action::Off;
+    rules.login_velocity_ip.action = Action::Off;
+    rules.escalation.action = Action::Off;
+    let (a, b) = (instance_with(cfg.clone()).await, instance_with(cfg).await);
+    for round in 0..8 {
+        let tokens = Api::new(&a).login("alice", "wonderland").await;
+        let racers = (0..8).map(|i| {
+            let api = Api::new(if i % 2 == 0 { &a } else { &b });
+            let token = tokens.refresh.clone();
+            async move { api.refresh(&token).await.status() }
+        });
+        let statuses = join_all(racers).await;
+        let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        assert_eq!(
+            ok, 1,
+            "round {round}: one rotation of eight racers: {statuses:?}"
+        );
+    }
+    let outcomes: Vec<String> = lines_of(&[&a, &b], "token_refresh")
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let count = |o: &str| outcomes.iter().filter(|x| *x == o).count();
+    assert_eq!(count("rotated"), 8, "{outcomes:?}");
+    assert_eq!(count("reused"), 8, "one reuse per family: {outcomes:?}");
+    let revokes = lines_of(&[&a, &b], "decision");
+    let reuse = revokes
+        .iter()
+        .filter(|d| d["cause"] == "REFRESH_TOKEN_REUSE")
+        .count();
+    assert_eq!(reuse, 8, "each family's session revoked once");
+}
+
+/// The session velocity rule allows a burst of 20 and 10 a second after.
+/// Sixty requests at once, half on each instance, get 20 and a few more:
+/// two instances that lost each other's counts would serve 40.
+#[tokio::test]
+async fn concurrent_requests_on_two_instances_lose_no_velocity_count() {
+    let Some(redis) = Redis::start("counts") else {
+        return;
+    };
+    let (a, b) = (instance(&redis.url()).await, instance(&redis.url()).await);
+    let browser = Browser::via(&a, "127.0.1.10");
+    browser.log_in("alice", "wonderland").await;
+    let (on_a, on_b) = (Arc::new(browser.on(&a)), Arc::new(browser.on(&b)));
+    let started = std::time::Instant::now();
+    let reads = (0..60).map(|i| {
+        let who = if i % 2 == 0 {
+            Arc::clone(&on_a)
+        } else {
+            Arc::clone(&on_b)
+        };
+        async move { who.fetch("/catalog?page=1").await.status() }
+    });
+    let statuses = join_all(reads).await;
+    let refill = (started.elapsed().as_secs_f64() * 10.0).ceil() as usize;
+    let served = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!(
+        served >= 20 && served <= 20 + refill,
+        "{served} served, refill {refill}"
+    );
+    let sid = browser.cookie("sr_session").expect("a session");
+    let session = Admin::new(&b).json(&format!("/sessions/{sid}")).await;
+    assert_eq!(
+        session["uses"], served,
+        "every served request counted once: {session}"
+    );
+    let decided = lines_of(&[&a, &b], "decision");
+    let challenged = decided
+        .iter()
+        .filter(|d| d["reason"] == "VELOCITY_EXCEEDED")
+        .count();
+    assert_eq!(served + challenged, 60, "every request judged once");
+}
+
+#[tokio::test]
+async fn a_restarted_instance_keeps_every_session_and_token() {
+    let Some(redis) = Redis::start("restart") else {
+        return;
+    };
+    let first = instance(&redis.url()).await;
+    let browser = Browser::via(&first, "127.0.1.10");
+    browser.log_in("alice", "wonderland").await;
+    let tokens = Api::via(&first, "127.0.1.11").login("bob", "builder").await;
+    drop(first);
+    let second = instance(&redis.url()).await;
+    browser.on(&second).read_catalog(1).await;
+    let api = Api::via(&second, "127.0.1.11");
+    let res = api.get_with("/api/v1/items?page=1", &tokens.access).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the access token still verifies"
+    );
+    let res = api.refresh(&tokens.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK, "the refresh family lives on");
+}
+
+#[tokio::test]
+async fn a_redis_outage_is_a_503_that_judges_nothing_and_ends_when_redis_returns() {
+    let Some(mut redis) = Redis::start("outage") else {
+        return;
+    };
+    let target = instance(&redis.url()).await;
+    let browser = Browser::via(&target, "127.0.1.10");
+    browser.log_in("alice", "wonderland").await;
+    redis.stop();
+    let res = browser.fetch("/catalog?page=1").await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(header(&res, "retry-after"), "1");
+    let body = res.text().await.expect("a body");
+    assert!(body.contains("STORE_UNAVAILABLE"), "{body}");
+    let refused = trace_lines(&target, "refused");
+    assert_eq!(
+        refused.last().expect("traced")["reason"],
+        "STORE_UNAVAILABLE"
+    );
+    let api = Api::via(&target, "127.0.1.11");
+    let res = api.login_raw("bob", "builder").await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no login either"
+    );
+    redis.resume();
+    let mut back = None;
+    for _ in 0..100 {
+        let res = browser.fetch("/catalog?page=1").await;
+        if res.status() != StatusCode::SERVICE_UNAVAILABLE {
+            back = Some(res.status());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        back,
+        Some(StatusCode::OK),
+        "the session outlived the outage"
+    );
+}
