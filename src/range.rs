@@ -47,6 +47,68 @@ pub struct Range {
     pool: ProxyPool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// The other instances of a run on a shared store.
+    others: Vec<Instance>,
+}
+
+/// One more target instance: its state, listeners and serving task.
+#[derive(Debug)]
+struct Instance {
+    state: Arc<TargetState>,
+    addrs: Addrs,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Instance {
+    /// Serves `state` on fresh loopback listeners.
+    async fn start(state: TargetState) -> Result<Self> {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listeners = Listeners::bind(loopback, loopback).await?;
+        let addrs = listeners.addrs()?;
+        let state = Arc::new(state);
+        let (stop, task) = serve(Arc::clone(&state), listeners);
+        Ok(Self {
+            state,
+            addrs,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Asks it to stop and waits until it has.
+    async fn stop(&mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => served(task.await),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Serves `state` on `listeners` until the returned sender fires.
+fn serve(
+    state: Arc<TargetState>,
+    listeners: Listeners,
+) -> (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
+    let (stop, stopped) = oneshot::channel();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    (
+        stop,
+        tokio::spawn(crate::site::serve(state, listeners, shutdown)),
+    )
 }
 
 /// Configures a [`Range`] before starting it.
@@ -64,6 +126,8 @@ pub struct RangeBuilder {
     head_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     pool_timeouts: Timeouts,
+    instances: usize,
+    namespace: String,
 }
 
 impl RangeBuilder {
@@ -82,7 +146,24 @@ impl RangeBuilder {
             head_timeout: None,
             idle_timeout: None,
             pool_timeouts: Timeouts::default(),
+            instances: 1,
+            namespace: crate::site::shared::DEFAULT_NAMESPACE.to_owned(),
         }
+    }
+
+    /// Starts `n` target instances on the configuration's shared store
+    /// (one when there is none), the pool spreading its upstream
+    /// connections over them in turn.
+    pub fn instances(mut self, n: usize) -> Self {
+        self.instances = n.max(1);
+        self
+    }
+
+    /// Keeps the shared store's keys under `namespace` instead of `sr:`:
+    /// a run's own, so that it starts from nothing and leaves nothing.
+    pub fn store_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
     }
 
     /// Serves this target configuration instead; its records keep the
@@ -160,21 +241,26 @@ impl RangeBuilder {
         let _ = raise_descriptor_limit();
         let listeners = Listeners::bind(self.bind.0, self.bind.1).await?;
         let addrs = listeners.addrs()?;
-        let state = Arc::new(shared(self.state()?).await?);
+        let state = Arc::new(shared(self.state()?, &self.namespace).await?);
         state.set_timeline(&self.timeline);
-        let upstream = Upstream::new(state.clone(), &addrs);
+        let mut others = Vec::new();
+        if state.shared.is_some() {
+            for _ in 1..self.instances {
+                let other = shared(state.another_instance()?, &self.namespace).await?;
+                others.push(Instance::start(other).await?);
+            }
+        }
+        let upstream = Upstream::new(state.clone(), &addrs)
+            .spread_over(others.iter().map(|i| i.addrs.upstream));
         let pool = ProxyPool::start_with(&self.pool, upstream, self.pool_timeouts).await?;
-        let (stop, stopped) = oneshot::channel();
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        let task = tokio::spawn(crate::site::serve(state.clone(), listeners, shutdown));
+        let (stop, task) = serve(state.clone(), listeners);
         Ok(Range {
             state,
             addrs,
             pool,
             stop: Some(stop),
             task: Some(task),
+            others,
         })
     }
 
@@ -198,11 +284,11 @@ impl RangeBuilder {
 
 /// `state` on the shared store its config names, holding the run's keys
 /// from there; `state` as it is when it names none.
-pub(crate) async fn shared(state: TargetState) -> Result<TargetState> {
+pub(crate) async fn shared(state: TargetState, namespace: &str) -> Result<TargetState> {
     let Some(url) = state.config.store.clone() else {
         return Ok(state);
     };
-    let store = crate::site::shared::SharedStore::connect(&url).await?;
+    let store = crate::site::shared::SharedStore::connect(&url, namespace).await?;
     let keys = store
         .adopt_keys(&state.keys())
         .await
@@ -222,6 +308,7 @@ impl Range {
     pub fn builder(scenario: &Scenario) -> RangeBuilder {
         RangeBuilder::new(scenario.target.clone(), scenario.pool.clone())
             .timeline(&scenario.timeline)
+            .instances(scenario.run.instances)
     }
 
     /// The bound addresses.
@@ -270,6 +357,12 @@ impl Range {
         self.state.trace.decisions()
     }
 
+    /// The states of every instance, this one first.
+    pub fn instances(&self) -> Vec<&Arc<TargetState>> {
+        let others = self.others.iter().map(|i| &i.state);
+        std::iter::once(&self.state).chain(others).collect()
+    }
+
     /// The shared state, for assertions on the engine or the dataset.
     pub fn state(&self) -> &Arc<TargetState> {
         &self.state
@@ -293,6 +386,9 @@ impl Range {
     /// what they are serving.
     pub async fn stop(mut self) -> Result<()> {
         self.pool.close();
+        for other in &mut self.others {
+            other.stop().await?;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

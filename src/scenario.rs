@@ -108,6 +108,10 @@ pub struct RunConfig {
     /// Whether `SESSIONRANGE_TARGET` is the HTTPS listener (the CA is in
     /// `SESSIONRANGE_CA_CERT` either way) rather than plain HTTP.
     pub https: bool,
+    /// Target instances the run starts on the shared store named by
+    /// `[target] store` (more than one needs it); the pool deals its
+    /// upstream connections out to them in turn.
+    pub instances: usize,
 }
 
 impl Default for RunConfig {
@@ -115,7 +119,29 @@ impl Default for RunConfig {
         Self {
             timeout: Duration::from_secs(15),
             https: false,
+            instances: 1,
         }
+    }
+}
+
+/// The most target instances a run starts.
+pub const MAX_INSTANCES: usize = 8;
+
+impl RunConfig {
+    /// Checks the instance count against the store; errors name the field.
+    fn validate(&self, store: Option<&str>) -> Result<()> {
+        if self.timeout.is_zero() {
+            return Err(Error::config("run.timeout", "must be positive"));
+        }
+        if !(1..=MAX_INSTANCES).contains(&self.instances) {
+            let why = format!("must be 1 to {MAX_INSTANCES}");
+            return Err(Error::config("run.instances", why));
+        }
+        if self.instances > 1 && store.is_none() {
+            let why = "more than one instance needs a shared store: set [target] store = \"redis://HOST:PORT/DB\"";
+            return Err(Error::config("run.instances", why));
+        }
+        Ok(())
     }
 }
 
@@ -187,9 +213,7 @@ impl Scenario {
         self.target.validate("target")?;
         self.pool.validate("pool")?;
         self.grade.validate("grade")?;
-        if self.run.timeout.is_zero() {
-            return Err(Error::config("run.timeout", "must be positive"));
-        }
+        self.run.validate(self.target.store.as_deref())?;
         let accounts: Vec<&str> = self
             .target
             .accounts
@@ -284,6 +308,20 @@ mod tests {
         assert_refused_at(text, 4, "target.clearance.bits");
         let text = "name = \"x\"\n[target.clearance]\nttl = \"0s\"\n";
         assert_refused_at(text, 3, "target.clearance.ttl");
+    }
+
+    #[test]
+    fn several_instances_without_a_store_or_a_store_that_is_not_redis_name_their_line() {
+        let text = "name = \"x\"\n[run]\ninstances = 2\n";
+        assert_refused_at(text, 3, "run.instances");
+        let text =
+            "name = \"x\"\n[run]\ninstances = 9\n[target]\nstore = \"redis://127.0.0.1:1/0\"\n";
+        assert_refused_at(text, 3, "run.instances");
+        let text = "name = \"x\"\n[target]\nstore = \"memcached://127.0.0.1:1\"\n";
+        assert_refused_at(text, 3, "target.store");
+        let ok =
+            "name = \"x\"\n[run]\ninstances = 2\n[target]\nstore = \"redis://127.0.0.1:1/0\"\n";
+        Scenario::parse(ok, Path::new("s.toml")).expect("two instances on a store");
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub struct Engine {
     accounts: Shards<Arc<str>, Arc<Mutex<Account>>>,
     addresses: Shards<IpAddr, AddressStanding>,
     interner: Interner,
-    seq: AtomicU64,
+    seq: Arc<AtomicU64>,
 }
 
 impl Engine {
@@ -114,7 +114,7 @@ impl Engine {
             accounts: Shards::new(config.store.shards),
             addresses: Shards::new(config.store.shards),
             interner: Interner::new(65_536),
-            seq: AtomicU64::new(0),
+            seq: Arc::new(AtomicU64::new(0)),
             config,
         })
     }
@@ -133,6 +133,12 @@ impl Engine {
     /// The one shared copy of `name`.
     pub(crate) fn intern(&self, name: &str) -> Arc<str> {
         self.interner.intern(name)
+    }
+
+    /// Numbers decisions from `other`'s sequence from now on: engines of
+    /// one run that write one trace never give two decisions one number.
+    pub(crate) fn share_sequence(&mut self, other: &Engine) {
+        self.seq = Arc::clone(&other.seq);
     }
 
     fn next_seq(&self) -> u64 {

@@ -424,6 +424,7 @@ mod tests {
             metrics: Metrics::default(),
             criteria,
             proxy_notes: Vec::new(),
+            instances: Vec::new(),
             seed: 0,
             run_dir: PathBuf::new(),
             view: Default::default(),

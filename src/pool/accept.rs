@@ -98,7 +98,7 @@ async fn connection(node: Arc<Node>, mut stream: TcpStream, client: SocketAddr) 
         id,
         client,
         exit: Mutex::new(None),
-        upstream: Mutex::new(None),
+        upstream: Mutex::new(Vec::new()),
     });
     let service_node = Arc::clone(&node);
     let service = hyper::service::service_fn(move |req| {

@@ -147,15 +147,16 @@ pub(super) async fn forward(
             }
         }
     };
-    *conn.upstream.lock() = Some((exit, sender));
+    conn.upstream.lock().push((pool, exit, sender));
     let (mut parts, body) = res.into_parts();
     parts.headers = end_to_end(&parts.headers);
     Ok(Response::from_parts(parts, body.boxed()))
 }
 
-/// The connection's upstream sender for `exit`, and whether it was reused:
-/// reused while it is open and from the same exit (unless `fresh`), else a
-/// new connection with its PROXY header.
+/// The connection's upstream sender to the instance at `pool` for `exit`,
+/// and whether it was reused: reused while it is open and from the same
+/// exit (unless `fresh`), else a new connection with its PROXY header.
+/// Connections to other instances stay kept for their turn.
 async fn upstream_for(
     node: &Node,
     conn: &Conn,
@@ -163,8 +164,12 @@ async fn upstream_for(
     pool: SocketAddr,
     fresh: bool,
 ) -> std::io::Result<(SendRequest<Incoming>, bool)> {
-    let cached = conn.upstream.lock().take();
-    if let Some((ip, mut sender)) = cached
+    let cached = {
+        let mut kept = conn.upstream.lock();
+        let at = kept.iter().position(|(p, _, _)| *p == pool);
+        at.map(|i| kept.swap_remove(i))
+    };
+    if let Some((_, ip, mut sender)) = cached
         && !fresh
         && ip == exit
         && sender.ready().await.is_ok()

@@ -68,7 +68,10 @@ pub struct Upstream {
     state: Arc<TargetState>,
     public: SocketAddr,
     https: SocketAddr,
-    pool: SocketAddr,
+    /// The pool listeners of every instance, this one first.
+    pools: Arc<[SocketAddr]>,
+    /// The next instance to deal a connection to.
+    next: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Upstream {
@@ -79,13 +82,24 @@ impl Upstream {
             state,
             public: addrs.public,
             https: addrs.https,
-            pool: addrs.upstream,
+            pools: Arc::from([addrs.upstream]),
+            next: Arc::default(),
         }
+    }
+
+    /// Deals upstream connections out in turn to this target's pool
+    /// listener and `others` (other instances on one shared store).
+    #[must_use]
+    pub fn spread_over(mut self, others: impl IntoIterator<Item = SocketAddr>) -> Self {
+        let mut pools = self.pools.to_vec();
+        pools.extend(others);
+        self.pools = Arc::from(pools);
+        self
     }
 
     /// The target's pool listener, which only accepts PROXY v2 connections.
     pub fn pool_addr(&self) -> SocketAddr {
-        self.pool
+        self.pools[0]
     }
 
     /// The pool listener behind `host:port`, if that names the target.
@@ -96,7 +110,10 @@ impl Upstream {
                 .parse::<IpAddr>()
                 .is_ok_and(|ip| ip == self.public.ip());
         let ports = [self.public.port(), self.https.port()];
-        (named && ports.contains(&port)).then_some(self.pool)
+        (named && ports.contains(&port)).then(|| {
+            let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.pools[turn % self.pools.len()]
+        })
     }
 
     /// Opens an upstream connection and sends the PROXY header for `exit`.

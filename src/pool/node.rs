@@ -70,13 +70,19 @@ pub(crate) struct Node {
     pub(super) permits: Arc<Semaphore>,
 }
 
+/// A kept-alive upstream connection: the instance's pool listener, the
+/// exit it speaks for, and its sender.
+pub(super) type Upstreamed = (SocketAddr, IpAddr, SendRequest<Incoming>);
+
 /// One client connection.
 #[derive(Debug)]
 pub(super) struct Conn {
     pub(super) id: u64,
     pub(super) client: SocketAddr,
     pub(super) exit: Mutex<Option<IpAddr>>,
-    pub(super) upstream: Mutex<Option<(IpAddr, SendRequest<Incoming>)>>,
+    /// Kept-alive upstream connections, one per target instance at most,
+    /// each with the exit it speaks for.
+    pub(super) upstream: Mutex<Vec<Upstreamed>>,
 }
 
 impl Node {

@@ -94,6 +94,14 @@ fn scenario_card(out: &mut String, s: &ScenarioReport) {
     for note in s.proxy_notes.iter().take(5) {
         let _ = writeln!(out, "  proxy: {note}");
     }
+    if !s.instances.is_empty() {
+        let each: Vec<String> = s.instances.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            out,
+            "  instances: requests judged by each, {}",
+            each.join(", ")
+        );
+    }
     out.push('\n');
 }
 

@@ -55,6 +55,10 @@ pub struct ScenarioReport {
     pub criteria: Vec<Criterion>,
     /// Proxy moves that happened, as sentences (sticky rotations, faults).
     pub proxy_notes: Vec<String>,
+    /// Requests each target instance judged, when the run had several
+    /// (`[run] instances`); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<u64>,
     /// The salt this run mixed into the dataset; `run --seed` with it
     /// serves the same records again.
     pub seed: u64,
@@ -177,13 +181,21 @@ pub async fn run_scenario(
         started,
     };
     let mut exit = watch.supervise(child, stop, &reaper).await;
+    let spread: Vec<u64> = range.instances().iter().map(|s| s.judged_here()).collect();
     let ended = clock.now();
     exit.seconds = ended.since(started).as_secs_f64();
     opts.status.clear();
     // The trace's summary is complete whether or not a listener failed.
     let _ = range.stop().await;
     let mut report = grade_run(scenario, &state, &paths, &exit, started, ended)?;
+    if let Some(store) = &state.shared {
+        // The run's namespace holds nothing anyone will read again.
+        let _ = store.forget_all().await;
+    }
     report.seed = seed;
+    if spread.len() > 1 {
+        report.instances = spread;
+    }
     let path = paths.dir.join("report.json");
     std::fs::write(
         &path,
@@ -212,9 +224,16 @@ pub fn graded_trace(path: &Path, grace: Duration) -> Result<TraceLog> {
 /// its trace graded as it is written, and the client's files written.
 async fn start_range(scenario: &Scenario, seed: u64, paths: &RunPaths) -> Result<Range> {
     let trace = graded_trace(&paths.trace, scenario.grade.in_flight_grace)?;
+    // On a shared store, a namespace of the run's own: it starts from
+    // nothing and is forgotten when graded.
+    let namespace = format!(
+        "sr:run-{}:",
+        crate::site::state::random_hex(&mut rand::rng(), 8)
+    );
     let range = Range::builder(scenario)
         .seed(seed)
         .trace(trace)
+        .store_namespace(namespace)
         .start()
         .await?;
     contract::hand_over(&range, scenario, paths)?;
@@ -298,6 +317,7 @@ fn grade_run(
         metrics: finished.metrics,
         criteria,
         proxy_notes: finished.proxy_notes,
+        instances: Vec::new(),
         seed: 0,
         run_dir: paths.dir.clone(),
         view: finished.view,

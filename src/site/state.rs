@@ -44,7 +44,7 @@ pub struct TargetState {
     /// The risk engine.
     pub engine: Engine,
     /// Network identity lookups.
-    pub geo: GeoDb,
+    pub geo: Arc<GeoDb>,
     /// The clock, read once per request.
     pub clock: Clock,
     /// What this target serves.
@@ -68,9 +68,9 @@ pub struct TargetState {
     /// The shared store, when sessions live in Redis rather than here.
     pub shared: Option<SharedStore>,
     /// The decision trace.
-    pub trace: TraceLog,
+    pub trace: Arc<TraceLog>,
     /// Counters.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Connections still in their opening, to shed when descriptors run out.
     pub(crate) idlers: Arc<Idlers>,
     /// The admin API's bearer token.
@@ -80,7 +80,7 @@ pub struct TargetState {
     /// The secret a pool node must send in its PROXY header.
     pub pool_secret: [u8; 16],
     /// Addresses refused outright (the pool's `banned` fault).
-    pub exit_bans: ExitBans,
+    pub exit_bans: Arc<ExitBans>,
     /// This run's CA and the HTTPS listeners' configuration.
     pub tls: TlsMaterial,
     /// How long a peer may take to send a request head (from its first
@@ -92,12 +92,14 @@ pub struct TargetState {
     pub idle_timeout: Duration,
     pow_challenges: Mutex<IssuedTokens>,
     /// CSRF tokens and challenges that start a login flow, by issue time.
-    flow_starts: Mutex<IssuedTokens>,
+    flow_starts: Arc<Mutex<IssuedTokens>>,
     revoked_jti: Mutex<HashMap<String, Timestamp>>,
-    served: Mutex<Served>,
+    served: Arc<Mutex<Served>>,
     script: Mutex<Script>,
     script_pending: std::sync::atomic::AtomicBool,
     due: Mutex<Vec<TimelineEvent>>,
+    /// Requests this instance judged, of a run's several.
+    judged_here: std::sync::atomic::AtomicU64,
     /// Wakes the timeline task when `due` has events.
     pub(crate) due_wake: tokio::sync::Notify,
 }
@@ -130,7 +132,7 @@ impl TargetState {
         let dataset = Dataset::new(&config.dataset);
         Ok(Self {
             engine: Engine::new(config.rules.clone())?,
-            geo: geo.with_hosting_asns(config.hosting_asns.iter().copied()),
+            geo: Arc::new(geo.with_hosting_asns(config.hosting_asns.iter().copied())),
             pages: PageCache::new(dataset.pages()),
             dataset,
             jwt: RwLock::new(JwtKeys::generate(&mut rng)),
@@ -142,25 +144,52 @@ impl TargetState {
             admin_token: random_hex(&mut rng, 16),
             dashboard: DashboardKeys::generate(&mut rng),
             pool_secret: rng.random(),
-            exit_bans: ExitBans::default(),
+            exit_bans: Arc::default(),
             tls: TlsMaterial::generate()?,
             head_timeout: DEFAULT_HEAD_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            metrics: Metrics::default(),
+            metrics: Arc::default(),
             idlers: Arc::default(),
             pow_challenges: Mutex::new(IssuedTokens::new(MAX_POW_CHALLENGES)),
-            flow_starts: Mutex::new(IssuedTokens::new(MAX_FLOW_STARTS)),
+            flow_starts: Arc::new(Mutex::new(IssuedTokens::new(MAX_FLOW_STARTS))),
             revoked_jti: Mutex::new(HashMap::new()),
-            served: Mutex::new(Served::default()),
+            served: Arc::default(),
             script: Mutex::new(Script::default()),
             script_pending: std::sync::atomic::AtomicBool::new(false),
             due: Mutex::default(),
+            judged_here: std::sync::atomic::AtomicU64::new(0),
             due_wake: tokio::sync::Notify::new(),
             shared: None,
             clock,
             config,
-            trace,
+            trace: Arc::new(trace),
         })
+    }
+
+    /// Another instance of this target, for a run on a shared store: its
+    /// own engine, listeners' state and caches, and the same run around
+    /// it. It records in the same trace (with decision numbers from the
+    /// same sequence), counts in the same metrics and served records, and
+    /// shares the pool's secret and ban list, so the grade sees one run.
+    pub fn another_instance(&self) -> Result<Self> {
+        let trace = TraceLog::in_memory();
+        let mut other = Self::new(
+            self.config.clone(),
+            self.clock.clone(),
+            GeoDb::empty(),
+            trace,
+        )?;
+        other.engine.share_sequence(&self.engine);
+        other.geo = Arc::clone(&self.geo);
+        other.trace = Arc::clone(&self.trace);
+        other.metrics = Arc::clone(&self.metrics);
+        other.exit_bans = Arc::clone(&self.exit_bans);
+        other.flow_starts = Arc::clone(&self.flow_starts);
+        other.served = Arc::clone(&self.served);
+        other.pool_secret = self.pool_secret;
+        other.head_timeout = self.head_timeout;
+        other.idle_timeout = self.idle_timeout;
+        Ok(other)
     }
 
     /// Keeps sessions, tokens and standings in `store`, signing with
@@ -394,6 +423,18 @@ impl TargetState {
             }
         }
         Ok(n)
+    }
+
+    /// Requests on sessions this instance judged (the metrics count those
+    /// of every instance of a run).
+    pub fn judged_here(&self) -> u64 {
+        self.judged_here.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts a request judged by this instance.
+    pub(crate) fn judging(&self) {
+        self.judged_here
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Events the timeline fired that wait for the server's timeline task

@@ -27,6 +27,7 @@ impl TargetState {
         ctx: Arc<RequestContext>,
         now: Timestamp,
     ) -> Stored<Decision> {
+        self.judging();
         match &self.shared {
             Some(s) => s.decide(&self.engine, sid, ctx, now).await,
             None => Ok(self.engine.decide(sid, ctx, now)),

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sessionrange::TargetServer;
+use sessionrange::engine::DecisionKind;
 
 use crate::helpers::*;
 
@@ -35,22 +36,28 @@ fn free_port() -> u16 {
     l.local_addr().expect("its address").port()
 }
 
-/// The configuration the README gives, on this test's ports.
-fn config(http: u16, https: u16, target: &TargetServer) -> String {
+/// The configuration the README gives, on this test's ports, with one
+/// server line per target in each backend (round robin, per connection).
+fn config(http: u16, https: u16, targets: &[&TargetServer]) -> String {
+    let servers = |addr: fn(&TargetServer) -> SocketAddr, proxy: &str| -> String {
+        let line =
+            |(i, t): (usize, &&TargetServer)| format!("  server target{i} {} {proxy}\n", addr(t));
+        targets.iter().enumerate().map(line).collect()
+    };
     format!(
         "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\n\
          frontend http_in\n  bind 127.0.0.1:{http}\n  default_backend http_out\n\
-         backend http_out\n  server target {} send-proxy\n\n\
+         backend http_out\n  balance roundrobin\n{}\n\
          frontend https_in\n  bind 127.0.0.1:{https}\n  default_backend https_out\n\
-         backend https_out\n  server target {} send-proxy-v2\n",
-        target.addr(),
-        target.https_addr()
+         backend https_out\n  balance roundrobin\n{}",
+        servers(TargetServer::addr, "send-proxy"),
+        servers(TargetServer::https_addr, "send-proxy-v2"),
     )
 }
 
 /// Starts HAProxy (Debian's `haproxy`), or `None` when it is not installed
 /// and SESSIONRANGE_REQUIRE_HAPROXY is not `1`.
-fn haproxy(target: &TargetServer) -> Option<Haproxy> {
+fn haproxy(targets: &[&TargetServer]) -> Option<Haproxy> {
     let installed = Command::new("haproxy").arg("-v").output().is_ok();
     let required = std::env::var("SESSIONRANGE_REQUIRE_HAPROXY").is_ok_and(|v| v == "1");
     assert!(installed || !required, "haproxy is required here");
@@ -60,7 +67,7 @@ fn haproxy(target: &TargetServer) -> Option<Haproxy> {
     let dir = TempDir::new("haproxy");
     let (http, https) = (free_port(), free_port());
     let cfg = dir.join("haproxy.cfg");
-    std::fs::write(&cfg, config(http, https, target)).expect("the config is written");
+    std::fs::write(&cfg, config(http, https, targets)).expect("the config is written");
     let child = Command::new("haproxy")
         .args(["-db", "-f"])
         .arg(&cfg)
@@ -115,7 +122,7 @@ fn balanced_target_config() -> sessionrange::site::config::TargetConfig {
 #[tokio::test]
 async fn behind_haproxy_the_target_sees_the_clients_address_and_its_own_ja4() {
     let (target, _clock) = start(balanced_target_config()).await;
-    let Some(proxy) = haproxy(&target) else {
+    let Some(proxy) = haproxy(&[&target]) else {
         return;
     };
     let client = client(&target);
@@ -168,4 +175,83 @@ async fn a_proxy_header_is_believed_from_the_balancer_only_and_required_from_it(
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     let answer = raw(CLIENT, target.addr(), request).await;
     assert!(answer.contains(&format!("\"ip\":\"{CLIENT}\"")), "{answer}");
+}
+
+/// The balanced config on the shared store at `url`.
+fn shared_config(url: &str) -> sessionrange::site::config::TargetConfig {
+    sessionrange::site::config::TargetConfig {
+        store: Some(url.to_owned()),
+        ..balanced_target_config()
+    }
+}
+
+#[tokio::test]
+async fn two_instances_behind_haproxy_share_sessions_and_see_the_clients_address_and_ja4() {
+    let Some(redis) = crate::redis::Redis::start("balanced") else {
+        return;
+    };
+    let start = || {
+        TargetServer::builder()
+            .config(shared_config(&redis.url()))
+            .start()
+    };
+    let a = start().await.expect("instance A");
+    let b = start().await.expect("instance B");
+    let Some(proxy) = haproxy(&[&a, &b]) else {
+        return;
+    };
+    let direct = echo(&client(&a), &a.https_url("/__range/fingerprint")).await;
+    // A new connection per request: HAProxy deals them out in turn.
+    let ca = reqwest::Certificate::from_pem(a.ca_pem().as_bytes()).expect("the shared CA");
+    let api = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .local_address(CLIENT.parse::<std::net::IpAddr>().ok())
+        .user_agent(USER_AGENT)
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("a client");
+    let base = format!("https://127.0.0.1:{}", proxy.https);
+    let login = json!({"username": "alice", "password": "wonderland"});
+    let res = api
+        .post(format!("{base}/api/login"))
+        .json(&login)
+        .send()
+        .await
+        .expect("an answer");
+    let tokens: Value = json_body(res, reqwest::StatusCode::OK).await;
+    let access = tokens["access_token"].as_str().expect("a token");
+    for page in 1..=4 {
+        let url = format!("{base}/api/v1/items?page={page}");
+        let res = api
+            .get(url)
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(res.status(), reqwest::StatusCode::OK, "page {page}");
+    }
+    let judged = |t: &TargetServer| {
+        let requests = t
+            .events()
+            .into_iter()
+            .filter(|d| d.kind == DecisionKind::Request);
+        requests
+            .map(|d| d.context.expect("a context"))
+            .collect::<Vec<_>>()
+    };
+    let (on_a, on_b) = (judged(&a), judged(&b));
+    assert!(
+        !on_a.is_empty() && !on_b.is_empty(),
+        "both served: {} and {}",
+        on_a.len(),
+        on_b.len()
+    );
+    for ctx in on_a.iter().chain(&on_b) {
+        assert_eq!(ctx.ip, CLIENT.parse().ok(), "the client's own address");
+        assert_eq!(
+            ctx.ja4.as_deref(),
+            direct["ja4"].as_str(),
+            "the client's own JA4"
+        );
+    }
 }

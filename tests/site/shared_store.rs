@@ -259,3 +259,64 @@ async fn a_redis_outage_is_a_503_that_judges_nothing_and_ends_when_redis_returns
         "the session outlived the outage"
     );
 }
+
+#[tokio::test]
+async fn a_run_with_two_instances_spreads_one_clients_requests_over_both() {
+    let Some(redis) = Redis::start("spread") else {
+        return;
+    };
+    let mut scenario = sessionrange::Scenario::named("baseline").expect("bundled");
+    scenario.target.store = Some(redis.url());
+    scenario.run.instances = 2;
+    scenario.validate().expect("a valid scenario");
+    let range = sessionrange::Range::builder(&scenario)
+        .store_namespace("sr:spread-test:")
+        .start()
+        .await
+        .expect("the range starts");
+    let home = range.pool().urls()[0].url.clone();
+    let proxy = reqwest::Proxy::all(&home).expect("a proxy URL");
+    // One kept-alive connection to the proxy: the pool deals each
+    // forwarded request to the next instance.
+    let client = reqwest::Client::builder()
+        .proxy(proxy)
+        .build()
+        .expect("a client");
+    let login = serde_json::json!({"username": "alice", "password": "wonderland"});
+    let res = client
+        .post(range.url("/api/login"))
+        .json(&login)
+        .send()
+        .await;
+    let tokens = json_body(res.expect("an answer"), StatusCode::OK).await;
+    let access = tokens["access_token"].as_str().expect("a token");
+    for page in 1..=10 {
+        let url = range.url(&format!("/api/v1/items?page={page}"));
+        let res = client
+            .get(url)
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(res.status(), StatusCode::OK, "page {page}");
+    }
+    let judged: Vec<u64> = range.instances().iter().map(|s| s.judged_here()).collect();
+    assert_eq!(judged.len(), 2);
+    assert!(
+        judged.iter().all(|n| *n > 0),
+        "each instance judged some: {judged:?}"
+    );
+    assert_eq!(judged.iter().sum::<u64>(), 10);
+    let requests = range
+        .events()
+        .into_iter()
+        .filter(|d| d.kind == DecisionKind::Request);
+    let mut seqs: Vec<u64> = requests.map(|d| d.seq).collect();
+    let all = seqs.len();
+    seqs.dedup();
+    assert_eq!(
+        (seqs.len(), all),
+        (10, 10),
+        "one trace, one sequence: {seqs:?}"
+    );
+}

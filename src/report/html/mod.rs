@@ -55,6 +55,7 @@ mod tests {
             metrics: Default::default(),
             criteria: Vec::new(),
             proxy_notes: Vec::new(),
+            instances: Vec::new(),
             seed: 0,
             run_dir: "runs/hammer".into(),
             view: view.finish().1,

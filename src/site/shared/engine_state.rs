@@ -6,13 +6,19 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{MAX_TRIES, PREFIX, SharedStore, Unavailable, Versioned, Write, contended};
+use super::{MAX_TRIES, SharedStore, Unavailable, Versioned, Write, contended};
 use crate::clock::Timestamp;
 use crate::context::RequestContext;
 use crate::engine::{Decision, Engine, Login, Upkeep, UpkeepAction};
 use crate::rules::login::AddressStanding;
 use crate::session::{Account, Session, SessionId};
 use crate::verdict::Reason;
+
+/// How long Redis keeps a session after the engine would forget it: a
+/// late request still learns why its session ended (`IDLE_TIMEOUT`, not
+/// `SESSION_UNKNOWN`), as it does from the in-memory store until its
+/// once-a-minute sweep.
+const KEPT_AFTER_DEATH: Duration = Duration::from_secs(10 * 60);
 
 /// A session and its account's standing, as read.
 struct Held {
@@ -21,28 +27,43 @@ struct Held {
     name: String,
 }
 
-fn session_key(sid: SessionId) -> String {
-    format!("{PREFIX}s:{sid}")
-}
+impl SharedStore {
+    /// The write of session `s`, read at `version`, living until the engine
+    /// would forget it.
+    fn session_write(
+        &self,
+        engine: &Engine,
+        s: &Session,
+        version: u64,
+        now: Timestamp,
+    ) -> Result<Write, Unavailable> {
+        let life = engine.forgotten_at(s).plus(KEPT_AFTER_DEATH).since(now);
+        Ok(Write::of(self.session_key(s.id), version, s)?.expiring(life))
+    }
 
-fn account_key(name: &str) -> String {
-    format!("{PREFIX}a:{name}")
-}
+    fn session_key(&self, sid: SessionId) -> String {
+        self.key(&format!("s:{sid}"))
+    }
 
-/// The set of an account's session ids, for revoking them all.
-fn index_key(name: &str) -> String {
-    format!("{PREFIX}as:{name}")
-}
+    fn account_key(&self, name: &str) -> String {
+        self.key(&format!("a:{name}"))
+    }
 
-fn address_key(ip: IpAddr) -> String {
-    format!("{PREFIX}ip:{ip}")
+    /// The set of an account's session ids, for revoking them all.
+    fn index_key(&self, name: &str) -> String {
+        self.key(&format!("as:{name}"))
+    }
+
+    fn address_key(&self, ip: IpAddr) -> String {
+        self.key(&format!("ip:{ip}"))
+    }
 }
 
 impl SharedStore {
     /// Loads session `sid` and its account's standing, in one round trip.
     async fn hold(&self, sid: SessionId) -> Result<Option<Held>, Unavailable> {
         let mut call = self.load.prepare_invoke();
-        call.key(session_key(sid)).arg(format!("{PREFIX}a:"));
+        call.key(self.session_key(sid)).arg(self.key("a:"));
         let got: Vec<Option<String>> = call.invoke_async(&mut self.conn()).await?;
         let [v, d, name, av, ad] = <[Option<String>; 5]>::try_from(got).unwrap_or_default();
         let Some(name) = name else {
@@ -78,9 +99,9 @@ impl SharedStore {
             let before = account.value.clone().unwrap_or_default();
             let mut acct = before.clone();
             let d = decide(Some((&mut s, &mut acct)));
-            let mut writes = vec![session_write(engine, &s, session.version, d.at)?];
+            let mut writes = vec![self.session_write(engine, &s, session.version, d.at)?];
             if acct != before {
-                writes.push(Write::of(account_key(&name), account.version, &acct)?);
+                writes.push(Write::of(self.account_key(&name), account.version, &acct)?);
             }
             if self.write(&writes).await? {
                 return Ok(d);
@@ -141,7 +162,7 @@ impl SharedStore {
         companions: Vec<(String, String)>,
         now: Timestamp,
     ) -> Result<Decision, Unavailable> {
-        let standing: Versioned<Account> = self.read(&account_key(account)).await?;
+        let standing: Versioned<Account> = self.read(&self.account_key(account)).await?;
         let banned = standing.value.is_some_and(|a| a.is_banned(now));
         let name = engine.intern(account);
         let login = Login {
@@ -155,13 +176,13 @@ impl SharedStore {
         let Some(session) = session else {
             return Ok(d);
         };
-        let mut write = session_write(engine, &session, 0, now)?;
+        let mut write = self.session_write(engine, &session, 0, now)?;
         write.account = Some(account.to_owned());
         let life = write.ttl;
         if !self.write(&[write]).await? {
             return Err(Unavailable(format!("session {sid} already exists")));
         }
-        let index = index_key(account);
+        let index = self.index_key(account);
         let mut pipe = redis::pipe();
         pipe.sadd(&index, sid.to_string()).ignore();
         if let Some(life) = life {
@@ -180,8 +201,8 @@ impl SharedStore {
         ctx: Arc<RequestContext>,
         now: Timestamp,
     ) -> Result<Decision, Unavailable> {
-        let akey = account.map(account_key);
-        let ikey = ctx.ip.map(address_key);
+        let akey = account.map(|a| self.account_key(a));
+        let ikey = ctx.ip.map(|ip| self.address_key(ip));
         for _ in 0..MAX_TRIES {
             let acct = self.read_opt::<Account>(akey.as_deref()).await?;
             let ip = self.read_opt::<AddressStanding>(ikey.as_deref()).await?;
@@ -228,7 +249,7 @@ impl SharedStore {
         now: Timestamp,
     ) -> Result<Vec<Decision>, Unavailable> {
         let ids: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(index_key(account))
+            .arg(self.index_key(account))
             .query_async(&mut self.conn())
             .await?;
         let mut out = Vec::new();
@@ -254,14 +275,14 @@ impl SharedStore {
 
     /// One session, if the store holds it.
     pub async fn session(&self, sid: SessionId) -> Result<Option<Session>, Unavailable> {
-        Ok(self.read::<Session>(&session_key(sid)).await?.value)
+        Ok(self.read::<Session>(&self.session_key(sid)).await?.value)
     }
 
     /// Every account standing the store holds, by name.
     pub async fn accounts(&self) -> Result<Vec<(String, Account)>, Unavailable> {
         let mut out = Vec::new();
         for key in self.scan("a:*").await? {
-            let name = key.trim_start_matches(PREFIX).trim_start_matches("a:");
+            let name = key.strip_prefix(&self.key("a:")).unwrap_or(&key);
             if let Some(a) = self.read::<Account>(&key).await?.value {
                 out.push((name.to_owned(), a));
             }
@@ -284,29 +305,9 @@ impl SharedStore {
         for pattern in ["a:*", "as:*", "ip:*", "rf:*", "rt:*", "jti:*", "spent:*"] {
             doomed.extend(self.scan(pattern).await?);
         }
-        for chunk in doomed.chunks(512) {
-            redis::cmd("UNLINK")
-                .arg(chunk)
-                .query_async::<()>(&mut self.conn())
-                .await?;
-        }
+        self.unlink(&doomed).await?;
         Ok(engine.upkeep_record(UpkeepAction::Reset, now, removed))
     }
-}
-
-/// The write of session `s`, read at `version`, living until the engine
-/// would forget it.
-fn session_write(
-    engine: &Engine,
-    s: &Session,
-    version: u64,
-    now: Timestamp,
-) -> Result<Write, Unavailable> {
-    let life = engine
-        .forgotten_at(s)
-        .since(now)
-        .max(Duration::from_millis(1));
-    Ok(Write::of(session_key(s.id), version, s)?.expiring(life))
 }
 
 /// How long an address's login standing matters after `now`.

@@ -29,8 +29,6 @@ pub struct SharedKeys {
     pub tls: TlsMaterial,
 }
 
-const KEYS: &str = "sr:keys";
-
 impl SharedStore {
     /// Offers `mine` as the run's keys and returns the run's keys: `mine`
     /// if no instance offered before, the earlier ones otherwise.
@@ -50,7 +48,11 @@ impl SharedStore {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (field, value) in &offer {
-            pipe.cmd("HSETNX").arg(KEYS).arg(*field).arg(value).ignore();
+            pipe.cmd("HSETNX")
+                .arg(self.key("keys"))
+                .arg(*field)
+                .arg(value)
+                .ignore();
         }
         pipe.query_async::<()>(&mut self.conn()).await?;
         self.keys().await
@@ -59,7 +61,7 @@ impl SharedStore {
     /// The run's keys as stored now.
     pub async fn keys(&self) -> Result<SharedKeys, Unavailable> {
         let all: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(KEYS)
+            .arg(self.key("keys"))
             .query_async(&mut self.conn())
             .await?;
         let bytes = |f: &str| {
@@ -98,7 +100,7 @@ impl SharedStore {
     /// Replaces the run's signing key with `jwt`, for every instance.
     pub async fn rotate_jwt(&self, jwt: &JwtKeys) -> Result<(), Unavailable> {
         redis::cmd("HSET")
-            .arg(KEYS)
+            .arg(self.key("keys"))
             .arg("jwt_kid")
             .arg(jwt.kid())
             .arg("jwt")

@@ -25,8 +25,9 @@ pub use keys::SharedKeys;
 /// one of its records first, before the request is refused as unjudged.
 const MAX_TRIES: usize = 64;
 
-/// What every key of the shared store starts with.
-const PREFIX: &str = "sr:";
+/// What every key of the shared store starts with, unless a run asks for
+/// a namespace of its own.
+pub const DEFAULT_NAMESPACE: &str = "sr:";
 
 /// The store could not be reached or read: the request was not judged.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +51,7 @@ impl From<serde_json::Error> for Unavailable {
 pub struct SharedStore {
     conn: ConnectionManager,
     url: String,
+    prefix: String,
     load: Script,
     cas: Script,
 }
@@ -136,9 +138,10 @@ impl<T: DeserializeOwned> Versioned<T> {
 }
 
 impl SharedStore {
-    /// Connects to the Redis at `url` (`redis://HOST:PORT/DB`). Fails when
-    /// it cannot be reached now; later outages are met by reconnecting.
-    pub async fn connect(url: &str) -> crate::Result<Self> {
+    /// Connects to the Redis at `url` (`redis://HOST:PORT/DB`), keeping
+    /// every key under `namespace`. Fails when it cannot be reached now;
+    /// later outages are met by reconnecting.
+    pub async fn connect(url: &str, namespace: &str) -> crate::Result<Self> {
         let fail = |e: RedisError| crate::Error::config("target.store", format!("{url}: {e}"));
         let client = redis::Client::open(url).map_err(fail)?;
         let config = ConnectionManagerConfig::new()
@@ -152,6 +155,7 @@ impl SharedStore {
         Ok(Self {
             conn,
             url: url.to_owned(),
+            prefix: namespace.to_owned(),
             load: Script::new(LOAD),
             cas: Script::new(CAS),
         })
@@ -160,6 +164,29 @@ impl SharedStore {
     /// The store's address, as given.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The key `rest` in this store's namespace.
+    fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.prefix)
+    }
+
+    /// Forgets every key of this store's namespace, keys included: what a
+    /// run that is over leaves.
+    pub async fn forget_all(&self) -> Result<(), Unavailable> {
+        self.unlink(&self.scan("*").await?).await
+    }
+
+    /// Deletes `keys`, a batch at a time.
+    async fn unlink(&self, keys: &[String]) -> Result<(), Unavailable> {
+        for chunk in keys.chunks(512) {
+            let mut conn = self.conn();
+            redis::cmd("UNLINK")
+                .arg(chunk)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        Ok(())
     }
 
     /// A connection handle: cheap, and shared by every request.
@@ -205,7 +232,7 @@ impl SharedStore {
             let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(format!("{PREFIX}{pattern}"))
+                .arg(self.key(pattern))
                 .arg("COUNT")
                 .arg(1000)
                 .query_async(&mut conn)

@@ -4,19 +4,11 @@
 
 use std::time::Duration;
 
-use super::{MAX_TRIES, PREFIX, SharedStore, Unavailable, Write, contended};
+use super::{MAX_TRIES, SharedStore, Unavailable, Write, contended};
 use crate::auth::refresh::{Family, RefreshOutcome, TokenHash, digest};
 use crate::clock::Timestamp;
 use crate::fingerprint::common::hex;
 use crate::session::SessionId;
-
-fn family_key(sid: SessionId) -> String {
-    format!("{PREFIX}rf:{sid}")
-}
-
-fn token_key(hash: &TokenHash) -> String {
-    format!("{PREFIX}rt:{}", hex(hash))
-}
 
 /// How long a family and its tokens are kept after `now`.
 fn family_life(f: &Family, now: Timestamp) -> Duration {
@@ -24,6 +16,14 @@ fn family_life(f: &Family, now: Timestamp) -> Duration {
 }
 
 impl SharedStore {
+    fn family_key(&self, sid: SessionId) -> String {
+        self.key(&format!("rf:{sid}"))
+    }
+
+    fn token_key(&self, hash: &TokenHash) -> String {
+        self.key(&format!("rt:{}", hex(hash)))
+    }
+
     /// Starts session `sid`'s refresh family with `token`.
     pub async fn refresh_start(
         &self,
@@ -40,14 +40,14 @@ impl SharedStore {
         let mut pipe = redis::pipe();
         pipe.atomic();
         pipe.cmd("HSET")
-            .arg(family_key(sid))
+            .arg(self.family_key(sid))
             .arg("v")
             .arg(1)
             .arg("d")
             .arg(value);
-        pipe.cmd("PEXPIRE").arg(family_key(sid)).arg(life);
+        pipe.cmd("PEXPIRE").arg(self.family_key(sid)).arg(life);
         pipe.cmd("SET")
-            .arg(token_key(&hash))
+            .arg(self.token_key(&hash))
             .arg(sid.to_string())
             .arg("PX")
             .arg(life);
@@ -58,7 +58,7 @@ impl SharedStore {
     /// The session `token` belongs to, if it is known.
     pub async fn refresh_session_of(&self, token: &str) -> Result<Option<SessionId>, Unavailable> {
         let sid: Option<String> = redis::cmd("GET")
-            .arg(token_key(&digest(token)))
+            .arg(self.token_key(&digest(token)))
             .query_async(&mut self.conn())
             .await?;
         Ok(sid.and_then(|s| s.parse().ok()))
@@ -79,7 +79,7 @@ impl SharedStore {
         };
         let (hash, fresh) = (digest(presented), digest(fresh));
         for _ in 0..MAX_TRIES {
-            let read = self.read::<Family>(&family_key(sid)).await?;
+            let read = self.read::<Family>(&self.family_key(sid)).await?;
             let Some(mut family) = read.value else {
                 return Ok(RefreshOutcome::Unknown);
             };
@@ -91,7 +91,7 @@ impl SharedStore {
                 return Ok(outcome);
             }
             let life = family_life(&family, now);
-            let write = Write::of(family_key(sid), read.version, &family)?.expiring(life);
+            let write = Write::of(self.family_key(sid), read.version, &family)?.expiring(life);
             if self.write(&[write]).await? {
                 self.after_rotate(sid, &outcome, fresh, forgotten, life)
                     .await?;
@@ -118,13 +118,13 @@ impl SharedStore {
         if outcome.is_accepted() {
             let px = life.as_millis() as u64;
             pipe.cmd("SET")
-                .arg(token_key(&fresh))
+                .arg(self.token_key(&fresh))
                 .arg(sid.to_string())
                 .arg("PX")
                 .arg(px);
         }
         if let Some(old) = forgotten {
-            pipe.cmd("UNLINK").arg(token_key(&old));
+            pipe.cmd("UNLINK").arg(self.token_key(&old));
         }
         pipe.query_async::<()>(&mut self.conn()).await?;
         Ok(())
@@ -133,12 +133,12 @@ impl SharedStore {
     /// Revokes session `sid`'s family; whether it had one.
     pub async fn refresh_revoke_session(&self, sid: SessionId) -> Result<bool, Unavailable> {
         for _ in 0..MAX_TRIES {
-            let read = self.read::<Family>(&family_key(sid)).await?;
+            let read = self.read::<Family>(&self.family_key(sid)).await?;
             let Some(mut family) = read.value else {
                 return Ok(false);
             };
             family.revoke();
-            let write = Write::of(family_key(sid), read.version, &family)?;
+            let write = Write::of(self.family_key(sid), read.version, &family)?;
             if self.write(&[write]).await? {
                 return Ok(true);
             }
@@ -164,7 +164,7 @@ impl SharedStore {
         sid: SessionId,
         now: Timestamp,
     ) -> Result<bool, Unavailable> {
-        let read = self.read::<Family>(&family_key(sid)).await?;
+        let read = self.read::<Family>(&self.family_key(sid)).await?;
         Ok(read.value.is_some_and(|f| f.is_live(now)))
     }
 
@@ -177,7 +177,7 @@ impl SharedStore {
     ) -> Result<(), Unavailable> {
         let px = exp.since(now).as_millis().max(1) as u64;
         redis::cmd("SET")
-            .arg(format!("{PREFIX}jti:{jti}"))
+            .arg(self.key(&format!("jti:{jti}")))
             .arg(1)
             .arg("PX")
             .arg(px)
@@ -189,7 +189,7 @@ impl SharedStore {
     /// Whether an access token's `jti` was denied.
     pub async fn is_jti_denied(&self, jti: &str) -> Result<bool, Unavailable> {
         let n: u32 = redis::cmd("EXISTS")
-            .arg(format!("{PREFIX}jti:{jti}"))
+            .arg(self.key(&format!("jti:{jti}")))
             .query_async(&mut self.conn())
             .await?;
         Ok(n > 0)
@@ -198,7 +198,7 @@ impl SharedStore {
     /// Marks `key` spent for `ttl`: whether no instance spent it before.
     pub async fn spend(&self, key: &str, ttl: Duration) -> Result<bool, Unavailable> {
         let set: Option<String> = redis::cmd("SET")
-            .arg(format!("{PREFIX}spent:{key}"))
+            .arg(self.key(&format!("spent:{key}")))
             .arg(1)
             .arg("NX")
             .arg("PX")
