@@ -305,6 +305,65 @@ impl Session {
     }
 }
 
+/// Everything of a session but its birth context: what a shared store
+/// writes on every decision, the birth context being written once, at
+/// login. Borrowed from a session to write, owned when read back.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Live<'a> {
+    id: SessionId,
+    #[serde(borrow)]
+    account: std::borrow::Cow<'a, str>,
+    created: Timestamp,
+    last_seen: Timestamp,
+    uses: u64,
+    state: SessionState,
+    sightings: std::borrow::Cow<'a, Sightings>,
+    in_flight: u32,
+    last_location: Option<(Location, Timestamp)>,
+    velocity_tat_us: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recent: Option<std::borrow::Cow<'a, RecentTimes>>,
+}
+
+impl Session {
+    /// The session but its birth context, to write.
+    pub(crate) fn live(&self) -> Live<'_> {
+        use std::borrow::Cow::Borrowed;
+        Live {
+            id: self.id,
+            account: Borrowed(&self.account),
+            created: self.created,
+            last_seen: self.last_seen,
+            uses: self.uses,
+            state: self.state,
+            sightings: Borrowed(&self.sightings),
+            in_flight: self.in_flight,
+            last_location: self.last_location,
+            velocity_tat_us: self.velocity_tat_us,
+            recent: self.recent.as_deref().map(Borrowed),
+        }
+    }
+
+    /// The session whose live state is `live` and birth context `birth`.
+    pub(crate) fn from_parts(live: Live<'_>, birth: BirthContext) -> Self {
+        Self {
+            id: live.id,
+            account: Arc::from(live.account.as_ref()),
+            standing: Arc::default(),
+            birth,
+            created: live.created,
+            last_seen: live.last_seen,
+            uses: live.uses,
+            state: live.state,
+            sightings: live.sightings.into_owned(),
+            in_flight: live.in_flight,
+            last_location: live.last_location,
+            velocity_tat_us: live.velocity_tat_us,
+            recent: live.recent.map(|r| Box::new(r.into_owned())),
+        }
+    }
+}
+
 /// A ring of recent request times, as milliseconds since the session began.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct RecentTimes {

@@ -29,8 +29,9 @@ pub(crate) struct Lane {
     /// generator near 1 would be the limit; servers under 2 on two cores
     /// mean they wait for something other than the CPU.
     pub(crate) cpu: Vec<(f64, f64)>,
-    /// The bytes every request of the lane sends.
-    request: Arc<[u8]>,
+    /// The bytes the lane's requests send: connection `i` of a round
+    /// sends the `i % len`-th.
+    requests: Vec<Arc<[u8]>>,
     /// Its keep-alive connections, kept open across rounds.
     conns: Vec<Conn>,
 }
@@ -46,17 +47,25 @@ impl Lane {
         request: Vec<u8>,
         n: usize,
     ) -> Self {
-        let mut conns = Vec::with_capacity(n);
-        for _ in 0..n {
+        Self::open_each(name, (0..n).map(|_| (route, request.clone())).collect()).await
+    }
+
+    /// Opens one connection per `(route, request)` of `plan`, each sending
+    /// its own request: sessions of their own, or instances of their own.
+    pub(crate) async fn open_each(name: &'static str, plan: Vec<(&Route, Vec<u8>)>) -> Self {
+        let mut conns = Vec::with_capacity(plan.len());
+        let mut requests = Vec::with_capacity(plan.len());
+        for (route, request) in plan {
             let mut conn = route.connect().await;
             check(name, conn.send(&request, false).await);
             conns.push(conn);
+            requests.push(Arc::from(request));
         }
         Self {
             name,
             sent: 0,
             cpu: Vec::new(),
-            request: request.into(),
+            requests,
             conns,
         }
     }
@@ -70,10 +79,10 @@ impl Lane {
         let (start, cpu) = (Instant::now(), cpu_time());
         let deadline = start + time;
         let mut tasks = JoinSet::new();
-        for conn in self.conns.drain(..) {
+        for (i, conn) in self.conns.drain(..).enumerate() {
             let job = Job {
                 name: self.name,
-                request: self.request.clone(),
+                request: self.requests[i % self.requests.len()].clone(),
                 deadline,
                 budget: budget.clone(),
             };
@@ -101,7 +110,7 @@ impl Lane {
         let mut times = Vec::with_capacity(n);
         for _ in 0..n {
             let t = Instant::now();
-            let r = conn.send(&self.request, false).await;
+            let r = conn.send(&self.requests[0], false).await;
             times.push(t.elapsed().as_secs_f64() * 1e6);
             check(self.name, r);
         }

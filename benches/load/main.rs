@@ -25,6 +25,8 @@
 //! single-threaded runtime, like `wrk -t1`; the servers run on another.
 //!
 //! Run with `cargo bench --bench load`. Other modes (after `--`):
+//! `--shared` loads the target on a real Redis (one instance, then two)
+//! against the target in memory (see `shared`);
 //! `--floor-only` measures the floor with this generator, with hyper's
 //! client and with wrk (when on PATH), in turns; `--print-page` writes the
 //! page's bytes to stdout; `--url URL` loads another server's page against
@@ -36,9 +38,16 @@
 mod common;
 mod generator;
 mod modes;
+#[path = "../../tests/common/redis.rs"]
+#[allow(
+    dead_code,
+    reason = "the bench starts a Redis without persistence only"
+)]
+mod redis;
 mod report;
 mod servers;
 mod session;
+mod shared;
 mod wire;
 
 use std::time::Duration;
@@ -54,6 +63,8 @@ enum Mode {
     PrintPage,
     /// Another server's page against the cookie pipeline.
     Url(String),
+    /// The target on a shared Redis store against the target in memory.
+    Shared,
 }
 
 /// The command line.
@@ -94,6 +105,7 @@ impl Args {
                 "--bench" => {}
                 "--floor-only" => args.mode = Mode::FloorOnly,
                 "--print-page" => args.mode = Mode::PrintPage,
+                "--shared" => args.mode = Mode::Shared,
                 "--verbose" => args.verbose = true,
                 "--url" => args.mode = Mode::Url(value()),
                 "--connections" => args.connections = number(&value()),

@@ -40,23 +40,23 @@ const RELAY: usize = 6;
 
 /// What every mode starts from: the two runtimes, the target (trace on
 /// disk) with its pool, a cookie session logged in directly, and page 1.
-struct Setup {
+pub(crate) struct Setup {
     /// The servers' runtime: one worker per core.
-    servers: Runtime,
+    pub(crate) servers: Runtime,
     /// The generator's runtime: one thread, like `wrk -t1`.
-    client: Runtime,
+    pub(crate) client: Runtime,
     /// The target, its trace appended to a file under `dir`.
-    target: TargetServer,
+    pub(crate) target: TargetServer,
     /// The pool in front of it, with one static exit.
-    pool: ProxyPool,
+    pub(crate) pool: ProxyPool,
     /// Plain HTTP straight to the target.
-    direct: Route,
+    pub(crate) direct: Route,
     /// The cookie session logged in on `direct`.
-    cookie: Credential,
+    pub(crate) cookie: Credential,
     /// Page 1 as the target served it: what the floors serve.
-    page: Page,
+    pub(crate) page: Page,
     /// The run's folder, removed at the end.
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 impl Setup {
@@ -106,18 +106,19 @@ pub(crate) fn run(args: &Args) {
         Mode::FloorOnly => floor_only(&setup, args),
         Mode::Url(url) => other_server(&setup, args, url),
         Mode::Full => full(&setup, args),
+        Mode::Shared => crate::shared::run(&setup, args),
     }
     setup.finish();
 }
 
 /// A round's count bound.
-fn max(round: Duration) -> u64 {
+pub(crate) fn max(round: Duration) -> u64 {
     (MAX_RATE * round.as_secs_f64()) as u64
 }
 
 /// One warm-up turn, then `pairs` turns of one round per lane; returns
 /// each lane's rates, turn by turn.
-async fn turns(lanes: &mut [Lane], round: Duration, pairs: usize) -> Vec<Vec<f64>> {
+pub(crate) async fn turns(lanes: &mut [Lane], round: Duration, pairs: usize) -> Vec<Vec<f64>> {
     let mut rates = vec![Vec::new(); lanes.len()];
     for turn in 0..=pairs {
         for (lane, r) in lanes.iter_mut().zip(rates.iter_mut()) {

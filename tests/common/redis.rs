@@ -1,5 +1,6 @@
-//! A real `redis-server` (Debian's) on a loopback port of its own, with an
-//! append-only file so that a restart keeps what was written.
+//! A real `redis-server` (Debian's) on a loopback port of its own: by
+//! default with an append-only file synced on every write, so that a
+//! restart keeps what was written; without persistence for the bench.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -11,12 +12,18 @@ pub(crate) struct Redis {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    durable: bool,
 }
 
 impl Redis {
     /// Starts one, or `None` when `redis-server` is not installed and
     /// SESSIONRANGE_REQUIRE_REDIS is not `1`.
     pub(crate) fn start(label: &str) -> Option<Self> {
+        Self::start_with(label, true)
+    }
+
+    /// [`Redis::start`], keeping its data on disk (`durable`) or in memory only.
+    pub(crate) fn start_with(label: &str, durable: bool) -> Option<Self> {
         let installed = Command::new("redis-server")
             .arg("--version")
             .output()
@@ -39,6 +46,7 @@ impl Redis {
             child: None,
             port,
             dir,
+            durable,
         };
         redis.resume();
         Some(redis)
@@ -47,6 +55,27 @@ impl Redis {
     /// The URL of database 0.
     pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// CPU seconds the server has used so far (Linux's `/proc`; 0 elsewhere).
+    #[allow(dead_code, reason = "only the load bench reads it")]
+    pub(crate) fn cpu_seconds(&self) -> f64 {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return 0.0;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // utime and stime are the 14th and 15th fields, in clock ticks
+        // (100 a second); the command before them may hold spaces.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // `rest` starts at the 3rd field, the state.
+        (ticks(14 - 3) + ticks(15 - 3)) / 100.0
     }
 
     /// Kills the server at once, as a crash would.
@@ -62,14 +91,8 @@ impl Redis {
     pub(crate) fn resume(&mut self) {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ])
+            .args(["--appendonly", if self.durable { "yes" } else { "no" }])
+            .args(["--appendfsync", "always", "--save", ""])
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())

@@ -320,3 +320,34 @@ async fn a_run_with_two_instances_spreads_one_clients_requests_over_both() {
         "one trace, one sequence: {seqs:?}"
     );
 }
+
+/// Many requests at once on one session of one instance: they wait their
+/// turn for the record in the instance rather than race for it in Redis,
+/// so none is refused for contention and every one is counted.
+#[tokio::test]
+async fn a_burst_on_one_session_of_one_instance_is_served_whole() {
+    let Some(redis) = Redis::start("burst") else {
+        return;
+    };
+    let mut cfg = on_store(&redis.url());
+    cfg.rules.session_velocity.action = Action::Off;
+    cfg.rules.account_velocity.action = Action::Off;
+    let (a, b) = (instance_with(cfg.clone()).await, instance_with(cfg).await);
+    let browser = Browser::via(&a, "127.0.1.10");
+    browser.log_in("alice", "wonderland").await;
+    let (on_a, on_b) = (Arc::new(browser.on(&a)), Arc::new(browser.on(&b)));
+    let reads = (0..96).map(|i| {
+        let who = if i % 3 == 0 {
+            Arc::clone(&on_b)
+        } else {
+            Arc::clone(&on_a)
+        };
+        async move { who.fetch("/catalog?page=1").await.status() }
+    });
+    let statuses = join_all(reads).await;
+    let served = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(served, 96, "{statuses:?}");
+    let sid = browser.cookie("sr_session").expect("a session");
+    let session = Admin::new(&a).json(&format!("/sessions/{sid}")).await;
+    assert_eq!(session["uses"], 96, "{session}");
+}

@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{MAX_TRIES, SharedStore, Unavailable, Versioned, Write, contended};
+use super::batch::{Op, Turn};
+use super::{MAX_TRIES, SharedStore, Unavailable, Versioned, Write, contended, version_of};
 use crate::clock::Timestamp;
 use crate::context::RequestContext;
 use crate::engine::{Decision, Engine, Login, Upkeep, UpkeepAction};
@@ -20,8 +21,13 @@ use crate::verdict::Reason;
 /// once-a-minute sweep.
 const KEPT_AFTER_DEATH: Duration = Duration::from_secs(10 * 60);
 
+/// Sessions whose last write an instance remembers; past it, it forgets
+/// them all and reads each once more.
+const CACHED_SESSIONS: usize = 65_536;
+
 /// A session and its account's standing, as read.
-struct Held {
+#[derive(Clone, Debug)]
+pub(super) struct Held {
     session: Versioned<Session>,
     account: Versioned<Account>,
     name: String,
@@ -38,24 +44,24 @@ impl SharedStore {
         now: Timestamp,
     ) -> Result<Write, Unavailable> {
         let life = engine.forgotten_at(s).plus(KEPT_AFTER_DEATH).since(now);
-        Ok(Write::of(self.session_key(s.id), version, s)?.expiring(life))
+        Ok(Write::of(self.session_key(s.id), version, &s.live())?.expiring(life))
     }
 
     fn session_key(&self, sid: SessionId) -> String {
-        self.key(&format!("s:{sid}"))
+        self.keyed("s:", &sid)
     }
 
     fn account_key(&self, name: &str) -> String {
-        self.key(&format!("a:{name}"))
+        self.keyed("a:", &name)
     }
 
     /// The set of an account's session ids, for revoking them all.
     fn index_key(&self, name: &str) -> String {
-        self.key(&format!("as:{name}"))
+        self.keyed("as:", &name)
     }
 
     fn address_key(&self, ip: IpAddr) -> String {
-        self.key(&format!("ip:{ip}"))
+        self.keyed("ip:", &ip)
     }
 }
 
@@ -65,49 +71,157 @@ impl SharedStore {
         let mut call = self.load.prepare_invoke();
         call.key(self.session_key(sid)).arg(self.key("a:"));
         let got: Vec<Option<String>> = call.invoke_async(&mut self.conn()).await?;
-        let [v, d, name, av, ad] = <[Option<String>; 5]>::try_from(got).unwrap_or_default();
+        let [v, d, b, name, av, ad] = <[Option<String>; 6]>::try_from(got).unwrap_or_default();
         let Some(name) = name else {
             return Ok(None);
         };
         Ok(Some(Held {
-            session: Versioned::read(v, d)?,
+            session: session_of(v, d, b)?,
             account: Versioned::read(av, ad)?,
             name,
         }))
     }
 
-    /// Decides on session `sid` with `decide`, writing back what changed,
-    /// until no other instance wrote in between.
+    /// One session's record, read alone (for listings).
+    async fn read_session(&self, key: &str) -> Result<Option<Session>, Unavailable> {
+        let mut conn = self.conn();
+        let (v, d, b) = redis::cmd("HMGET")
+            .arg(key)
+            .arg("v")
+            .arg("d")
+            .arg("b")
+            .query_async(&mut conn)
+            .await?;
+        Ok(session_of(v, d, b)?.value)
+    }
+
+    /// Decides `op` on session `sid`, in a batch with this instance's
+    /// other requests on it (see [`super::batch`]).
     async fn on_session(
         &self,
         engine: &Engine,
         sid: SessionId,
-        mut decide: impl FnMut(Option<(&mut Session, &mut Account)>) -> Decision,
+        op: Op,
     ) -> Result<Decision, Unavailable> {
+        let (lead, own) = match self.queues.join(sid, op) {
+            Ok(led) => led,
+            Err(turn) => match turn.await {
+                Ok(Turn::Done(decided)) => return decided,
+                Ok(Turn::Lead(op)) => (self.queues.lead(sid), op),
+                Err(_) => {
+                    return Err(Unavailable(
+                        "the request deciding this one went away".into(),
+                    ));
+                }
+            },
+        };
+        let (mut ops, waiters) = self.queues.take(sid);
+        ops.insert(0, own);
+        let decided = self.decide_batch(engine, sid, &ops).await;
+        drop(lead);
+        let mut each: Vec<Result<Decision, Unavailable>> = match decided {
+            Ok(ds) => ds.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e); ops.len()],
+        };
+        for (tx, d) in waiters.into_iter().zip(each.drain(1..)) {
+            let _ = tx.send(Turn::Done(d));
+        }
+        each.pop()
+            .unwrap_or_else(|| Err(Unavailable("a batch lost its own decision".into())))
+    }
+
+    /// Decides `ops` in order on one read of `sid`'s records (this
+    /// instance's last write of them when it has it) and writes the
+    /// result back, until no other instance wrote in between.
+    async fn decide_batch(
+        &self,
+        engine: &Engine,
+        sid: SessionId,
+        ops: &[Op],
+    ) -> Result<Vec<Decision>, Unavailable> {
+        let mut known = self.cache.lock().remove(&sid);
         for _ in 0..MAX_TRIES {
-            let Some(held) = self.hold(sid).await? else {
-                return Ok(decide(None));
+            let held = match known.take() {
+                Some(h) => Some(h),
+                None => self.hold(sid).await?,
             };
-            let Held {
+            let unknown = || ops.iter().map(|op| op.apply(engine, sid, None)).collect();
+            let Some(Held {
                 session,
                 account,
                 name,
-            } = held;
+            }) = held
+            else {
+                return Ok(unknown());
+            };
             let Some(mut s) = session.value else {
-                return Ok(decide(None));
+                return Ok(unknown());
             };
             let before = account.value.clone().unwrap_or_default();
             let mut acct = before.clone();
-            let d = decide(Some((&mut s, &mut acct)));
-            let mut writes = vec![self.session_write(engine, &s, session.version, d.at)?];
-            if acct != before {
-                writes.push(Write::of(self.account_key(&name), account.version, &acct)?);
-            }
-            if self.write(&writes).await? {
-                return Ok(d);
+            let ds: Vec<Decision> = ops
+                .iter()
+                .map(|op| op.apply(engine, sid, Some((&mut s, &mut acct))))
+                .collect();
+            let at = ds.last().map_or(Timestamp::EPOCH, |d| d.at);
+            let read = (session.version, account.version, name);
+            if self.commit(engine, s, (before, acct), read, at).await? {
+                return Ok(ds);
             }
         }
         Err(contended("the session"))
+    }
+
+    /// Writes session `s` and its account's standing (`(before, after)`
+    /// the batch) back, if neither moved since they were read at the
+    /// versions of `read`; remembers what it wrote. `false` if one moved.
+    async fn commit(
+        &self,
+        engine: &Engine,
+        s: Session,
+        (before, acct): (Account, Account),
+        (session_v, account_v, name): (u64, u64, String),
+        at: Timestamp,
+    ) -> Result<bool, Unavailable> {
+        let (sid, changed) = (s.id, acct != before);
+        let akey = self.account_key(&name);
+        let account_write = match changed {
+            true => Write::of(akey, account_v, &acct)?,
+            false => Write::guard(akey, account_v),
+        };
+        let writes = vec![
+            self.session_write(engine, &s, session_v, at)?,
+            account_write,
+        ];
+        if !self.write(writes).await? {
+            return Ok(false);
+        }
+        let account = Versioned {
+            version: account_v + u64::from(changed),
+            value: Some(acct),
+        };
+        let session = Versioned {
+            version: session_v + 1,
+            value: Some(s),
+        };
+        self.remember(
+            sid,
+            Held {
+                session,
+                account,
+                name,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Keeps `held` as this instance's last write of `sid`'s records.
+    fn remember(&self, sid: SessionId, held: Held) {
+        let mut cache = self.cache.lock();
+        if cache.len() >= CACHED_SESSIONS {
+            cache.clear();
+        }
+        cache.insert(sid, held);
     }
 
     /// [`Engine::decide`] on the shared store.
@@ -118,10 +232,7 @@ impl SharedStore {
         ctx: Arc<RequestContext>,
         now: Timestamp,
     ) -> Result<Decision, Unavailable> {
-        self.on_session(engine, sid, |held| {
-            engine.decide_held(sid, held, Arc::clone(&ctx), now)
-        })
-        .await
+        self.on_session(engine, sid, Op::Decide(ctx, now)).await
     }
 
     /// [`Engine::revoke`] on the shared store.
@@ -132,10 +243,7 @@ impl SharedStore {
         reason: Reason,
         now: Timestamp,
     ) -> Result<Decision, Unavailable> {
-        self.on_session(engine, sid, |held| {
-            engine.revoke_held(sid, held, reason, now)
-        })
-        .await
+        self.on_session(engine, sid, Op::Revoke(reason, now)).await
     }
 
     /// [`Engine::release`] on the shared store.
@@ -145,10 +253,7 @@ impl SharedStore {
         sid: SessionId,
         now: Timestamp,
     ) -> Result<Decision, Unavailable> {
-        self.on_session(engine, sid, |held| {
-            engine.release_held(sid, held.map(|(s, _)| s), now)
-        })
-        .await
+        self.on_session(engine, sid, Op::Release(now)).await
     }
 
     /// [`Engine::login`] on the shared store. The store has no session
@@ -177,9 +282,10 @@ impl SharedStore {
             return Ok(d);
         };
         let mut write = self.session_write(engine, &session, 0, now)?;
-        write.account = Some(account.to_owned());
+        let birth = serde_json::to_string(&session.birth)?;
+        write.born = Some(format!("{birth}\0{account}"));
         let life = write.ttl;
-        if !self.write(&[write]).await? {
+        if !self.write(vec![write]).await? {
             return Err(Unavailable(format!("session {sid} already exists")));
         }
         let index = self.index_key(account);
@@ -223,7 +329,7 @@ impl SharedStore {
                 let w = Write::of(key.clone(), r.version, &st)?;
                 writes.push(w.expiring(address_life(&st, now)));
             }
-            if self.write(&writes).await? {
+            if self.write(writes).await? {
                 return Ok(d);
             }
         }
@@ -266,7 +372,7 @@ impl SharedStore {
     pub async fn sessions(&self) -> Result<Vec<Session>, Unavailable> {
         let mut out = Vec::new();
         for key in self.scan("s:*").await? {
-            if let Some(s) = self.read::<Session>(&key).await?.value {
+            if let Some(s) = self.read_session(&key).await? {
                 out.push(s);
             }
         }
@@ -275,7 +381,7 @@ impl SharedStore {
 
     /// One session, if the store holds it.
     pub async fn session(&self, sid: SessionId) -> Result<Option<Session>, Unavailable> {
-        Ok(self.read::<Session>(&self.session_key(sid)).await?.value)
+        self.read_session(&self.session_key(sid)).await
     }
 
     /// Every account standing the store holds, by name.
@@ -315,4 +421,58 @@ fn address_life(st: &AddressStanding, now: Timestamp) -> Duration {
     let tat = Timestamp::from_millis(st.tat_us / 1000 + 1);
     let until = st.banned_until.map_or(tat, |b| b.max(tat));
     until.since(now).max(Duration::from_millis(1))
+}
+
+/// A session record from its version, live state and birth context.
+fn session_of(
+    v: Option<String>,
+    d: Option<String>,
+    b: Option<String>,
+) -> Result<Versioned<Session>, Unavailable> {
+    let version = version_of(v.as_deref())?;
+    let value = match (d, b) {
+        (Some(d), Some(b)) => {
+            let live = serde_json::from_str(&d)?;
+            Some(Session::from_parts(live, serde_json::from_str(&b)?))
+        }
+        _ => None,
+    };
+    Ok(Versioned { version, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EngineConfig;
+    use crate::network::NetworkInfo;
+
+    /// A session written as its live state and birth context reads back
+    /// whole: cadence ring, sightings and all.
+    #[test]
+    fn a_session_reads_back_from_its_live_state_and_birth() {
+        let mut config = EngineConfig::default();
+        config.robotic_cadence.action = crate::verdict::Action::Log;
+        let engine = Engine::new(config).expect("valid rules");
+        let ctx = |ip: &str| {
+            let headers = [("user-agent", "curl/8"), ("accept-language", "fr")];
+            RequestContext::from_headers(ip.parse().ok(), NetworkInfo::unknown(), headers)
+        };
+        let sid = SessionId::from_u128(9);
+        let at = |ms| Timestamp::from_millis(ms);
+        let companions = vec![("_sr_aid".to_owned(), "a1".to_owned())];
+        engine.login(sid, "alice", ctx("127.0.1.9"), companions, at(1_000));
+        for (i, ip) in ["127.0.1.9", "127.0.1.10", "127.0.1.9"].iter().enumerate() {
+            engine.decide(sid, ctx(ip), at(2_000 + 100 * i as u64));
+        }
+        let s = engine.session(sid).expect("the session");
+        let live = serde_json::to_string(&s.live()).expect("live state");
+        let birth = serde_json::to_string(&s.birth).expect("birth");
+        let back = session_of(Some("3".into()), Some(live), Some(birth)).expect("reads back");
+        assert_eq!(back.version, 3);
+        let back = back.value.expect("a session");
+        let json = |s: &Session| serde_json::to_value(s).expect("json");
+        assert_eq!(json(&back), json(&s));
+        assert!(back.recent.is_some(), "the cadence ring is kept");
+        assert_eq!(back.sightings.len(), 2);
+    }
 }

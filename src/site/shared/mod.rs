@@ -8,16 +8,24 @@
 //! another instance decided in between, and this one loads and decides
 //! again. Nothing is lost and nothing is applied twice.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::session::SessionId;
+
+mod batch;
 mod engine_state;
 mod keys;
 mod tokens;
+mod writer;
 
 pub use keys::SharedKeys;
 
@@ -53,7 +61,13 @@ pub struct SharedStore {
     url: String,
     prefix: String,
     load: Script,
-    cas: Script,
+    writer: writer::Writer,
+    /// This instance's requests waiting for their sessions.
+    queues: Arc<batch::Queues>,
+    /// The records of sessions this instance wrote last, with their
+    /// versions: the next batch writes against them without reading
+    /// first, and reads only when another instance wrote in between.
+    cache: Arc<Mutex<HashMap<SessionId, engine_state::Held>>>,
 }
 
 impl std::fmt::Debug for SharedStore {
@@ -65,38 +79,22 @@ impl std::fmt::Debug for SharedStore {
 }
 
 /// Loads a session and its account's standing in one round trip:
-/// `{v, d, account, account v, account d}`, or nothing.
+/// `{v, d, birth, account, account v, account d}`, or nothing.
 const LOAD: &str = r"
-local s = redis.call('HMGET', KEYS[1], 'v', 'd', 'a')
+local s = redis.call('HMGET', KEYS[1], 'v', 'd', 'b', 'a')
 if not s[1] then return {} end
-local a = redis.call('HMGET', ARGV[1] .. s[3], 'v', 'd')
-return {s[1], s[2], s[3], a[1] or '0', a[2] or ''}
-";
-
-/// Writes records if none moved: for each key, ARGV holds the version it
-/// was read at (`0`: absent), the value, a time to live in milliseconds
-/// (`0`: none) and an account name to keep beside it (empty: none).
-const CAS: &str = r"
-for i = 1, #KEYS do
-  local v = redis.call('HGET', KEYS[i], 'v') or '0'
-  if v ~= ARGV[(i - 1) * 4 + 1] then return 0 end
-end
-for i = 1, #KEYS do
-  local b = (i - 1) * 4
-  redis.call('HSET', KEYS[i], 'v', tonumber(ARGV[b + 1]) + 1, 'd', ARGV[b + 2])
-  if ARGV[b + 4] ~= '' then redis.call('HSET', KEYS[i], 'a', ARGV[b + 4]) end
-  if tonumber(ARGV[b + 3]) > 0 then redis.call('PEXPIRE', KEYS[i], ARGV[b + 3]) end
-end
-return 1
+local a = redis.call('HMGET', ARGV[1] .. s[4], 'v', 'd')
+return {s[1], s[2], s[3], s[4], a[1] or '0', a[2] or ''}
 ";
 
 /// One record to write back, with the version it was read at.
-struct Write {
+pub(super) struct Write {
     key: String,
     read_at: u64,
     value: String,
     ttl: Option<Duration>,
-    account: Option<String>,
+    /// A new session's birth context, a NUL and its account name.
+    born: Option<String>,
 }
 
 impl Write {
@@ -107,8 +105,19 @@ impl Write {
             read_at,
             value: serde_json::to_string(value)?,
             ttl: None,
-            account: None,
+            born: None,
         })
+    }
+
+    /// A check that `key` is still at version `read_at`, writing nothing.
+    fn guard(key: String, read_at: u64) -> Self {
+        Self {
+            key,
+            read_at,
+            value: String::new(),
+            ttl: None,
+            born: None,
+        }
     }
 
     fn expiring(mut self, ttl: Duration) -> Self {
@@ -118,6 +127,7 @@ impl Write {
 }
 
 /// A record read with its version (0 when absent).
+#[derive(Clone, Debug)]
 struct Versioned<T> {
     version: u64,
     value: Option<T>,
@@ -126,9 +136,7 @@ struct Versioned<T> {
 impl<T: DeserializeOwned> Versioned<T> {
     /// Reads a record from its `v` and `d` fields.
     fn read(v: Option<String>, d: Option<String>) -> Result<Self, Unavailable> {
-        let version = v.as_deref().map_or(Ok(0), str::parse).map_err(|_| {
-            Unavailable("a stored record has a version that is not a number".into())
-        })?;
+        let version = version_of(v.as_deref())?;
         let value = match d.as_deref() {
             None | Some("") => None,
             Some(d) => Some(serde_json::from_str(d)?),
@@ -152,12 +160,15 @@ impl SharedStore {
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(fail)?;
+        let writer = writer::Writer::start(conn.clone());
         Ok(Self {
             conn,
             url: url.to_owned(),
             prefix: namespace.to_owned(),
             load: Script::new(LOAD),
-            cas: Script::new(CAS),
+            writer,
+            queues: Arc::default(),
+            cache: Arc::default(),
         })
     }
 
@@ -169,6 +180,17 @@ impl SharedStore {
     /// The key `rest` in this store's namespace.
     fn key(&self, rest: &str) -> String {
         format!("{}{rest}", self.prefix)
+    }
+
+    /// The key `kind` `name` in this store's namespace, such as `s:` and a
+    /// session id: one allocation, as every request builds two.
+    fn keyed(&self, kind: &str, name: &dyn std::fmt::Display) -> String {
+        use std::fmt::Write as _;
+        let mut key = String::with_capacity(self.prefix.len() + kind.len() + 40);
+        key.push_str(&self.prefix);
+        key.push_str(kind);
+        let _ = write!(key, "{name}");
+        key
     }
 
     /// Forgets every key of this store's namespace, keys included: what a
@@ -194,22 +216,10 @@ impl SharedStore {
         self.conn.clone()
     }
 
-    /// Writes `writes` if none of them moved since read; `false` if one did.
-    async fn write(&self, writes: &[Write]) -> Result<bool, Unavailable> {
-        if writes.is_empty() {
-            return Ok(true);
-        }
-        let mut call = self.cas.prepare_invoke();
-        for w in writes {
-            let ttl = w.ttl.map_or(0, |t| t.as_millis().max(1));
-            call.key(&w.key)
-                .arg(w.read_at)
-                .arg(&w.value)
-                .arg(ttl as u64);
-            call.arg(w.account.as_deref().unwrap_or_default());
-        }
-        let done: i64 = call.invoke_async(&mut self.conn()).await?;
-        Ok(done == 1)
+    /// Writes `writes` if none of them moved since read; `false` if one
+    /// did. Writes of concurrent requests go to Redis together.
+    async fn write(&self, writes: Vec<Write>) -> Result<bool, Unavailable> {
+        self.writer.write(writes).await
     }
 
     /// Reads one versioned record.
@@ -244,6 +254,12 @@ impl SharedStore {
             cursor = next;
         }
     }
+}
+
+/// A record's version from its `v` field (0 when absent).
+fn version_of(v: Option<&str>) -> Result<u64, Unavailable> {
+    let bad = |_| Unavailable("a stored record has a version that is not a number".into());
+    v.map_or(Ok(0), str::parse).map_err(bad)
 }
 
 /// Too many other instances won every race for one record.

@@ -17,11 +17,11 @@ fn family_life(f: &Family, now: Timestamp) -> Duration {
 
 impl SharedStore {
     fn family_key(&self, sid: SessionId) -> String {
-        self.key(&format!("rf:{sid}"))
+        self.keyed("rf:", &sid)
     }
 
     fn token_key(&self, hash: &TokenHash) -> String {
-        self.key(&format!("rt:{}", hex(hash)))
+        self.keyed("rt:", &hex(hash))
     }
 
     /// Starts session `sid`'s refresh family with `token`.
@@ -92,7 +92,7 @@ impl SharedStore {
             }
             let life = family_life(&family, now);
             let write = Write::of(self.family_key(sid), read.version, &family)?.expiring(life);
-            if self.write(&[write]).await? {
+            if self.write(vec![write]).await? {
                 self.after_rotate(sid, &outcome, fresh, forgotten, life)
                     .await?;
                 return Ok(outcome);
@@ -139,7 +139,7 @@ impl SharedStore {
             };
             family.revoke();
             let write = Write::of(self.family_key(sid), read.version, &family)?;
-            if self.write(&[write]).await? {
+            if self.write(vec![write]).await? {
                 return Ok(true);
             }
         }
@@ -177,7 +177,7 @@ impl SharedStore {
     ) -> Result<(), Unavailable> {
         let px = exp.since(now).as_millis().max(1) as u64;
         redis::cmd("SET")
-            .arg(self.key(&format!("jti:{jti}")))
+            .arg(self.keyed("jti:", &jti))
             .arg(1)
             .arg("PX")
             .arg(px)
@@ -189,7 +189,7 @@ impl SharedStore {
     /// Whether an access token's `jti` was denied.
     pub async fn is_jti_denied(&self, jti: &str) -> Result<bool, Unavailable> {
         let n: u32 = redis::cmd("EXISTS")
-            .arg(self.key(&format!("jti:{jti}")))
+            .arg(self.keyed("jti:", &jti))
             .query_async(&mut self.conn())
             .await?;
         Ok(n > 0)
@@ -198,7 +198,7 @@ impl SharedStore {
     /// Marks `key` spent for `ttl`: whether no instance spent it before.
     pub async fn spend(&self, key: &str, ttl: Duration) -> Result<bool, Unavailable> {
         let set: Option<String> = redis::cmd("SET")
-            .arg(self.key(&format!("spent:{key}")))
+            .arg(self.keyed("spent:", &key))
             .arg(1)
             .arg("NX")
             .arg("PX")
