@@ -133,7 +133,8 @@ pub(crate) async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: B
     match login::complete(&attempt, &new, &creds, false, now).await {
         Ok((sid, _)) => {
             let refresh = random_hex(&mut rand::rng(), 32);
-            match st.refresh_start(sid, &creds.username, &refresh, now).await {
+            let started = st.refresh_start(sid, &creds.username, &refresh, now).await;
+            match started.and(st.current_signing_key().await) {
                 Ok(()) => tokens(&st, sid, &creds.username, refresh, now),
                 Err(e) => unavailable(&st, e),
             }
@@ -222,7 +223,11 @@ fn unavailable(st: &TargetState, e: crate::site::shared::Unavailable) -> Respons
 /// Rotates `presented` and answers with the new pair or why not.
 async fn rotate(st: &TargetState, presented: &str, now: Timestamp) -> Stored<Response> {
     let fresh = random_hex(&mut rand::rng(), 32);
-    Ok(match st.refresh_rotate(presented, &fresh, now).await? {
+    let outcome = st.refresh_rotate(presented, &fresh, now).await?;
+    if outcome.is_accepted() {
+        st.current_signing_key().await?;
+    }
+    Ok(match outcome {
         RefreshOutcome::Rotated { session, account } => {
             attempts::refreshed(st, Some(session), TraceOutcome::Rotated);
             tokens(st, session, &account, fresh, now)

@@ -231,6 +231,20 @@ impl TargetState {
         }
     }
 
+    /// Before issuing an access token on a shared store: takes up the run's
+    /// signing key if another instance rotated it, so that no instance
+    /// signs with a key the others dropped. One read per token issued.
+    pub async fn current_signing_key(&self) -> Stored<()> {
+        let Some(s) = &self.shared else {
+            return Ok(());
+        };
+        let kid = s.signing_kid().await?;
+        if kid != self.jwt.read().kid() {
+            *self.jwt.write() = s.keys().await?.jwt;
+        }
+        Ok(())
+    }
+
     /// Denies an access token by its `jti` until it would have expired.
     pub async fn deny_jti(&self, jti: &str, exp: Timestamp, now: Timestamp) -> Stored<()> {
         match &self.shared {

@@ -351,3 +351,37 @@ async fn a_burst_on_one_session_of_one_instance_is_served_whole() {
     let session = Admin::new(&a).json(&format!("/sessions/{sid}")).await;
     assert_eq!(session["uses"], 96, "{session}");
 }
+
+/// A signing key rotated on one instance is the key every instance signs
+/// and checks with from then on: tokens from before are refused on both,
+/// tokens from after are good on both.
+#[tokio::test]
+async fn a_signing_key_rotated_on_one_instance_signs_and_verifies_on_every_instance() {
+    let Some(redis) = Redis::start("rotate") else {
+        return;
+    };
+    let (a, b) = (instance(&redis.url()).await, instance(&redis.url()).await);
+    let (on_a, on_b) = (Api::via(&a, "127.0.1.10"), Api::via(&b, "127.0.1.10"));
+    let before = on_b.login("alice", "wonderland").await;
+    let page = "/api/v1/items?page=1";
+    assert_eq!(
+        on_a.get_with(page, &before.access).await.status(),
+        StatusCode::OK
+    );
+    let rotate = sessionrange::timeline::TimelineAction::RotateSigningKey;
+    let now = a.state().clock.now();
+    a.state().apply(rotate, None, now).await.expect("rotated");
+    let after = on_b.login("bob", "builder").await;
+    for api in [&on_a, &on_b] {
+        assert_eq!(
+            api.get_with(page, &after.access).await.status(),
+            StatusCode::OK
+        );
+        let old = api.get_with(page, &before.access).await.status();
+        assert_eq!(
+            old,
+            StatusCode::UNAUTHORIZED,
+            "the old key is gone everywhere"
+        );
+    }
+}

@@ -358,12 +358,23 @@ impl SharedStore {
             .arg(self.index_key(account))
             .query_async(&mut self.conn())
             .await?;
-        let mut out = Vec::new();
+        let (mut out, mut gone) = (Vec::new(), Vec::new());
         for sid in ids.iter().filter_map(|s| s.parse::<SessionId>().ok()) {
             let d = self.revoke(engine, sid, reason, now).await?;
-            if !d.on_dead_session && d.account.is_some() {
-                out.push(d);
+            match d.account {
+                None => gone.push(sid.to_string()),
+                Some(_) if !d.on_dead_session => out.push(d),
+                Some(_) => {}
             }
+        }
+        // Sessions Redis forgot leave the index here.
+        if !gone.is_empty() {
+            let mut conn = self.conn();
+            redis::cmd("SREM")
+                .arg(self.index_key(account))
+                .arg(&gone)
+                .query_async::<()>(&mut conn)
+                .await?;
         }
         Ok(out)
     }

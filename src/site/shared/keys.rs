@@ -97,6 +97,16 @@ impl SharedStore {
         })
     }
 
+    /// The id of the run's signing key as stored now.
+    pub async fn signing_kid(&self) -> Result<String, Unavailable> {
+        let kid: Option<String> = redis::cmd("HGET")
+            .arg(self.key("keys"))
+            .arg("jwt_kid")
+            .query_async(&mut self.conn())
+            .await?;
+        kid.ok_or_else(|| Unavailable("the stored signing key is missing".into()))
+    }
+
     /// Replaces the run's signing key with `jwt`, for every instance.
     pub async fn rotate_jwt(&self, jwt: &JwtKeys) -> Result<(), Unavailable> {
         redis::cmd("HSET")
