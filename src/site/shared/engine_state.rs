@@ -163,6 +163,26 @@ impl SharedStore {
                 .iter()
                 .map(|op| op.apply(engine, sid, Some((&mut s, &mut acct))))
                 .collect();
+            if unchanged(ops, &ds) {
+                // A dead session stays dead: its verdict needs no write.
+                let account = Versioned {
+                    version: account.version,
+                    value: Some(acct),
+                };
+                let session = Versioned {
+                    version: session.version,
+                    value: Some(s),
+                };
+                self.remember(
+                    sid,
+                    Held {
+                        session,
+                        account,
+                        name,
+                    },
+                );
+                return Ok(ds);
+            }
             let at = ds.last().map_or(Timestamp::EPOCH, |d| d.at);
             let read = (session.version, account.version, name);
             if self.commit(engine, s, (before, acct), read, at).await? {
@@ -432,6 +452,14 @@ fn address_life(st: &AddressStanding, now: Timestamp) -> Duration {
     let tat = Timestamp::from_millis(st.tat_us / 1000 + 1);
     let until = st.banned_until.map_or(tat, |b| b.max(tat));
     until.since(now).max(Duration::from_millis(1))
+}
+
+/// Whether deciding `ops` changed nothing: every request and revocation
+/// met a session already dead, which repeats its verdict and is left as
+/// it was (a release may still lower the in-flight count).
+fn unchanged(ops: &[Op], ds: &[Decision]) -> bool {
+    let no_release = ops.iter().all(|op| !matches!(op, Op::Release(_)));
+    no_release && ds.iter().all(|d| d.on_dead_session)
 }
 
 /// A session record from its version, live state and birth context.
