@@ -1,5 +1,6 @@
 //! The JSON API: login, token refresh and revocation, and the protected items.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Json;
@@ -130,13 +131,21 @@ pub(crate) async fn login(State(st): St, peer: Peer, headers: HeaderMap, body: B
         headers: &headers,
         arrived,
     };
+    // The key is checked first, so that a store that cannot give it
+    // leaves no session behind.
+    if let Err(e) = st.current_signing_key().await {
+        attempt.refused(Some(&creds.username), LoginRefusal::StoreUnavailable);
+        st.metrics.store_unavailable();
+        return respond::store_unavailable(&e.0, true);
+    }
     match login::complete(&attempt, &new, &creds, false, now).await {
         Ok((sid, _)) => {
             let refresh = random_hex(&mut rand::rng(), 32);
-            let started = st.refresh_start(sid, &creds.username, &refresh, now).await;
-            match started.and(st.current_signing_key().await) {
+            match st.refresh_start(sid, &creds.username, &refresh, now).await {
                 Ok(()) => tokens(&st, sid, &creds.username, refresh, now),
-                Err(e) => unavailable(&st, e),
+                Err(e) => {
+                    guard::unjudged(&st, &peer, &headers, Cow::Borrowed("/api/login"), &e, true)
+                }
             }
         }
         Err(e) => match (e.reason, e.retry_after) {
@@ -179,9 +188,12 @@ pub(crate) async fn refresh(
     };
     match judged_refresh(&st, &peer, &headers, &presented).await {
         Ok(r) => r,
-        Err(e) => unavailable(&st, e),
+        Err(e) => guard::unjudged(&st, &peer, &headers, Cow::Borrowed(REFRESH), &e, true),
     }
 }
+
+/// The refresh route, as traced.
+const REFRESH: &str = "/api/token/refresh";
 
 /// The refresh is a request in the session's context: the engine judges
 /// it first, so a challenge refuses this refresh without burning the token.
@@ -212,12 +224,6 @@ async fn judged_refresh(
         guard::release(st, session);
     }
     rotate(st, presented, now).await
-}
-
-/// The answer to a request the shared store could not judge: `503`.
-fn unavailable(st: &TargetState, e: crate::site::shared::Unavailable) -> Response {
-    st.metrics.store_unavailable();
-    respond::store_unavailable(&e.0, true)
 }
 
 /// Rotates `presented` and answers with the new pair or why not.
@@ -266,7 +272,7 @@ fn outcome_code(o: &RefreshOutcome) -> &'static str {
 }
 
 /// `POST /api/token/revoke`: RFC 7009. Answers 200 even for unknown tokens.
-pub(crate) async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn revoke(State(st): St, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
     let req: TokenRequest = match parse(&headers, &body) {
         Ok(r) => r,
         Err(r) => return r,
@@ -280,7 +286,14 @@ pub(crate) async fn revoke(State(st): St, headers: HeaderMap, body: Bytes) -> Re
     };
     match revoke_token(&st, &token).await {
         Ok(()) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response(),
-        Err(e) => unavailable(&st, e),
+        Err(e) => guard::unjudged(
+            &st,
+            &peer,
+            &headers,
+            Cow::Borrowed("/api/token/revoke"),
+            &e,
+            true,
+        ),
     }
 }
 

@@ -97,8 +97,9 @@ pub(crate) async fn verify(
     let taken = match st.take_page_challenge(&answer.challenge, now).await {
         Ok(taken) => taken,
         Err(e) => {
-            st.metrics.store_unavailable();
-            return respond::store_unavailable(&e.0, respond::wants_json(&headers));
+            let route = std::borrow::Cow::Borrowed(clearance::VERIFY_ROUTE);
+            let json = respond::wants_json(&headers);
+            return guard::unjudged(&st, &peer, &headers, route, &e, json);
         }
     };
     let right = taken && pow::verify(&answer.challenge, &answer.nonce, bits);

@@ -212,17 +212,14 @@ pub async fn authorize(
     let mut d = match st.decide(sid, Arc::clone(&ctx), now).await {
         Ok(d) => d,
         Err(e) => {
-            let who = client(st, peer, headers);
-            attempts::refused(
+            let json = bearer || respond::wants_json(headers);
+            return Err(unjudged(
                 st,
+                peer,
+                headers,
                 Cow::Owned(route.to_owned()),
-                who.ip,
-                RefusalReason::StoreUnavailable,
-            );
-            st.metrics.store_unavailable();
-            return Err(respond::store_unavailable(
-                &e.0,
-                bearer || respond::wants_json(headers),
+                &e,
+                json,
             ));
         }
     };
@@ -248,6 +245,23 @@ pub async fn authorize(
         }),
         (verdict, _) => Err(refusal(st, verdict, bearer, headers, retry)),
     }
+}
+
+/// The answer to a request the shared store could not judge: traced as
+/// a `refused` line for `route`, counted, and answered `503`
+/// `STORE_UNAVAILABLE` (JSON when `json`).
+pub(crate) fn unjudged(
+    st: &TargetState,
+    peer: &Peer,
+    headers: &HeaderMap,
+    route: Cow<'static, str>,
+    e: &crate::site::shared::Unavailable,
+    json: bool,
+) -> Response {
+    let who = client(st, peer, headers);
+    attempts::refused(st, route, who.ip, RefusalReason::StoreUnavailable);
+    st.metrics.store_unavailable();
+    respond::store_unavailable(&e.0, json)
 }
 
 /// The request's session, or why there is none and the answer to send.

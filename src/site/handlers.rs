@@ -269,7 +269,7 @@ pub(crate) async fn catalog(
 }
 
 /// `POST /logout`: ends the session and its refresh-token family.
-pub(crate) async fn logout(State(st): St, headers: HeaderMap) -> Response {
+pub(crate) async fn logout(State(st): St, peer: Peer, headers: HeaderMap) -> Response {
     let sid = guard::bearer_token(&headers)
         .and_then(|t| {
             st.jwt
@@ -286,8 +286,8 @@ pub(crate) async fn logout(State(st): St, headers: HeaderMap) -> Response {
             st.refresh_revoke_session(sid).await
         };
         if let Err(e) = ended.await {
-            st.metrics.store_unavailable();
-            return respond::store_unavailable(&e.0, respond::wants_json(&headers));
+            let json = respond::wants_json(&headers);
+            return guard::unjudged(&st, &peer, &headers, Cow::Borrowed("/logout"), &e, json);
         }
     }
     let mut r = Redirect::to("/login").into_response();

@@ -96,11 +96,9 @@ pub(crate) async fn verify(
     c: &Credentials,
     now: Timestamp,
 ) -> Result<(), LoginRefusal> {
-    let account = st
-        .config
-        .account(&c.username)
-        .filter(|a| a.password == c.password);
-    let account = account.ok_or(LoginRefusal::BadCredentials)?;
+    // The proof of work first: each guess of a password costs a solved
+    // challenge, and a wrong password is not told apart from a missing
+    // solution.
     let bits = st.config.login.pow_bits;
     if bits > 0 {
         let (ch, nonce) = (c.pow_challenge.as_deref(), c.pow_nonce.as_deref());
@@ -115,6 +113,11 @@ pub(crate) async fn verify(
             return Err(LoginRefusal::PowInvalid);
         }
     }
+    let account = st
+        .config
+        .account(&c.username)
+        .filter(|a| a.password == c.password);
+    let account = account.ok_or(LoginRefusal::BadCredentials)?;
     if let (true, Some(secret)) = (st.config.login.totp, account.totp_secret.as_deref()) {
         let code = c.totp.as_deref().filter(|c| !c.is_empty());
         let code = code.ok_or(LoginRefusal::TotpMissing)?;

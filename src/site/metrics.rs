@@ -230,8 +230,10 @@ impl Metrics {
         }
     }
 
-    /// Every count, in the Prometheus text format.
-    pub fn render(&self, live_sessions: usize) -> String {
+    /// Every count, in the Prometheus text format; the sessions gauge
+    /// only when the store could count them (`None` while a shared store
+    /// is away: the counts, the outage's included, still answer).
+    pub fn render(&self, live_sessions: Option<usize>) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# TYPE sessionrange_logins_total counter");
         let _ = writeln!(
@@ -263,8 +265,10 @@ impl Metrics {
         let down = self.store_unavailables();
         let _ = writeln!(out, "sessionrange_store_unavailable_total {down}");
         self.render_listeners(&mut out);
-        let _ = writeln!(out, "# TYPE sessionrange_sessions gauge");
-        let _ = writeln!(out, "sessionrange_sessions {live_sessions}");
+        if let Some(n) = live_sessions {
+            let _ = writeln!(out, "# TYPE sessionrange_sessions gauge");
+            let _ = writeln!(out, "sessionrange_sessions {n}");
+        }
         out
     }
 }

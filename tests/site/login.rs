@@ -76,6 +76,43 @@ async fn wrong_passwords_and_unknown_users_are_401() {
     assert_eq!(browser.cookie("sr_session"), None);
 }
 
+/// Without a solution a wrong password and a right one look the same, and
+/// a solution is spent on a wrong password: each guess costs one.
+#[tokio::test]
+async fn proof_of_work_comes_before_the_password_and_is_spent_on_a_wrong_one() {
+    let mut cfg = TargetConfig::default();
+    cfg.login.pow_bits = 8;
+    let (target, _clock) = start(cfg).await;
+    let api = Api::new(&target);
+    for password in ["nope", "wonderland"] {
+        let res = api.login_raw("alice", password).await;
+        let body = json_body(res, StatusCode::UNAUTHORIZED).await;
+        assert_eq!(body, json!({"error": "pow_required"}), "{password}");
+    }
+    let issued = api
+        .get("/api/login/challenge")
+        .send()
+        .await
+        .expect("answer");
+    let issued = json_body(issued, StatusCode::OK).await;
+    let challenge = issued["challenge"].as_str().expect("a challenge");
+    let nonce = pow::solve(challenge, 8);
+    let login = |password: &str| {
+        json!({"username": "alice", "password": password,
+               "pow_challenge": challenge, "pow_nonce": nonce})
+    };
+    let res = api.post_json("/api/login", &login("nope")).await;
+    let body = json_body(res, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(body["error"], "invalid_credentials");
+    let res = api.post_json("/api/login", &login("wonderland")).await;
+    let body = json_body(res, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(
+        body,
+        json!({"error": "pow_required"}),
+        "spent on the wrong guess"
+    );
+}
+
 #[tokio::test]
 async fn proof_of_work_is_required_and_a_solution_logs_in() {
     let mut cfg = TargetConfig::default();

@@ -243,6 +243,26 @@ async fn a_redis_outage_is_a_503_that_judges_nothing_and_ends_when_redis_returns
         StatusCode::SERVICE_UNAVAILABLE,
         "no login either"
     );
+    let res = api.refresh("a-token").await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "no refresh");
+    let refused = trace_lines(&target, "refused");
+    let routes: Vec<&Value> = refused.iter().map(|l| &l["route"]).collect();
+    assert!(
+        routes.contains(&&Value::from("/api/token/refresh")),
+        "traced: {routes:?}"
+    );
+    // The counts still answer, the outage's among them.
+    let metrics = Admin::new(&target)
+        .get("/metrics")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let text = metrics.text().await.expect("text");
+    assert!(
+        text.contains("sessionrange_store_unavailable_total 3"),
+        "{text}"
+    );
     redis.resume();
     let mut back = None;
     for _ in 0..100 {
@@ -384,4 +404,38 @@ async fn a_signing_key_rotated_on_one_instance_signs_and_verifies_on_every_insta
             "the old key is gone everywhere"
         );
     }
+}
+
+/// Redis restarted empty (no persistence) lost the run's keys with the
+/// sessions: the instances offer theirs again, so logins go on and their
+/// tokens are good on every instance.
+#[tokio::test]
+async fn a_store_that_lost_its_data_gets_the_run_keys_back_from_the_instances() {
+    let Some(redis) = Redis::start("flushed") else {
+        return;
+    };
+    let (a, b) = (instance(&redis.url()).await, instance(&redis.url()).await);
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .arg("-u")
+            .arg(redis.url())
+            .args(args)
+            .output();
+        String::from_utf8_lossy(&out.expect("redis-cli runs").stdout)
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(cli(&["FLUSHDB"]), "OK");
+    let tokens = Api::via(&a, "127.0.1.10")
+        .login("alice", "wonderland")
+        .await;
+    let res = Api::via(&b, "127.0.1.10")
+        .get_with("/api/v1/items?page=1", &tokens.access)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "a token from A is good on B");
+    assert_eq!(
+        cli(&["HEXISTS", "sr:keys", "tls_ca"]),
+        "1",
+        "every key is back"
+    );
 }

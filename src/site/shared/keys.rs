@@ -97,14 +97,15 @@ impl SharedStore {
         })
     }
 
-    /// The id of the run's signing key as stored now.
-    pub async fn signing_kid(&self) -> Result<String, Unavailable> {
-        let kid: Option<String> = redis::cmd("HGET")
+    /// The id of the run's signing key as stored now; `None` when the
+    /// store lost it.
+    pub async fn signing_kid(&self) -> Result<Option<String>, Unavailable> {
+        let kid = redis::cmd("HGET")
             .arg(self.key("keys"))
             .arg("jwt_kid")
             .query_async(&mut self.conn())
             .await?;
-        kid.ok_or_else(|| Unavailable("the stored signing key is missing".into()))
+        Ok(kid)
     }
 
     /// Replaces the run's signing key with `jwt`, for every instance.

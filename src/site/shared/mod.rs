@@ -82,7 +82,7 @@ impl std::fmt::Debug for SharedStore {
 /// `{v, d, birth, account, account v, account d}`, or nothing.
 const LOAD: &str = r"
 local s = redis.call('HMGET', KEYS[1], 'v', 'd', 'b', 'a')
-if not s[1] then return {} end
+if not s[1] or not s[4] then return {} end
 local a = redis.call('HMGET', ARGV[1] .. s[4], 'v', 'd')
 return {s[1], s[2], s[3], s[4], a[1] or '0', a[2] or ''}
 ";
