@@ -80,9 +80,7 @@ async fn wrong_passwords_and_unknown_users_are_401() {
 /// a solution is spent on a wrong password: each guess costs one.
 #[tokio::test]
 async fn proof_of_work_comes_before_the_password_and_is_spent_on_a_wrong_one() {
-    let mut cfg = TargetConfig::default();
-    cfg.login.pow_bits = 8;
-    let (target, _clock) = start(cfg).await;
+    let (target, _clock) = start(with_pow(8)).await;
     let api = Api::new(&target);
     for password in ["nope", "wonderland"] {
         let res = api.login_raw("alice", password).await;
@@ -113,11 +111,16 @@ async fn proof_of_work_comes_before_the_password_and_is_spent_on_a_wrong_one() {
     );
 }
 
+/// The default target with a proof of work of `bits` at login.
+fn with_pow(bits: u8) -> TargetConfig {
+    let mut cfg = TargetConfig::default();
+    cfg.login.pow_bits = bits;
+    cfg
+}
+
 #[tokio::test]
 async fn proof_of_work_is_required_and_a_solution_logs_in() {
-    let mut cfg = TargetConfig::default();
-    cfg.login.pow_bits = 8;
-    let (target, _clock) = start(cfg).await;
+    let (target, _clock) = start(with_pow(8)).await;
 
     let browser = Browser::new(&target);
     let res = browser.submit_login("alice", "wonderland").await;
