@@ -119,10 +119,19 @@ impl Queues {
         Lead { queues: self, sid }
     }
 
-    /// Everyone waiting on `sid` now, for the leader's batch.
-    pub(crate) fn take(&self, sid: SessionId) -> (Vec<Op>, Vec<oneshot::Sender<Turn>>) {
+    /// The leader's batch: its `own` op, then everyone waiting on `sid`
+    /// now, with where each waiter's answer goes.
+    pub(crate) fn take(&self, sid: SessionId, own: Op) -> (Vec<Op>, Vec<oneshot::Sender<Turn>>) {
         let mut q = self.0.lock();
         let waiting = q.get_mut(&sid).map(std::mem::take).unwrap_or_default();
-        waiting.into_iter().map(|w| (w.op, w.tx)).unzip()
+        drop(q);
+        let mut ops = Vec::with_capacity(1 + waiting.len());
+        ops.push(own);
+        let mut txs = Vec::with_capacity(waiting.len());
+        for w in waiting {
+            ops.push(w.op);
+            txs.push(w.tx);
+        }
+        (ops, txs)
     }
 }

@@ -115,19 +115,25 @@ impl SharedStore {
                 }
             },
         };
-        let (mut ops, waiters) = self.queues.take(sid);
-        ops.insert(0, own);
+        let (ops, waiters) = self.queues.take(sid, own);
         let decided = self.decide_batch(engine, sid, &ops).await;
         drop(lead);
-        let mut each: Vec<Result<Decision, Unavailable>> = match decided {
-            Ok(ds) => ds.into_iter().map(Ok).collect(),
-            Err(e) => vec![Err(e); ops.len()],
-        };
-        for (tx, d) in waiters.into_iter().zip(each.drain(1..)) {
-            let _ = tx.send(Turn::Done(d));
+        match decided {
+            Ok(ds) => {
+                let mut ds = ds.into_iter();
+                let own = ds.next();
+                for (tx, d) in waiters.into_iter().zip(ds) {
+                    let _ = tx.send(Turn::Done(Ok(d)));
+                }
+                own.ok_or_else(|| Unavailable("a batch lost its own decision".into()))
+            }
+            Err(e) => {
+                for tx in waiters {
+                    let _ = tx.send(Turn::Done(Err(e.clone())));
+                }
+                Err(e)
+            }
         }
-        each.pop()
-            .unwrap_or_else(|| Err(Unavailable("a batch lost its own decision".into())))
     }
 
     /// Decides `ops` in order on one read of `sid`'s records (this

@@ -102,25 +102,35 @@ async fn run(mut conn: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Job>) 
     }
 }
 
-/// One call of the script for `jobs`: each group's answer.
+/// One call of the script for `jobs`: each group's answer. The command
+/// is built by hand, every argument into one buffer (the client's script
+/// invocation copies each into a buffer of its own, twice), and the
+/// script is loaded when Redis does not know it yet.
 async fn call(
     script: &Script,
     conn: &mut ConnectionManager,
     jobs: &[Job],
 ) -> Result<Vec<i64>, Unavailable> {
-    let mut call = script.prepare_invoke();
-    call.arg(jobs.len());
+    let keys: usize = jobs.iter().map(|j| j.writes.len()).sum();
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(keys);
+    for w in jobs.iter().flat_map(|j| &j.writes) {
+        cmd.arg(&w.key);
+    }
+    cmd.arg(jobs.len());
     for job in jobs {
-        call.arg(job.writes.len());
+        cmd.arg(job.writes.len());
         for w in &job.writes {
             let ttl = w.ttl.map_or(0, |t| t.as_millis().max(1)) as u64;
             let born = w.born.as_deref().unwrap_or_default();
-            call.key(&w.key)
-                .arg(w.read_at)
-                .arg(ttl)
-                .arg(&w.value)
-                .arg(born);
+            cmd.arg(w.read_at).arg(ttl).arg(&w.value).arg(born);
         }
     }
-    Ok(call.invoke_async(conn).await?)
+    match cmd.query_async(conn).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            script.prepare_invoke().load_async(conn).await?;
+            Ok(cmd.query_async(conn).await?)
+        }
+        answered => Ok(answered?),
+    }
 }
