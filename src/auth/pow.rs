@@ -70,10 +70,7 @@ pub fn issued(key: &CsrfKey, kind: ChallengeKind, challenge: &str) -> Option<Tim
     {
         return None;
     }
-    let mut raw = [0u8; 16];
-    for (i, b) in raw.iter_mut().enumerate() {
-        *b = u8::from_str_radix(challenge.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
+    let raw: [u8; 16] = crate::fingerprint::decode_hex(challenge)?.try_into().ok()?;
     let tag = key.tag(&[&[kind as u8], &raw[..t + r]]);
     if !constant_time_eq(&tag[..16 - t - r], &raw[t + r..]) {
         return None;

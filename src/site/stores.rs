@@ -221,10 +221,9 @@ impl TargetState {
         let skew = self.config.tokens.skew;
         let first = self.jwt.read().verify(token, now, skew);
         match (&self.shared, first) {
-            (Some(s), Err(TokenError::UnknownKey)) => {
-                if let Ok(keys) = s.adopt_keys(&self.keys()).await {
-                    *self.jwt.write() = keys.jwt;
-                }
+            // One read of the stored key id; the keys themselves only
+            // when it moved, so a forged key id costs no more.
+            (Some(_), Err(TokenError::UnknownKey)) if self.current_signing_key().await.is_ok() => {
                 self.jwt.read().verify(token, now, skew)
             }
             (_, verified) => verified,

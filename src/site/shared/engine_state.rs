@@ -336,8 +336,11 @@ impl SharedStore {
         let akey = account.map(|a| self.account_key(a));
         let ikey = ctx.ip.map(|ip| self.address_key(ip));
         for _ in 0..MAX_TRIES {
-            let acct = self.read_opt::<Account>(akey.as_deref()).await?;
-            let ip = self.read_opt::<AddressStanding>(ikey.as_deref()).await?;
+            // Both at once: the connection pipelines them.
+            let (acct, ip) = tokio::try_join!(
+                self.read_opt::<Account>(akey.as_deref()),
+                self.read_opt::<AddressStanding>(ikey.as_deref()),
+            )?;
             let mut a = acct.as_ref().map(|r| r.value.clone().unwrap_or_default());
             let mut st = ip.as_ref().map(|r| r.value.unwrap_or_default());
             let name = account.map(|n| engine.intern(n));

@@ -8,6 +8,7 @@ use super::{SharedStore, Unavailable};
 use crate::auth::csrf::CsrfKey;
 use crate::auth::jwt::JwtKeys;
 use crate::fingerprint::common::hex;
+use crate::fingerprint::decode_hex;
 use crate::tls::TlsMaterial;
 
 /// The keys every instance must share.
@@ -66,7 +67,7 @@ impl SharedStore {
             .await?;
         let bytes = |f: &str| {
             all.get(f)
-                .and_then(|h| unhex(h))
+                .and_then(|h| decode_hex(h))
                 .ok_or_else(|| Unavailable(format!("the stored key `{f}` is missing or not hex")))
         };
         let key = |f: &str| {
@@ -120,15 +121,4 @@ impl SharedStore {
             .await?;
         Ok(())
     }
-}
-
-/// Lowercase or uppercase hex to bytes.
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
