@@ -333,6 +333,7 @@ async fn a_run_with_two_instances_spreads_one_clients_requests_over_both() {
         .filter(|d| d.kind == DecisionKind::Request);
     let mut seqs: Vec<u64> = requests.map(|d| d.seq).collect();
     let all = seqs.len();
+    seqs.sort_unstable();
     seqs.dedup();
     assert_eq!(
         (seqs.len(), all),
