@@ -687,8 +687,15 @@ impl Engine {
     pub(crate) fn forgotten_at(&self, s: &Session) -> Timestamp {
         let l = &self.config.lifetime;
         let grace = l.skew_grace + Duration::from_millis(1);
-        let born = s.created.plus(l.absolute_ttl + grace);
-        born.min(s.last_seen.plus(l.idle_ttl + grace))
+        let idle = s.last_seen.plus(l.idle_ttl + grace);
+        self.forgotten_by(s.created).min(idle)
+    }
+
+    /// The latest the engine forgets a session born at `created`, however
+    /// busy it is: when it outlives its absolute TTL.
+    pub(crate) fn forgotten_by(&self, created: Timestamp) -> Timestamp {
+        let l = &self.config.lifetime;
+        created.plus(l.absolute_ttl + l.skew_grace + Duration::from_millis(1))
     }
 
     fn outlived(&self, s: &Session, now: Timestamp) -> bool {

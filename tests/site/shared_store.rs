@@ -416,16 +416,7 @@ async fn a_store_that_lost_its_data_gets_the_run_keys_back_from_the_instances() 
         return;
     };
     let (a, b) = (instance(&redis.url()).await, instance(&redis.url()).await);
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new("redis-cli")
-            .arg("-u")
-            .arg(redis.url())
-            .args(args)
-            .output();
-        String::from_utf8_lossy(&out.expect("redis-cli runs").stdout)
-            .trim()
-            .to_owned()
-    };
+    let cli = |args: &[&str]| redis_cli(&redis, args);
     assert_eq!(cli(&["FLUSHDB"]), "OK");
     let tokens = Api::via(&a, "127.0.1.10")
         .login("alice", "wonderland")
@@ -438,5 +429,104 @@ async fn a_store_that_lost_its_data_gets_the_run_keys_back_from_the_instances() 
         cli(&["HEXISTS", "sr:keys", "tls_ca"]),
         "1",
         "every key is back"
+    );
+}
+
+/// A busy session's key lives ten minutes past the moment the engine
+/// would forget it, yet its expiry is set about once a minute, not on
+/// every request: a key given a minute of slack is left alone until the
+/// slack is spent.
+#[tokio::test]
+async fn a_busy_sessions_key_outlives_it_and_its_expiry_is_set_once_a_minute() {
+    let Some(redis) = Redis::start("expiry") else {
+        return;
+    };
+    let mut cfg = on_store(&redis.url());
+    cfg.rules.lifetime.idle_ttl = std::time::Duration::from_secs(120);
+    cfg.rules.lifetime.skew_grace = std::time::Duration::ZERO;
+    let (target, clock) = start(cfg).await;
+    let cli = |args: &[&str]| redis_cli(&redis, args);
+    let browser = Browser::via(&target, "127.0.1.10");
+    browser.log_in("alice", "wonderland").await;
+    let key = cli(&["--raw", "KEYS", "sr:s:*"]);
+    let expiries = || {
+        let stats = cli(&["INFO", "commandstats"]);
+        let line = stats.lines().find(|l| l.starts_with("cmdstat_pexpire:"));
+        let calls = line.and_then(|l| l.split_once("calls=")?.1.split(',').next()?.parse().ok());
+        calls.unwrap_or(0_u32)
+    };
+    // Idle TTL plus ten minutes, in milliseconds: never less than that.
+    let needed = (120 + 600) * 1000;
+    let mut ttls = Vec::new();
+    assert_eq!(cli(&["CONFIG", "RESETSTAT"]), "OK");
+    for _ in 0..20 {
+        clock.advance(std::time::Duration::from_secs(1));
+        assert_eq!(
+            browser.fetch("/catalog?page=1").await.status(),
+            StatusCode::OK
+        );
+        ttls.push(cli(&["PTTL", &key]).parse::<i64>().expect("a TTL"));
+    }
+    assert_eq!(expiries(), 1, "one expiry set over 20 requests in 20 s");
+    clock.advance(std::time::Duration::from_secs(61));
+    assert_eq!(
+        browser.fetch("/catalog?page=1").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(expiries(), 2, "the slack spent, the expiry is set again");
+    let ttl = cli(&["PTTL", &key]).parse::<i64>().expect("a TTL");
+    // The manual clock stood still between requests; Redis's did not,
+    // by a few seconds at most in a slow test run.
+    let slack = 10_000;
+    // Set at the first request with a minute to spare, it still covers
+    // the last, 19 s later, with 41 s to spare.
+    for t in &ttls {
+        assert!(
+            *t > needed + 41_000 - slack,
+            "the key outlives the session: {t} ms"
+        );
+    }
+    assert!(
+        ttl > needed + 60_000 - slack,
+        "set with its slack: {ttl} ms"
+    );
+    assert!(ttl <= needed + 60_000, "no more than its slack: {ttl} ms");
+}
+
+/// What `redis-cli` prints for `args` against `redis`, trimmed.
+fn redis_cli(redis: &Redis, args: &[&str]) -> String {
+    let out = std::process::Command::new("redis-cli")
+        .arg("-u")
+        .arg(redis.url())
+        .args(args)
+        .output();
+    String::from_utf8_lossy(&out.expect("redis-cli runs").stdout)
+        .trim()
+        .to_owned()
+}
+
+/// An operator's revoke of an account finds its sessions through an
+/// index, which must live as long as the longest-lived of them: a busy
+/// session lives to its absolute TTL, long past its idle TTL.
+#[tokio::test]
+async fn an_accounts_index_of_sessions_lives_as_long_as_a_busy_session_can() {
+    let Some(redis) = Redis::start("index") else {
+        return;
+    };
+    let mut cfg = on_store(&redis.url());
+    let life = &mut cfg.rules.lifetime;
+    life.idle_ttl = std::time::Duration::from_secs(120);
+    life.absolute_ttl = std::time::Duration::from_secs(3600);
+    life.skew_grace = std::time::Duration::ZERO;
+    let (target, _clock) = start(cfg).await;
+    Browser::via(&target, "127.0.1.10")
+        .log_in("alice", "wonderland")
+        .await;
+    let ttl = redis_cli(&redis, &["PTTL", "sr:as:alice"]);
+    let ttl = ttl.parse::<i64>().expect("a TTL");
+    let longest = (3600 + 600) * 1000;
+    assert!(
+        ttl > longest,
+        "the index outlives any session in it: {ttl} ms"
     );
 }

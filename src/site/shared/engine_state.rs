@@ -21,6 +21,12 @@ use crate::verdict::Reason;
 /// once-a-minute sweep.
 const KEPT_AFTER_DEATH: Duration = Duration::from_secs(10 * 60);
 
+/// How much longer than it needs a session's key is kept when its expiry
+/// is set: every request moves the moment the engine would forget the
+/// session, and with this slack most writes leave the key's expiry alone
+/// (one `PEXPIRE` a minute for a busy session, not one per request).
+const EXPIRY_SLACK: Duration = Duration::from_secs(60);
+
 /// Sessions whose last write an instance remembers; past it, it forgets
 /// them all and reads each once more.
 const CACHED_SESSIONS: usize = 65_536;
@@ -31,20 +37,32 @@ pub(super) struct Held {
     session: Versioned<Session>,
     account: Versioned<Account>,
     name: String,
+    /// Until when this instance last set the session's key to live
+    /// ([`Timestamp::EPOCH`]: not known, as when read).
+    kept: Timestamp,
 }
 
 impl SharedStore {
     /// The write of session `s`, read at `version`, living until the engine
-    /// would forget it.
+    /// would forget it, and until when its key then lives. A key `kept`
+    /// long enough already is left as it is; one that is not is set to
+    /// live [`EXPIRY_SLACK`] longer than it needs. Every expiry set is
+    /// later than the last (a session is forgotten later the later it was
+    /// seen), so what an instance set itself is a floor.
     fn session_write(
         &self,
         engine: &Engine,
         s: &Session,
-        version: u64,
+        (version, kept): (u64, Timestamp),
         now: Timestamp,
-    ) -> Result<Write, Unavailable> {
-        let life = engine.forgotten_at(s).plus(KEPT_AFTER_DEATH).since(now);
-        Ok(Write::of(self.session_key(s.id), version, &s.live())?.expiring(life))
+    ) -> Result<(Write, Timestamp), Unavailable> {
+        let needed = engine.forgotten_at(s).plus(KEPT_AFTER_DEATH);
+        let write = Write::of(self.session_key(s.id), version, &s.live())?;
+        if kept >= needed {
+            return Ok((write, kept));
+        }
+        let until = needed.plus(EXPIRY_SLACK);
+        Ok((write.expiring(until.since(now)), until))
     }
 
     fn session_key(&self, sid: SessionId) -> String {
@@ -79,6 +97,7 @@ impl SharedStore {
             session: session_of(v, d, b)?,
             account: Versioned::read(av, ad)?,
             name,
+            kept: Timestamp::EPOCH,
         }))
     }
 
@@ -156,6 +175,7 @@ impl SharedStore {
                 session,
                 account,
                 name,
+                kept,
             }) = held
             else {
                 return Ok(unknown());
@@ -185,12 +205,13 @@ impl SharedStore {
                         session,
                         account,
                         name,
+                        kept,
                     },
                 );
                 return Ok(ds);
             }
             let at = ds.last().map_or(Timestamp::EPOCH, |d| d.at);
-            let read = (session.version, account.version, name);
+            let read = (session.version, account.version, name, kept);
             if self.commit(engine, s, (before, acct), read, at).await? {
                 return Ok(ds);
             }
@@ -206,7 +227,7 @@ impl SharedStore {
         engine: &Engine,
         s: Session,
         (before, acct): (Account, Account),
-        (session_v, account_v, name): (u64, u64, String),
+        (session_v, account_v, name, kept): (u64, u64, String, Timestamp),
         at: Timestamp,
     ) -> Result<bool, Unavailable> {
         let (sid, changed) = (s.id, acct != before);
@@ -215,10 +236,8 @@ impl SharedStore {
             true => Write::of(akey, account_v, &acct)?,
             false => Write::guard(akey, account_v),
         };
-        let writes = vec![
-            self.session_write(engine, &s, session_v, at)?,
-            account_write,
-        ];
+        let (session_write, kept) = self.session_write(engine, &s, (session_v, kept), at)?;
+        let writes = vec![session_write, account_write];
         if !self.write(writes).await? {
             return Ok(false);
         }
@@ -236,6 +255,7 @@ impl SharedStore {
                 session,
                 account,
                 name,
+                kept,
             },
         );
         Ok(true)
@@ -307,19 +327,22 @@ impl SharedStore {
         let Some(session) = session else {
             return Ok(d);
         };
-        let mut write = self.session_write(engine, &session, 0, now)?;
+        let (mut write, _) = self.session_write(engine, &session, (0, Timestamp::EPOCH), now)?;
         let birth = serde_json::to_string(&session.birth)?;
         write.born = Some(format!("{birth}\0{account}"));
-        let life = write.ttl;
         if !self.write(vec![write]).await? {
             return Err(Unavailable(format!("session {sid} already exists")));
         }
+        // The index outlives every session in it, however busy: each was
+        // born at the latest now, and none outlives its absolute TTL.
         let index = self.index_key(account);
+        let last = engine
+            .forgotten_by(now)
+            .plus(KEPT_AFTER_DEATH + EXPIRY_SLACK);
         let mut pipe = redis::pipe();
         pipe.sadd(&index, sid.to_string()).ignore();
-        if let Some(life) = life {
-            pipe.pexpire(&index, life.as_millis() as i64).ignore();
-        }
+        pipe.pexpire(&index, last.since(now).as_millis() as i64)
+            .ignore();
         pipe.query_async::<()>(&mut self.conn()).await?;
         Ok(d)
     }
