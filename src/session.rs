@@ -307,7 +307,9 @@ impl Session {
 
 /// Everything of a session but its birth context: what a shared store
 /// writes on every decision, the birth context being written once, at
-/// login. Borrowed from a session to write, owned when read back.
+/// login. Borrowed from a session to write, owned when read back. The
+/// store encodes it with `postcard`, which has no optional fields: every
+/// field is always written.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Live<'a> {
     id: SessionId,
@@ -316,12 +318,12 @@ pub(crate) struct Live<'a> {
     created: Timestamp,
     last_seen: Timestamp,
     uses: u64,
+    #[serde(with = "state_code")]
     state: SessionState,
     sightings: std::borrow::Cow<'a, Sightings>,
     in_flight: u32,
     last_location: Option<(Location, Timestamp)>,
     velocity_tat_us: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     recent: Option<std::borrow::Cow<'a, RecentTimes>>,
 }
 
@@ -360,6 +362,37 @@ impl Session {
             last_location: live.last_location,
             velocity_tat_us: live.velocity_tat_us,
             recent: live.recent.map(|r| Box::new(r.into_owned())),
+        }
+    }
+}
+
+/// A session's state as a shared store writes it: its kind (`0` active,
+/// `1` expired, `2` revoked) and its reason's code, which stays the same
+/// when reasons are added or reordered; `postcard` would write the
+/// variant's index.
+mod state_code {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::SessionState;
+    use crate::verdict::Reason;
+
+    pub(super) fn serialize<S: Serializer>(state: &SessionState, s: S) -> Result<S::Ok, S::Error> {
+        let (kind, reason) = match *state {
+            SessionState::Active => (0_u8, None),
+            SessionState::Expired(r) => (1, Some(r.code())),
+            SessionState::Revoked(r) => (2, Some(r.code())),
+        };
+        (kind, reason).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SessionState, D::Error> {
+        let (kind, code) = <(u8, Option<String>)>::deserialize(d)?;
+        let reason = code.and_then(|c| Reason::ALL.iter().copied().find(|r| r.code() == c));
+        match (kind, reason) {
+            (0, None) => Ok(SessionState::Active),
+            (1, Some(r)) => Ok(SessionState::Expired(r)),
+            (2, Some(r)) => Ok(SessionState::Revoked(r)),
+            _ => Err(serde::de::Error::custom("not a session state")),
         }
     }
 }
@@ -436,6 +469,31 @@ impl Account {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// A session state in the shared store's encoding.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Stored(#[serde(with = "state_code")] SessionState);
+
+    /// Every state reads back as written; a reason is kept by its code, so
+    /// one whose code no reason has is an error, not another reason.
+    #[test]
+    fn a_stored_state_reads_back_by_its_reasons_code() {
+        for reason in Reason::ALL {
+            for state in [
+                SessionState::Active,
+                SessionState::Expired(*reason),
+                SessionState::Revoked(*reason),
+            ] {
+                let bytes = postcard::to_allocvec(&Stored(state)).expect("encodes");
+                let back: Stored = postcard::from_bytes(&bytes).expect("decodes");
+                assert_eq!(back.0, state);
+            }
+        }
+        let unknown = postcard::to_allocvec(&(2_u8, Some("NOT_A_REASON"))).expect("encodes");
+        assert!(postcard::from_bytes::<Stored>(&unknown).is_err());
+        let active_with_reason = postcard::to_allocvec(&(0_u8, Some("IP_DRIFT"))).expect("encodes");
+        assert!(postcard::from_bytes::<Stored>(&active_with_reason).is_err());
+    }
 
     proptest::proptest! {
         /// The hand-written hex agrees with `fmt` and `from_str_radix`.

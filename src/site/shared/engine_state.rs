@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::batch::{Op, Turn};
-use super::{MAX_TRIES, SharedStore, Unavailable, Versioned, Write, contended, version_of};
+use super::{MAX_TRIES, SharedStore, Unavailable, Versioned, Write, contended, text, version_of};
 use crate::clock::Timestamp;
 use crate::context::RequestContext;
 use crate::engine::{Decision, Engine, Login, Upkeep, UpkeepAction};
@@ -57,7 +57,8 @@ impl SharedStore {
         now: Timestamp,
     ) -> Result<(Write, Timestamp), Unavailable> {
         let needed = engine.forgotten_at(s).plus(KEPT_AFTER_DEATH);
-        let write = Write::of(self.session_key(s.id), version, &s.live())?;
+        let live = postcard::to_allocvec(&s.live())?;
+        let write = Write::bytes(self.session_key(s.id), version, live);
         if kept >= needed {
             return Ok((write, kept));
         }
@@ -88,14 +89,14 @@ impl SharedStore {
     async fn hold(&self, sid: SessionId) -> Result<Option<Held>, Unavailable> {
         let mut call = self.load.prepare_invoke();
         call.key(self.session_key(sid)).arg(self.key("a:"));
-        let got: Vec<Option<String>> = call.invoke_async(&mut self.conn()).await?;
-        let [v, d, b, name, av, ad] = <[Option<String>; 6]>::try_from(got).unwrap_or_default();
-        let Some(name) = name else {
+        let got: Vec<Option<Vec<u8>>> = call.invoke_async(&mut self.conn()).await?;
+        let [v, d, b, name, av, ad] = <[Option<Vec<u8>>; 6]>::try_from(got).unwrap_or_default();
+        let Some(name) = text(name)? else {
             return Ok(None);
         };
         Ok(Some(Held {
-            session: session_of(v, d, b)?,
-            account: Versioned::read(av, ad)?,
+            session: session_of(text(v)?, d, text(b)?)?,
+            account: Versioned::read(text(av)?, text(ad)?)?,
             name,
             kept: Timestamp::EPOCH,
         }))
@@ -497,13 +498,13 @@ fn unchanged(ops: &[Op], ds: &[Decision]) -> bool {
 /// A session record from its version, live state and birth context.
 fn session_of(
     v: Option<String>,
-    d: Option<String>,
+    d: Option<Vec<u8>>,
     b: Option<String>,
 ) -> Result<Versioned<Session>, Unavailable> {
     let version = version_of(v.as_deref())?;
     let value = match (d, b) {
         (Some(d), Some(b)) => {
-            let live = serde_json::from_str(&d)?;
+            let live = postcard::from_bytes(&d)?;
             Some(Session::from_parts(live, serde_json::from_str(&b)?))
         }
         _ => None,
@@ -536,14 +537,18 @@ mod tests {
             engine.decide(sid, ctx(ip), at(2_000 + 100 * i as u64));
         }
         let s = engine.session(sid).expect("the session");
-        let live = serde_json::to_string(&s.live()).expect("live state");
+        let live = postcard::to_allocvec(&s.live()).expect("live state");
         let birth = serde_json::to_string(&s.birth).expect("birth");
-        let back = session_of(Some("3".into()), Some(live), Some(birth)).expect("reads back");
+        let back = session_of(Some("3".into()), Some(live.clone()), Some(birth.clone()));
+        let back = back.expect("reads back");
         assert_eq!(back.version, 3);
         let back = back.value.expect("a session");
         let json = |s: &Session| serde_json::to_value(s).expect("json");
         assert_eq!(json(&back), json(&s));
         assert!(back.recent.is_some(), "the cadence ring is kept");
         assert_eq!(back.sightings.len(), 2);
+        // Cut short, it is an error, not a session.
+        let cut = live[..live.len() - 1].to_vec();
+        assert!(session_of(Some("3".into()), Some(cut), Some(birth)).is_err());
     }
 }

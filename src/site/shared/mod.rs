@@ -54,6 +54,23 @@ impl From<serde_json::Error> for Unavailable {
     }
 }
 
+impl From<postcard::Error> for Unavailable {
+    fn from(e: postcard::Error) -> Self {
+        Self(format!("a stored session does not read back: {e}"))
+    }
+}
+
+/// A field read as bytes, as text: every field but a session's live
+/// state is UTF-8.
+fn text(field: Option<Vec<u8>>) -> Result<Option<String>, Unavailable> {
+    let Some(bytes) = field else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| Unavailable("a stored record is not text".into()))
+}
+
 /// A connection to the shared store, with its scripts.
 #[derive(Clone)]
 pub struct SharedStore {
@@ -91,7 +108,7 @@ return {s[1], s[2], s[3], s[4], a[1] or '0', a[2] or ''}
 pub(super) struct Write {
     key: String,
     read_at: u64,
-    value: String,
+    value: Vec<u8>,
     ttl: Option<Duration>,
     /// A new session's birth context, a NUL and its account name.
     born: Option<String>,
@@ -100,13 +117,18 @@ pub(super) struct Write {
 impl Write {
     /// `value` under `key`, read at `read_at`.
     fn of<T: Serialize>(key: String, read_at: u64, value: &T) -> Result<Self, Unavailable> {
-        Ok(Self {
+        Ok(Self::bytes(key, read_at, serde_json::to_vec(value)?))
+    }
+
+    /// `value`, already encoded, under `key`, read at `read_at`.
+    fn bytes(key: String, read_at: u64, value: Vec<u8>) -> Self {
+        Self {
             key,
             read_at,
-            value: serde_json::to_string(value)?,
+            value,
             ttl: None,
             born: None,
-        })
+        }
     }
 
     /// A check that `key` is still at version `read_at`, writing nothing.
@@ -114,7 +136,7 @@ impl Write {
         Self {
             key,
             read_at,
-            value: String::new(),
+            value: Vec::new(),
             ttl: None,
             born: None,
         }
