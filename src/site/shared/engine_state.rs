@@ -36,10 +36,18 @@ const CACHED_SESSIONS: usize = 65_536;
 pub(super) struct Held {
     session: Versioned<Session>,
     account: Versioned<Account>,
-    name: String,
+    keys: Keys,
     /// Until when this instance last set the session's key to live
     /// ([`Timestamp::EPOCH`]: not known, as when read).
     kept: Timestamp,
+}
+
+/// Where a session and its account's standing are kept, formatted once
+/// when read and kept with them.
+#[derive(Clone, Debug)]
+struct Keys {
+    session: Arc<str>,
+    account: Arc<str>,
 }
 
 impl SharedStore {
@@ -50,15 +58,16 @@ impl SharedStore {
     /// later than the last (a session is forgotten later the later it was
     /// seen), so what an instance set itself is a floor.
     fn session_write(
-        &self,
         engine: &Engine,
         s: &Session,
+        key: Arc<str>,
         (version, kept): (u64, Timestamp),
         now: Timestamp,
     ) -> Result<(Write, Timestamp), Unavailable> {
         let needed = engine.forgotten_at(s).plus(KEPT_AFTER_DEATH);
-        let live = postcard::to_allocvec(&s.live())?;
-        let write = Write::bytes(self.session_key(s.id), version, live);
+        // Room for a session seen from a few addresses, in one allocation.
+        let live = postcard::to_extend(&s.live(), Vec::with_capacity(256))?;
+        let write = Write::bytes(key, version, live);
         if kept >= needed {
             return Ok((write, kept));
         }
@@ -88,16 +97,21 @@ impl SharedStore {
     /// Loads session `sid` and its account's standing, in one round trip.
     async fn hold(&self, sid: SessionId) -> Result<Option<Held>, Unavailable> {
         let mut call = self.load.prepare_invoke();
-        call.key(self.session_key(sid)).arg(self.key("a:"));
+        let session_key = self.session_key(sid);
+        call.key(&session_key).arg(self.key("a:"));
         let got: Vec<Option<Vec<u8>>> = call.invoke_async(&mut self.conn()).await?;
         let [v, d, b, name, av, ad] = <[Option<Vec<u8>>; 6]>::try_from(got).unwrap_or_default();
         let Some(name) = text(name)? else {
             return Ok(None);
         };
+        let keys = Keys {
+            session: session_key.into(),
+            account: self.account_key(&name).into(),
+        };
         Ok(Some(Held {
             session: session_of(text(v)?, d, text(b)?)?,
             account: Versioned::read(text(av)?, text(ad)?)?,
-            name,
+            keys,
             kept: Timestamp::EPOCH,
         }))
     }
@@ -175,7 +189,7 @@ impl SharedStore {
             let Some(Held {
                 session,
                 account,
-                name,
+                keys,
                 kept,
             }) = held
             else {
@@ -205,14 +219,14 @@ impl SharedStore {
                     Held {
                         session,
                         account,
-                        name,
+                        keys,
                         kept,
                     },
                 );
                 return Ok(ds);
             }
             let at = ds.last().map_or(Timestamp::EPOCH, |d| d.at);
-            let read = (session.version, account.version, name, kept);
+            let read = (session.version, account.version, keys, kept);
             if self.commit(engine, s, (before, acct), read, at).await? {
                 return Ok(ds);
             }
@@ -228,16 +242,17 @@ impl SharedStore {
         engine: &Engine,
         s: Session,
         (before, acct): (Account, Account),
-        (session_v, account_v, name, kept): (u64, u64, String, Timestamp),
+        (session_v, account_v, keys, kept): (u64, u64, Keys, Timestamp),
         at: Timestamp,
     ) -> Result<bool, Unavailable> {
         let (sid, changed) = (s.id, acct != before);
-        let akey = self.account_key(&name);
+        let akey = Arc::clone(&keys.account);
         let account_write = match changed {
             true => Write::of(akey, account_v, &acct)?,
             false => Write::guard(akey, account_v),
         };
-        let (session_write, kept) = self.session_write(engine, &s, (session_v, kept), at)?;
+        let skey = Arc::clone(&keys.session);
+        let (session_write, kept) = Self::session_write(engine, &s, skey, (session_v, kept), at)?;
         let writes = vec![session_write, account_write];
         if !self.write(writes).await? {
             return Ok(false);
@@ -255,7 +270,7 @@ impl SharedStore {
             Held {
                 session,
                 account,
-                name,
+                keys,
                 kept,
             },
         );
@@ -328,7 +343,9 @@ impl SharedStore {
         let Some(session) = session else {
             return Ok(d);
         };
-        let (mut write, _) = self.session_write(engine, &session, (0, Timestamp::EPOCH), now)?;
+        let key = self.session_key(sid).into();
+        let (mut write, _) =
+            Self::session_write(engine, &session, key, (0, Timestamp::EPOCH), now)?;
         let birth = serde_json::to_string(&session.birth)?;
         write.born = Some(format!("{birth}\0{account}"));
         if !self.write(vec![write]).await? {

@@ -106,7 +106,7 @@ return {s[1], s[2], s[3], s[4], a[1] or '0', a[2] or ''}
 
 /// One record to write back, with the version it was read at.
 pub(super) struct Write {
-    key: String,
+    key: Arc<str>,
     read_at: u64,
     value: Vec<u8>,
     ttl: Option<Duration>,
@@ -116,12 +116,16 @@ pub(super) struct Write {
 
 impl Write {
     /// `value` under `key`, read at `read_at`.
-    fn of<T: Serialize>(key: String, read_at: u64, value: &T) -> Result<Self, Unavailable> {
-        Ok(Self::bytes(key, read_at, serde_json::to_vec(value)?))
+    fn of<T: Serialize>(
+        key: impl Into<Arc<str>>,
+        read_at: u64,
+        value: &T,
+    ) -> Result<Self, Unavailable> {
+        Ok(Self::bytes(key.into(), read_at, serde_json::to_vec(value)?))
     }
 
     /// `value`, already encoded, under `key`, read at `read_at`.
-    fn bytes(key: String, read_at: u64, value: Vec<u8>) -> Self {
+    fn bytes(key: Arc<str>, read_at: u64, value: Vec<u8>) -> Self {
         Self {
             key,
             read_at,
@@ -132,7 +136,7 @@ impl Write {
     }
 
     /// A check that `key` is still at version `read_at`, writing nothing.
-    fn guard(key: String, read_at: u64) -> Self {
+    fn guard(key: Arc<str>, read_at: u64) -> Self {
         Self {
             key,
             read_at,

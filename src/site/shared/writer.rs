@@ -115,7 +115,7 @@ async fn call(
     let mut cmd = redis::cmd("EVALSHA");
     cmd.arg(script.get_hash()).arg(keys);
     for w in jobs.iter().flat_map(|j| &j.writes) {
-        cmd.arg(&w.key);
+        cmd.arg(&*w.key);
     }
     cmd.arg(jobs.len());
     for job in jobs {
