@@ -37,6 +37,20 @@ pub(crate) struct Lane {
 }
 
 impl Lane {
+    /// The cores its generator and its servers kept busy: each the median
+    /// of the lane's rounds.
+    pub(crate) fn cpu_medians(&self) -> (f64, f64) {
+        let generator = crate::common::median(self.cpu.iter().map(|c| c.0).collect());
+        let servers = crate::common::median(self.cpu.iter().map(|c| c.1).collect());
+        (generator, servers)
+    }
+
+    /// The cores the lane kept busy, its generator and servers together.
+    pub(crate) fn cores(&self) -> f64 {
+        let (generator, servers) = self.cpu_medians();
+        generator + servers
+    }
+
     /// Opens `n` connections on `route` that will all send `request`,
     /// and sends it once on each: the target gives a new connection a few
     /// seconds for its first request (a slow-client defence), while a

@@ -32,8 +32,7 @@ pub(crate) fn rates(name: &str, rounds: &[f64]) {
 /// thread and the servers (the rest of the process).
 pub(crate) fn cpu(lanes: &[Lane]) {
     for l in lanes {
-        let generator = median(l.cpu.iter().map(|c| c.0).collect());
-        let servers = median(l.cpu.iter().map(|c| c.1).collect());
+        let (generator, servers) = l.cpu_medians();
         println!(
             "load: cpu {:<26} generator {generator:.2} cores, servers {servers:.2} cores",
             l.name
@@ -57,6 +56,25 @@ pub(crate) fn ratio(label: &str, num: &[f64], den: &[f64], goal: f64) {
     println!(
         "load: ratio {label:<28} {m:.3} median of {} pairs ({lo:.3} to {hi:.3}); goal >= {goal}: {verdict}",
         ratios.len()
+    );
+}
+
+/// [`ratio`] for a goal of scaling out: met only when the machine has the
+/// cores for it. A lane that keeps `busy` cores busy (generator, servers
+/// and Redis) scales by `goal` only if `busy * goal` cores exist; when
+/// they do not, the goal is not measurable here, and says so.
+pub(crate) fn scaling(label: &str, num: &[f64], den: &[f64], goal: f64, busy: f64) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if busy * goal <= cores {
+        return ratio(label, num, den, goal);
+    }
+    let ratios: Vec<f64> = num.iter().zip(den).map(|(n, d)| n / d).collect();
+    let (lo, hi) = range(&ratios);
+    println!(
+        "load: ratio {label:<28} {:.3} median of {} pairs ({lo:.3} to {hi:.3}); goal >= {goal}: not measurable on {cores} cores (the lane it scales keeps {busy:.2} busy; {goal}x needs {:.2})",
+        median(ratios.clone()),
+        ratios.len(),
+        busy * goal
     );
 }
 

@@ -68,7 +68,8 @@ pub(crate) fn run(s: &Setup, args: &Args) {
         }
         report::cpu(&lanes);
         report::ratio("Redis x1 / memory", &rates[ONE], &rates[MEMORY], 0.5);
-        report::ratio("Redis x2 / Redis x1", &rates[TWO], &rates[ONE], 1.6);
+        let busy = lanes[ONE].cores() + redis_cores;
+        report::scaling("Redis x2 / Redis x1", &rates[TWO], &rates[ONE], 1.6, busy);
         report::context(
             "one session: Redis / memory",
             &rates[ONE_HOT],
