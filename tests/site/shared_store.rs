@@ -530,3 +530,33 @@ async fn an_accounts_index_of_sessions_lives_as_long_as_a_busy_session_can() {
         "the index outlives any session in it: {ttl} ms"
     );
 }
+
+/// A store URL that reaches a server speaking another protocol (a web
+/// server on the port) is refused at start with a message that says so,
+/// not with a bare parse error.
+#[tokio::test]
+async fn a_store_url_that_reaches_a_web_server_is_refused_with_a_clear_message() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let port = listener.local_addr().expect("its address").port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let _ = conn
+                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let started = TargetServer::builder().config(on_store(&url)).start().await;
+    let Err(refused) = started.map(drop) else {
+        panic!("a target started on a web server");
+    };
+    let refused = refused.to_string();
+    assert!(refused.contains("target.store"), "{refused}");
+    assert!(
+        refused.contains("does not answer as a Redis server does"),
+        "{refused}"
+    );
+}

@@ -71,6 +71,18 @@ fn text(field: Option<Vec<u8>>) -> Result<Option<String>, Unavailable> {
         .map_err(|_| Unavailable("a stored record is not text".into()))
 }
 
+/// A failure to reach the store at `url`, for the field that names it.
+/// A server that answers in another protocol (a web server or another
+/// database on the port) is a parse error to the client library; say what
+/// it means.
+fn unreachable(url: &str, e: &RedisError) -> crate::Error {
+    let problem = match e.kind() {
+        redis::ErrorKind::Parse => format!("does not answer as a Redis server does ({e})"),
+        _ => e.to_string(),
+    };
+    crate::Error::config("target.store", format!("{url}: {problem}"))
+}
+
 /// A connection to the shared store, with its scripts.
 #[derive(Clone)]
 pub struct SharedStore {
@@ -176,7 +188,7 @@ impl SharedStore {
     /// every key under `namespace`. Fails when it cannot be reached now;
     /// later outages are met by reconnecting.
     pub async fn connect(url: &str, namespace: &str) -> crate::Result<Self> {
-        let fail = |e: RedisError| crate::Error::config("target.store", format!("{url}: {e}"));
+        let fail = |e: RedisError| unreachable(url, &e);
         let client = redis::Client::open(url).map_err(fail)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
