@@ -327,6 +327,18 @@ pub(crate) struct Live<'a> {
     recent: Option<std::borrow::Cow<'a, RecentTimes>>,
 }
 
+impl Live<'_> {
+    /// The session it is the state of.
+    pub(crate) fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// Its account's name.
+    pub(crate) fn account(&self) -> &str {
+        &self.account
+    }
+}
+
 impl Session {
     /// The session but its birth context, to write.
     pub(crate) fn live(&self) -> Live<'_> {
@@ -399,10 +411,39 @@ mod state_code {
 
 /// A ring of recent request times, as milliseconds since the session began.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(try_from = "RingParts")]
 pub(crate) struct RecentTimes {
     times: [u32; RECENT],
     len: u8,
     next: u8,
+}
+
+/// A ring as stored, before its length and cursor are known to fit it.
+#[derive(Deserialize)]
+struct RingParts {
+    times: [u32; RECENT],
+    len: u8,
+    next: u8,
+}
+
+impl TryFrom<RingParts> for RecentTimes {
+    type Error = String;
+
+    /// A length or cursor past the ring is refused: `push` and `last`
+    /// index with them.
+    fn try_from(p: RingParts) -> Result<Self, String> {
+        if usize::from(p.len) > RECENT || usize::from(p.next) >= RECENT {
+            return Err(format!(
+                "a ring of {RECENT} cannot hold {} at {}",
+                p.len, p.next
+            ));
+        }
+        Ok(Self {
+            times: p.times,
+            len: p.len,
+            next: p.next,
+        })
+    }
 }
 
 impl RecentTimes {

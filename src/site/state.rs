@@ -409,20 +409,21 @@ impl TargetState {
     }
 
     /// Revokes every live session of the accounts `names`, and their
-    /// refresh families; traces each. Returns how many.
+    /// refresh families; traces each. Returns how many. A session the
+    /// store could not revoke fails the call, after every other one was
+    /// revoked and traced.
     pub async fn revoke_accounts(&self, names: &[&str], now: Timestamp) -> Stored<usize> {
-        let mut n = 0;
+        let (mut n, mut failed) = (0, Ok(()));
         for name in names {
-            for d in self
-                .revoke_account(name, Reason::SessionRevoked, now)
-                .await?
-            {
+            let (revoked, result) = self.revoke_account(name, Reason::SessionRevoked, now).await;
+            for d in revoked {
                 self.trace.record(&d);
-                self.refresh_revoke_session(d.session).await?;
+                failed = failed.and(self.refresh_revoke_session(d.session).await.map(drop));
                 n += 1;
             }
+            failed = failed.and(result);
         }
-        Ok(n)
+        failed.map(|()| n)
     }
 
     /// Requests on sessions this instance judged (the metrics count those

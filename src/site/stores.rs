@@ -88,10 +88,10 @@ impl TargetState {
         account: &str,
         reason: Reason,
         now: Timestamp,
-    ) -> Stored<Vec<Decision>> {
+    ) -> (Vec<Decision>, Stored<()>) {
         match &self.shared {
             Some(s) => s.revoke_account(&self.engine, account, reason, now).await,
-            None => Ok(self.engine.revoke_account(account, reason, now)),
+            None => (self.engine.revoke_account(account, reason, now), Ok(())),
         }
     }
 

@@ -560,3 +560,89 @@ async fn a_store_url_that_reaches_a_web_server_is_refused_with_a_clear_message()
         "{refused}"
     );
 }
+
+/// A hand-edited record does not shield the rest of its account: the
+/// operator's revoke walks past it, revokes and traces every other
+/// session, and answers `503` naming what it could not read; listings
+/// leave the record out and show the others.
+#[tokio::test]
+async fn an_accounts_revoke_walks_past_a_corrupt_session_and_revokes_the_rest() {
+    let Some(redis) = Redis::start("corrupt") else {
+        return;
+    };
+    let target = instance(&redis.url()).await;
+    let cli = |args: &[&str]| redis_cli(&redis, args);
+    // The first to log in is the first in the index, which is walked in
+    // the order it was filled.
+    let first = Browser::via(&target, "127.0.1.10");
+    first.log_in("alice", "wonderland").await;
+    let key = cli(&["--raw", "KEYS", "sr:s:*"]);
+    let others = [
+        Browser::via(&target, "127.0.1.11"),
+        Browser::via(&target, "127.0.1.12"),
+    ];
+    for b in &others {
+        b.log_in("alice", "wonderland").await;
+        assert_eq!(b.fetch("/catalog?page=1").await.status(), StatusCode::OK);
+    }
+    assert_eq!(cli(&["HSET", &key, "d", "not a session"]), "0");
+    assert!(cli(&["HINCRBY", &key, "v", "1"]).parse::<u64>().is_ok());
+    let res = first.fetch("/catalog?page=1").await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "never served"
+    );
+
+    let admin = Admin::new(&target);
+    let listed = admin.json("/sessions").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    let res = admin
+        .post("/accounts/alice/revoke")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    for b in &others {
+        let res = b.fetch("/catalog?page=1").await;
+        assert_ne!(res.status(), StatusCode::OK, "revoked past the corrupt one");
+    }
+    let revokes = trace_lines(&target, "decision")
+        .into_iter()
+        .filter(|l| l["kind"] != "request" && l["reason"] == "SESSION_REVOKED")
+        .count();
+    assert_eq!(revokes, 2, "both revocations are traced");
+}
+
+/// An instance answers a dead session it remembers without writing, but
+/// not once the record is gone (a reset elsewhere, or its key's expiry):
+/// then the session is unknown, as every other instance says.
+#[tokio::test]
+async fn a_remembered_dead_session_is_unknown_once_its_record_is_gone() {
+    let Some(redis) = Redis::start("gone") else {
+        return;
+    };
+    let target = instance(&redis.url()).await;
+    let browser = Browser::via(&target, "127.0.1.10");
+    browser.log_in("alice", "wonderland").await;
+    let sid = browser.cookie("sr_session").expect("a session cookie");
+    assert_eq!(
+        browser.fetch("/catalog?page=1").await.status(),
+        StatusCode::OK
+    );
+    let res = browser.post("/logout").send().await.expect("logout");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    browser.set_cookie("sr_session", &sid);
+    browser.fetch("/catalog?page=1").await;
+    assert_eq!(
+        last_request(&target).verdict.to_string(),
+        "revoke(LOGGED_OUT)"
+    );
+
+    let key = redis_cli(&redis, &["--raw", "KEYS", "sr:s:*"]);
+    assert_eq!(redis_cli(&redis, &["DEL", &key]), "1");
+    browser.set_cookie("sr_session", &sid);
+    browser.fetch("/catalog?page=1").await;
+    let verdict = last_request(&target).verdict.to_string();
+    assert!(verdict.contains("SESSION_UNKNOWN"), "{verdict}");
+}

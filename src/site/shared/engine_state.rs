@@ -12,7 +12,7 @@ use crate::clock::Timestamp;
 use crate::context::RequestContext;
 use crate::engine::{Decision, Engine, Login, Upkeep, UpkeepAction};
 use crate::rules::login::AddressStanding;
-use crate::session::{Account, Session, SessionId};
+use crate::session::{Account, Live, Session, SessionId};
 use crate::verdict::Reason;
 
 /// How long Redis keeps a session after the engine would forget it: a
@@ -109,24 +109,25 @@ impl SharedStore {
             account: self.account_key(&name).into(),
         };
         Ok(Some(Held {
-            session: session_of(text(v)?, d, text(b)?)?,
+            session: session_of(sid, [v, d, b, Some(name.into_bytes())])?,
             account: Versioned::read(text(av)?, text(ad)?)?,
             keys,
             kept: Timestamp::EPOCH,
         }))
     }
 
-    /// One session's record, read alone (for listings).
-    async fn read_session(&self, key: &str) -> Result<Option<Session>, Unavailable> {
+    /// The fields of one session's record, read alone (for listings).
+    async fn session_fields(&self, sid: SessionId) -> Result<[Option<Vec<u8>>; 4], Unavailable> {
         let mut conn = self.conn();
-        let (v, d, b) = redis::cmd("HMGET")
-            .arg(key)
+        let (v, d, b, a) = redis::cmd("HMGET")
+            .arg(self.session_key(sid))
             .arg("v")
             .arg("d")
             .arg("b")
+            .arg("a")
             .query_async(&mut conn)
             .await?;
-        Ok(session_of(v, d, b)?.value)
+        Ok([v, d, b, a])
     }
 
     /// Decides `op` on session `sid`, in a batch with this instance's
@@ -181,6 +182,7 @@ impl SharedStore {
     ) -> Result<Vec<Decision>, Unavailable> {
         let mut known = self.cache.lock().remove(&sid);
         for _ in 0..MAX_TRIES {
+            let cached = known.is_some();
             let held = match known.take() {
                 Some(h) => Some(h),
                 None => self.hold(sid).await?,
@@ -206,24 +208,23 @@ impl SharedStore {
                 .collect();
             if unchanged(ops, &ds) {
                 // A dead session stays dead: its verdict needs no write.
-                let account = Versioned {
-                    version: account.version,
-                    value: Some(acct),
-                };
-                let session = Versioned {
-                    version: session.version,
-                    value: Some(s),
-                };
-                self.remember(
-                    sid,
-                    Held {
-                        session,
-                        account,
-                        keys,
-                        kept,
+                let held = Held {
+                    session: Versioned {
+                        version: session.version,
+                        value: Some(s),
                     },
-                );
-                return Ok(ds);
+                    account: Versioned {
+                        version: account.version,
+                        value: Some(acct),
+                    },
+                    keys,
+                    kept,
+                };
+                if !cached || self.still_there(&held).await? {
+                    self.remember(sid, held);
+                    return Ok(ds);
+                }
+                continue;
             }
             let at = ds.last().map_or(Timestamp::EPOCH, |d| d.at);
             let read = (session.version, account.version, keys, kept);
@@ -275,6 +276,16 @@ impl SharedStore {
             },
         );
         Ok(true)
+    }
+
+    /// Whether a session this instance remembers is still in the store as
+    /// it left it: a dead one is answered without a write, and a reset or
+    /// its key's expiry may have removed it since (the answer is then
+    /// `SESSION_UNKNOWN`, as from every other instance).
+    async fn still_there(&self, held: &Held) -> Result<bool, Unavailable> {
+        let key = Arc::clone(&held.keys.session);
+        self.write(vec![Write::guard(key, held.session.version)])
+            .await
     }
 
     /// Keeps `held` as this instance's last write of `sid`'s records.
@@ -416,44 +427,61 @@ impl SharedStore {
         }
     }
 
-    /// [`Engine::revoke_account`] on the shared store.
+    /// [`Engine::revoke_account`] on the shared store: the revocations
+    /// made, and the first session it could not revoke, if any. A session
+    /// whose record cannot be read or written does not stop the others
+    /// from being revoked, and what was revoked is returned either way.
     pub async fn revoke_account(
         &self,
         engine: &Engine,
         account: &str,
         reason: Reason,
         now: Timestamp,
-    ) -> Result<Vec<Decision>, Unavailable> {
-        let ids: Vec<String> = redis::cmd("SMEMBERS")
+    ) -> (Vec<Decision>, Result<(), Unavailable>) {
+        let ids: Vec<String> = match redis::cmd("SMEMBERS")
             .arg(self.index_key(account))
             .query_async(&mut self.conn())
-            .await?;
-        let (mut out, mut gone) = (Vec::new(), Vec::new());
+            .await
+        {
+            Ok(ids) => ids,
+            Err(e) => return (Vec::new(), Err(e.into())),
+        };
+        let (mut out, mut gone, mut failed) = (Vec::new(), Vec::new(), Ok(()));
         for sid in ids.iter().filter_map(|s| s.parse::<SessionId>().ok()) {
-            let d = self.revoke(engine, sid, reason, now).await?;
-            match d.account {
-                None => gone.push(sid.to_string()),
-                Some(_) if !d.on_dead_session => out.push(d),
-                Some(_) => {}
+            match self.revoke(engine, sid, reason, now).await {
+                Ok(d) if d.account.is_none() => gone.push(sid.to_string()),
+                Ok(d) if !d.on_dead_session => out.push(d),
+                Ok(_) => {}
+                Err(e) => failed = failed.and(Err(e)),
             }
         }
         // Sessions Redis forgot leave the index here.
         if !gone.is_empty() {
             let mut conn = self.conn();
-            redis::cmd("SREM")
+            let forgot = redis::cmd("SREM")
                 .arg(self.index_key(account))
                 .arg(&gone)
                 .query_async::<()>(&mut conn)
-                .await?;
+                .await;
+            failed = failed.and(forgot.map_err(Unavailable::from));
         }
-        Ok(out)
+        (out, failed)
     }
 
-    /// Every session the store holds.
+    /// Every session the store holds that reads back. A record that does
+    /// not is left out: one hand-edited record must not hide the others
+    /// (it is refused with `503` when used, and [`Self::session`] names
+    /// what is wrong with it).
     pub async fn sessions(&self) -> Result<Vec<Session>, Unavailable> {
         let mut out = Vec::new();
+        let prefix = self.key("s:");
         for key in self.scan("s:*").await? {
-            if let Some(s) = self.read_session(&key).await? {
+            let hex = key.strip_prefix(&prefix).unwrap_or_default();
+            let Ok(sid) = hex.parse::<SessionId>() else {
+                continue;
+            };
+            let fields = self.session_fields(sid).await?;
+            if let Ok(Versioned { value: Some(s), .. }) = session_of(sid, fields) {
                 out.push(s);
             }
         }
@@ -462,7 +490,7 @@ impl SharedStore {
 
     /// One session, if the store holds it.
     pub async fn session(&self, sid: SessionId) -> Result<Option<Session>, Unavailable> {
-        self.read_session(&self.session_key(sid)).await
+        Ok(session_of(sid, self.session_fields(sid).await?)?.value)
     }
 
     /// Every account standing the store holds, by name.
@@ -512,21 +540,33 @@ fn unchanged(ops: &[Op], ds: &[Decision]) -> bool {
     no_release && ds.iter().all(|d| d.on_dead_session)
 }
 
-/// A session record from its version, live state and birth context.
+/// Session `sid`'s record from the fields of its hash: its version, live
+/// state, birth context and account. A record that is not that session's
+/// (another session's live state or account, bytes past its end) is an
+/// error, never another session.
 fn session_of(
-    v: Option<String>,
-    d: Option<Vec<u8>>,
-    b: Option<String>,
+    sid: SessionId,
+    [v, d, b, a]: [Option<Vec<u8>>; 4],
 ) -> Result<Versioned<Session>, Unavailable> {
-    let version = version_of(v.as_deref())?;
-    let value = match (d, b) {
-        (Some(d), Some(b)) => {
-            let live = postcard::from_bytes(&d)?;
-            Some(Session::from_parts(live, serde_json::from_str(&b)?))
-        }
-        _ => None,
+    let version = version_of(text(v)?.as_deref())?;
+    let (Some(d), Some(b)) = (d, b) else {
+        return Ok(Versioned {
+            version,
+            value: None,
+        });
     };
-    Ok(Versioned { version, value })
+    let (live, rest) = postcard::take_from_bytes::<Live>(&d)?;
+    let account = text(a)?;
+    if !rest.is_empty() || live.id() != sid || account.as_deref() != Some(live.account()) {
+        return Err(Unavailable(format!(
+            "the record of session {sid} holds another session's state"
+        )));
+    }
+    let birth = serde_json::from_slice(&b)?;
+    Ok(Versioned {
+        version,
+        value: Some(Session::from_parts(live, birth)),
+    })
 }
 
 #[cfg(test)]
@@ -536,9 +576,9 @@ mod tests {
     use crate::network::NetworkInfo;
 
     /// A session written as its live state and birth context reads back
-    /// whole: cadence ring, sightings and all.
-    #[test]
-    fn a_session_reads_back_from_its_live_state_and_birth() {
+    /// whole: cadence ring, sightings and all. Returns the engine, the
+    /// session's id and its live state as written.
+    fn written() -> (Engine, SessionId, Vec<u8>) {
         let mut config = EngineConfig::default();
         config.robotic_cadence.action = crate::verdict::Action::Log;
         let engine = Engine::new(config).expect("valid rules");
@@ -555,17 +595,63 @@ mod tests {
         }
         let s = engine.session(sid).expect("the session");
         let live = postcard::to_allocvec(&s.live()).expect("live state");
-        let birth = serde_json::to_string(&s.birth).expect("birth");
-        let back = session_of(Some("3".into()), Some(live.clone()), Some(birth.clone()));
-        let back = back.expect("reads back");
+        let birth = serde_json::to_vec(&s.birth).expect("birth");
+        let fields = |live: &[u8], account: &str| {
+            let (v, d) = (b"3".to_vec(), live.to_vec());
+            [Some(v), Some(d), Some(birth.clone()), Some(account.into())]
+        };
+        let back = session_of(sid, fields(&live, "alice")).expect("reads back");
         assert_eq!(back.version, 3);
         let back = back.value.expect("a session");
         let json = |s: &Session| serde_json::to_value(s).expect("json");
         assert_eq!(json(&back), json(&s));
         assert!(back.recent.is_some(), "the cadence ring is kept");
         assert_eq!(back.sightings.len(), 2);
-        // Cut short, it is an error, not a session.
+        (engine, sid, live)
+    }
+
+    #[test]
+    fn a_session_reads_back_from_its_live_state_and_birth() {
+        written();
+    }
+
+    /// A record that does not read back as the session of its key is an
+    /// error, never a session: cut short, with bytes past its end, filed
+    /// under another session's key or account, or with a cadence ring
+    /// whose cursor points outside it (which indexed out of bounds).
+    #[test]
+    fn a_record_that_is_not_its_keys_session_is_an_error() {
+        let (engine, sid, live) = written();
+        let s = engine.session(sid).expect("the session");
+        let birth = serde_json::to_vec(&s.birth).expect("birth");
+        let fields = |live: Vec<u8>, account: &str| {
+            [
+                Some(b"3".to_vec()),
+                Some(live),
+                Some(birth.clone()),
+                Some(account.into()),
+            ]
+        };
+        let read = |sid, live, account| session_of(sid, fields(live, account));
+        assert!(read(sid, live.clone(), "alice").is_ok());
         let cut = live[..live.len() - 1].to_vec();
-        assert!(session_of(Some("3".into()), Some(cut), Some(birth)).is_err());
+        assert!(read(sid, cut, "alice").is_err(), "cut short");
+        let mut longer = live.clone();
+        longer.push(0);
+        assert!(read(sid, longer, "alice").is_err(), "bytes past its end");
+        let other = SessionId::from_u128(10);
+        assert!(read(other, live.clone(), "alice").is_err(), "another key");
+        assert!(read(sid, live.clone(), "bob").is_err(), "another account");
+        // The ring is the last field: its length, then its cursor.
+        let mut cursor = live.clone();
+        *cursor.last_mut().expect("a byte") = 200;
+        assert!(
+            read(sid, cursor, "alice").is_err(),
+            "a cursor out of the ring"
+        );
+        let mut len = live;
+        let at = len.len() - 2;
+        len[at] = 200;
+        assert!(read(sid, len, "alice").is_err(), "a length past the ring");
     }
 }
