@@ -593,6 +593,15 @@ async fn an_accounts_revoke_walks_past_a_corrupt_session_and_revokes_the_rest() 
         StatusCode::SERVICE_UNAVAILABLE,
         "never served"
     );
+    let sid = key.rsplit(':').next().expect("a session id");
+    let res = Admin::new(&target)
+        .get(&format!("/sessions/{sid}"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let detail = res.text().await.expect("a body");
+    assert!(detail.contains(&format!("session {sid}")), "{detail}");
 
     let admin = Admin::new(&target);
     let listed = admin.json("/sessions").await;

@@ -543,8 +543,20 @@ fn unchanged(ops: &[Op], ds: &[Decision]) -> bool {
 /// Session `sid`'s record from the fields of its hash: its version, live
 /// state, birth context and account. A record that is not that session's
 /// (another session's live state or account, bytes past its end) is an
-/// error, never another session.
+/// error naming the session, never another session.
 fn session_of(
+    sid: SessionId,
+    fields: [Option<Vec<u8>>; 4],
+) -> Result<Versioned<Session>, Unavailable> {
+    read_session(sid, fields).map_err(|e| {
+        Unavailable(format!(
+            "the record of session {sid} does not read back: {}",
+            e.0
+        ))
+    })
+}
+
+fn read_session(
     sid: SessionId,
     [v, d, b, a]: [Option<Vec<u8>>; 4],
 ) -> Result<Versioned<Session>, Unavailable> {
@@ -558,9 +570,7 @@ fn session_of(
     let (live, rest) = postcard::take_from_bytes::<Live>(&d)?;
     let account = text(a)?;
     if !rest.is_empty() || live.id() != sid || account.as_deref() != Some(live.account()) {
-        return Err(Unavailable(format!(
-            "the record of session {sid} holds another session's state"
-        )));
+        return Err(Unavailable("it holds another session's state".into()));
     }
     let birth = serde_json::from_slice(&b)?;
     Ok(Versioned {
