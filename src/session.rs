@@ -388,6 +388,7 @@ mod state_code {
     use super::SessionState;
     use crate::verdict::Reason;
 
+    /// Writes `state` as its kind and its reason's code.
     pub(super) fn serialize<S: Serializer>(state: &SessionState, s: S) -> Result<S::Ok, S::Error> {
         let (kind, reason) = match *state {
             SessionState::Active => (0_u8, None),
@@ -397,6 +398,8 @@ mod state_code {
         (kind, reason).serialize(s)
     }
 
+    /// Reads a state back; a kind and reason that do not go together, or a
+    /// code no reason has, is an error.
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SessionState, D::Error> {
         let (kind, code) = <(u8, Option<String>)>::deserialize(d)?;
         let reason = code.and_then(|c| Reason::ALL.iter().copied().find(|r| r.code() == c));
@@ -421,8 +424,11 @@ pub(crate) struct RecentTimes {
 /// A ring as stored, before its length and cursor are known to fit it.
 #[derive(Deserialize)]
 struct RingParts {
+    /// The times, in the order the ring holds them.
     times: [u32; RECENT],
+    /// How many of them are set.
     len: u8,
+    /// Where the next goes.
     next: u8,
 }
 

@@ -421,7 +421,7 @@ impl Engine {
                 s.push_recent(now);
             }
             if verdict == Verdict::Allow && self.tracks_in_flight() {
-                s.in_flight += 1;
+                s.in_flight = s.in_flight.saturating_add(1);
             }
         }
         verdict
@@ -875,6 +875,6 @@ fn observe(
         acct.velocity_tat_us = tat;
     }
     if served {
-        s.uses += 1;
+        s.uses = s.uses.saturating_add(1);
     }
 }

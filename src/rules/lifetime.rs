@@ -28,7 +28,7 @@ pub(crate) fn check(cfg: &LifetimeConfig, s: &Session, now: Timestamp) -> Option
     }
     if cfg.max_uses > 0 && s.uses >= cfg.max_uses {
         let evidence = Evidence::Count {
-            measured: s.uses + 1,
+            measured: s.uses.saturating_add(1),
             limit: cfg.max_uses,
         };
         return Some(Firing {

@@ -82,7 +82,9 @@ impl TargetState {
         }
     }
 
-    /// Revokes every live session of `account`.
+    /// Revokes every live session of `account`: the revocations made, and
+    /// the first failure (a shared store's session it could not read or
+    /// write), after every other session was revoked.
     pub async fn revoke_account(
         &self,
         account: &str,

@@ -448,7 +448,7 @@ async fn a_busy_sessions_key_outlives_it_and_its_expiry_is_set_once_a_minute() {
     let cli = |args: &[&str]| redis_cli(&redis, args);
     let browser = Browser::via(&target, "127.0.1.10");
     browser.log_in("alice", "wonderland").await;
-    let key = cli(&["--raw", "KEYS", "sr:s:*"]);
+    let key = cli(&["--raw", "KEYS", "sr:s2:*"]);
     let expiries = || {
         let stats = cli(&["INFO", "commandstats"]);
         let line = stats.lines().find(|l| l.starts_with("cmdstat_pexpire:"));
@@ -572,22 +572,29 @@ async fn an_accounts_revoke_walks_past_a_corrupt_session_and_revokes_the_rest() 
     };
     let target = instance(&redis.url()).await;
     let cli = |args: &[&str]| redis_cli(&redis, args);
-    // The first to log in is the first in the index, which is walked in
-    // the order it was filled.
-    let first = Browser::via(&target, "127.0.1.10");
-    first.log_in("alice", "wonderland").await;
-    let key = cli(&["--raw", "KEYS", "sr:s:*"]);
-    let others = [
-        Browser::via(&target, "127.0.1.11"),
-        Browser::via(&target, "127.0.1.12"),
-    ];
-    for b in &others {
+    let browsers: Vec<Browser> = (10..13)
+        .map(|i| Browser::via(&target, &format!("127.0.1.{i}")))
+        .collect();
+    for b in &browsers {
         b.log_in("alice", "wonderland").await;
         assert_eq!(b.fetch("/catalog?page=1").await.status(), StatusCode::OK);
     }
+    // The first session the index lists is the first the revoke walks:
+    // the set's order stays while the set does not change.
+    let listed = cli(&["--raw", "SMEMBERS", "sr:as:alice"]);
+    let bad = listed
+        .lines()
+        .next()
+        .expect("an indexed session")
+        .to_owned();
+    let (first, others): (Vec<&Browser>, Vec<&Browser>) = browsers
+        .iter()
+        .partition(|b| b.cookie("sr_session").as_deref() == Some(bad.as_str()));
+    assert_eq!((first.len(), others.len()), (1, 2), "{listed}");
+    let key = format!("sr:s2:{bad}");
     assert_eq!(cli(&["HSET", &key, "d", "not a session"]), "0");
     assert!(cli(&["HINCRBY", &key, "v", "1"]).parse::<u64>().is_ok());
-    let res = first.fetch("/catalog?page=1").await;
+    let res = first[0].fetch("/catalog?page=1").await;
     assert_eq!(
         res.status(),
         StatusCode::SERVICE_UNAVAILABLE,
@@ -648,7 +655,7 @@ async fn a_remembered_dead_session_is_unknown_once_its_record_is_gone() {
         "revoke(LOGGED_OUT)"
     );
 
-    let key = redis_cli(&redis, &["--raw", "KEYS", "sr:s:*"]);
+    let key = redis_cli(&redis, &["--raw", "KEYS", "sr:s2:*"]);
     assert_eq!(redis_cli(&redis, &["DEL", &key]), "1");
     browser.set_cookie("sr_session", &sid);
     browser.fetch("/catalog?page=1").await;

@@ -27,6 +27,13 @@ const KEPT_AFTER_DEATH: Duration = Duration::from_secs(10 * 60);
 /// (one `PEXPIRE` a minute for a busy session, not one per request).
 const EXPIRY_SLACK: Duration = Duration::from_secs(60);
 
+/// What the keys of sessions' records start with after the namespace. The
+/// live state has no field names (see [`Live`]): a change to its fields
+/// takes a new prefix, so that records of the old layout read as unknown
+/// sessions, whose clients log in again, rather than as `503`s. `s:` held
+/// the JSON layout.
+const SESSIONS: &str = "s2:";
+
 /// Sessions whose last write an instance remembers; past it, it forgets
 /// them all and reads each once more.
 const CACHED_SESSIONS: usize = 65_536;
@@ -46,7 +53,9 @@ pub(super) struct Held {
 /// when read and kept with them.
 #[derive(Clone, Debug)]
 struct Keys {
+    /// The session's hash.
     session: Arc<str>,
+    /// Its account's standing.
     account: Arc<str>,
 }
 
@@ -76,7 +85,7 @@ impl SharedStore {
     }
 
     fn session_key(&self, sid: SessionId) -> String {
-        self.keyed("s:", &sid)
+        self.keyed(SESSIONS, &sid)
     }
 
     fn account_key(&self, name: &str) -> String {
@@ -101,7 +110,7 @@ impl SharedStore {
         call.key(&session_key).arg(self.key("a:"));
         let got: Vec<Option<Vec<u8>>> = call.invoke_async(&mut self.conn()).await?;
         let [v, d, b, name, av, ad] = <[Option<Vec<u8>>; 6]>::try_from(got).unwrap_or_default();
-        let Some(name) = text(name)? else {
+        let Some(name) = text(name).map_err(|e| unreadable(sid, &e))? else {
             return Ok(None);
         };
         let keys = Keys {
@@ -474,8 +483,8 @@ impl SharedStore {
     /// what is wrong with it).
     pub async fn sessions(&self) -> Result<Vec<Session>, Unavailable> {
         let mut out = Vec::new();
-        let prefix = self.key("s:");
-        for key in self.scan("s:*").await? {
+        let prefix = self.key(SESSIONS);
+        for key in self.scan(&format!("{SESSIONS}*")).await? {
             let hex = key.strip_prefix(&prefix).unwrap_or_default();
             let Ok(sid) = hex.parse::<SessionId>() else {
                 continue;
@@ -507,14 +516,14 @@ impl SharedStore {
 
     /// Sessions held, live and dead.
     pub async fn session_count(&self) -> Result<usize, Unavailable> {
-        Ok(self.scan("s:*").await?.len())
+        Ok(self.scan(&format!("{SESSIONS}*")).await?.len())
     }
 
     /// Forgets every session, standing, refresh family and token of the
     /// run, as a restart of a target without a shared store would: the
     /// keys stay.
     pub async fn reset(&self, engine: &Engine, now: Timestamp) -> Result<Upkeep, Unavailable> {
-        let sessions = self.scan("s:*").await?;
+        let sessions = self.scan(&format!("{SESSIONS}*")).await?;
         let removed = sessions.len();
         let mut doomed = sessions;
         for pattern in ["a:*", "as:*", "ip:*", "rf:*", "rt:*", "jti:*", "spent:*"] {
@@ -548,14 +557,18 @@ fn session_of(
     sid: SessionId,
     fields: [Option<Vec<u8>>; 4],
 ) -> Result<Versioned<Session>, Unavailable> {
-    read_session(sid, fields).map_err(|e| {
-        Unavailable(format!(
-            "the record of session {sid} does not read back: {}",
-            e.0
-        ))
-    })
+    read_session(sid, fields).map_err(|e| unreadable(sid, &e))
 }
 
+/// What went wrong reading session `sid`'s record, naming it.
+fn unreadable(sid: SessionId, e: &Unavailable) -> Unavailable {
+    Unavailable(format!(
+        "the record of session {sid} does not read back: {}",
+        e.0
+    ))
+}
+
+/// [`session_of`], its errors not yet naming the session.
 fn read_session(
     sid: SessionId,
     [v, d, b, a]: [Option<Vec<u8>>; 4],
@@ -620,6 +633,8 @@ mod tests {
         (engine, sid, live)
     }
 
+    /// A session written as its live state and birth context reads back
+    /// whole (see [`written`]).
     #[test]
     fn a_session_reads_back_from_its_live_state_and_birth() {
         written();
