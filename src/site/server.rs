@@ -183,22 +183,39 @@ pub async fn serve(
 }
 
 /// Applies the timeline's events on a shared store, where applying one
-/// waits on Redis: the request that fired it is not held up. An event
-/// that meets an unreachable store is tried again a second later.
+/// waits on Redis: the request that fired it is not held up.
 async fn timeline_forever(state: Arc<TargetState>) {
     loop {
         state.due_wake.notified().await;
         for event in state.take_due() {
-            let account = event.account.as_deref();
-            while state
-                .apply(event.action, account, state.clock.now())
-                .await
-                .is_err()
-            {
-                state.metrics.store_unavailable();
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
+            apply_until_done(&state, &event).await;
         }
+    }
+}
+
+/// Applies `event`, again a second later while it fails. A store that
+/// answers and still fails it three times (a record edited into
+/// something that does not read back) would fail it every time: the event
+/// is traced as fired, with what it could not do, and the events after it
+/// go on. While the store cannot be reached, it waits for it.
+async fn apply_until_done(state: &TargetState, event: &crate::timeline::TimelineEvent) {
+    let account = event.account.as_deref();
+    let mut answered = 0;
+    loop {
+        let now = state.clock.now();
+        let Err(failed) = state.apply(event.action, account, now).await else {
+            return;
+        };
+        state.metrics.store_unavailable();
+        if state.store_answers().await {
+            answered += 1;
+        }
+        if answered == 3 {
+            let detail = format!("not applied whole: {}", failed.0);
+            state.record_fired(event.action, now, detail);
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

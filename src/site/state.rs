@@ -386,13 +386,27 @@ impl TargetState {
                 "sessions, refresh tokens and signing keys lost".to_owned()
             }
         };
+        self.record_fired(action, now, detail.clone());
+        Ok(detail)
+    }
+
+    /// Traces timeline event `action` as fired at `now`, with `detail`.
+    pub(crate) fn record_fired(&self, action: TimelineAction, now: Timestamp, detail: String) {
         self.trace.record_value(&TimelineFired {
             kind: "timeline".into(),
             at: now,
             action: action.as_str().into(),
-            detail: detail.clone(),
+            detail,
         });
-        Ok(detail)
+    }
+
+    /// Whether the store answers now: in memory, always; a shared store
+    /// when Redis answers a `PING`.
+    pub(crate) async fn store_answers(&self) -> bool {
+        match &self.shared {
+            Some(s) => s.answers().await,
+            None => true,
+        }
     }
 
     /// Replaces the signing key, for every instance on a shared store.

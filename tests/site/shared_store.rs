@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sessionrange::Action;
 use sessionrange::TargetServer;
 use sessionrange::engine::DecisionKind;
@@ -571,29 +571,11 @@ async fn an_accounts_revoke_walks_past_a_corrupt_session_and_revokes_the_rest() 
         return;
     };
     let target = instance(&redis.url()).await;
-    let cli = |args: &[&str]| redis_cli(&redis, args);
-    let browsers: Vec<Browser> = (10..13)
-        .map(|i| Browser::via(&target, &format!("127.0.1.{i}")))
-        .collect();
-    for b in &browsers {
-        b.log_in("alice", "wonderland").await;
-        assert_eq!(b.fetch("/catalog?page=1").await.status(), StatusCode::OK);
-    }
-    // The first session the index lists is the first the revoke walks:
-    // the set's order stays while the set does not change.
-    let listed = cli(&["--raw", "SMEMBERS", "sr:as:alice"]);
-    let bad = listed
-        .lines()
-        .next()
-        .expect("an indexed session")
-        .to_owned();
+    let (browsers, bad) = three_sessions_one_unreadable(&target, &redis).await;
     let (first, others): (Vec<&Browser>, Vec<&Browser>) = browsers
         .iter()
         .partition(|b| b.cookie("sr_session").as_deref() == Some(bad.as_str()));
-    assert_eq!((first.len(), others.len()), (1, 2), "{listed}");
     let key = format!("sr:s2:{bad}");
-    assert_eq!(cli(&["HSET", &key, "d", "not a session"]), "0");
-    assert!(cli(&["HINCRBY", &key, "v", "1"]).parse::<u64>().is_ok());
     let res = first[0].fetch("/catalog?page=1").await;
     assert_eq!(
         res.status(),
@@ -661,4 +643,75 @@ async fn a_remembered_dead_session_is_unknown_once_its_record_is_gone() {
     browser.fetch("/catalog?page=1").await;
     let verdict = last_request(&target).verdict.to_string();
     assert!(verdict.contains("SESSION_UNKNOWN"), "{verdict}");
+}
+
+/// Three sessions of alice on `target`, each used once, and the id of
+/// the one the index lists first, which the revoke walks first (the set's
+/// order stays while the set does not change), now edited by hand into a
+/// record that does not read back.
+async fn three_sessions_one_unreadable(
+    target: &TargetServer,
+    redis: &Redis,
+) -> (Vec<Browser>, String) {
+    let cli = |args: &[&str]| redis_cli(redis, args);
+    let browsers: Vec<Browser> = (10..13)
+        .map(|i| Browser::via(target, &format!("127.0.1.{i}")))
+        .collect();
+    for b in &browsers {
+        b.log_in("alice", "wonderland").await;
+        assert_eq!(b.fetch("/catalog?page=1").await.status(), StatusCode::OK);
+    }
+    let listed = cli(&["--raw", "SMEMBERS", "sr:as:alice"]);
+    let bad = listed
+        .lines()
+        .next()
+        .expect("an indexed session")
+        .to_owned();
+    let key = format!("sr:s2:{bad}");
+    assert_eq!(cli(&["HSET", &key, "d", "not a session"]), "0");
+    assert!(cli(&["HINCRBY", &key, "v", "1"]).parse::<u64>().is_ok());
+    (browsers, bad)
+}
+
+/// A scripted revoke that meets a record it cannot read, on a store that
+/// answers, is traced as fired with what it could not do, and the events
+/// after it fire: the timeline does not wait forever on a record.
+#[tokio::test]
+async fn a_timeline_event_that_meets_an_unreadable_record_does_not_stop_the_timeline() {
+    let Some(redis) = Redis::start("timeline") else {
+        return;
+    };
+    let target = instance(&redis.url()).await;
+    let (browsers, bad) = three_sessions_one_unreadable(&target, &redis).await;
+    let event = |action: &str| {
+        let event = json!({ "at": "0s", "action": action, "account": "alice" });
+        serde_json::from_value(event).expect("a timeline event")
+    };
+    target
+        .state()
+        .set_timeline(&[event("revoke-account"), event("rotate-signing-key")]);
+    let good = browsers
+        .iter()
+        .find(|b| b.cookie("sr_session").as_deref() != Some(bad.as_str()))
+        .expect("a readable session");
+    good.fetch("/catalog?page=1").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let fired = loop {
+        let fired = trace_lines(&target, "timeline");
+        if fired.len() == 2 || std::time::Instant::now() > deadline {
+            break fired;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(fired.len(), 2, "both events fired: {fired:?}");
+    let detail = fired[0]["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with("not applied whole"), "{detail}");
+    assert!(detail.contains(&format!("session {bad}")), "{detail}");
+    assert_eq!(fired[1]["action"], "rotate-signing-key");
+    let res = good.fetch("/catalog?page=1").await;
+    assert_ne!(
+        res.status(),
+        StatusCode::OK,
+        "the readable sessions were revoked"
+    );
 }

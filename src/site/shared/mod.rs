@@ -250,6 +250,13 @@ impl SharedStore {
     }
 
     /// A connection handle: cheap, and shared by every request.
+    /// Whether Redis answers a `PING` now.
+    pub async fn answers(&self) -> bool {
+        let pong: Result<String, RedisError> =
+            redis::cmd("PING").query_async(&mut self.conn()).await;
+        pong.is_ok_and(|p| p == "PONG")
+    }
+
     fn conn(&self) -> ConnectionManager {
         self.conn.clone()
     }
