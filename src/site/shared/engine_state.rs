@@ -209,7 +209,7 @@ impl SharedStore {
             let Some(mut s) = session.value else {
                 return Ok(unknown());
             };
-            let before = account.value.clone().unwrap_or_default();
+            let before = account.value.unwrap_or_default();
             let mut acct = before.clone();
             let ds: Vec<Decision> = ops
                 .iter()

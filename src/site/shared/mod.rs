@@ -149,13 +149,7 @@ impl Write {
 
     /// A check that `key` is still at version `read_at`, writing nothing.
     fn guard(key: Arc<str>, read_at: u64) -> Self {
-        Self {
-            key,
-            read_at,
-            value: Vec::new(),
-            ttl: None,
-            born: None,
-        }
+        Self::bytes(key, read_at, Vec::new())
     }
 
     fn expiring(mut self, ttl: Duration) -> Self {
@@ -220,8 +214,8 @@ impl SharedStore {
         format!("{}{rest}", self.prefix)
     }
 
-    /// The key `kind` `name` in this store's namespace, such as `s:` and a
-    /// session id: one allocation, as every request builds two.
+    /// The key `kind` `name` in this store's namespace, such as `s2:` and
+    /// a session id, in one allocation.
     fn keyed(&self, kind: &str, name: &dyn std::fmt::Display) -> String {
         use std::fmt::Write as _;
         let mut key = String::with_capacity(self.prefix.len() + kind.len() + 40);
@@ -249,7 +243,6 @@ impl SharedStore {
         Ok(())
     }
 
-    /// A connection handle: cheap, and shared by every request.
     /// Whether Redis answers a `PING` now.
     pub async fn answers(&self) -> bool {
         let pong: Result<String, RedisError> =
@@ -257,6 +250,7 @@ impl SharedStore {
         pong.is_ok_and(|p| p == "PONG")
     }
 
+    /// A connection handle: cheap, and shared by every request.
     fn conn(&self) -> ConnectionManager {
         self.conn.clone()
     }
