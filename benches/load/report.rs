@@ -46,17 +46,25 @@ pub(crate) fn each(name: &str, rounds: &[f64]) {
     println!("load: rounds {name:<22} {} (k req/s)", k.join(" "));
 }
 
+/// The ratios of each pair of rounds `num[i] / den[i]`: their median,
+/// and the median, count and range as printed.
+fn pairs(num: &[f64], den: &[f64]) -> (f64, String) {
+    let ratios: Vec<f64> = num.iter().zip(den).map(|(n, d)| n / d).collect();
+    let (lo, hi) = range(&ratios);
+    let n = ratios.len();
+    let m = median(ratios);
+    (
+        m,
+        format!("{m:.3} median of {n} pairs ({lo:.3} to {hi:.3})"),
+    )
+}
+
 /// The ratio of each pair of rounds `num[i] / den[i]`: median, range and
 /// the goal it is held to (at least `goal`).
 pub(crate) fn ratio(label: &str, num: &[f64], den: &[f64], goal: f64) {
-    let ratios: Vec<f64> = num.iter().zip(den).map(|(n, d)| n / d).collect();
-    let (lo, hi) = range(&ratios);
-    let m = median(ratios.clone());
+    let (m, summary) = pairs(num, den);
     let verdict = if m >= goal { "met" } else { "not met" };
-    println!(
-        "load: ratio {label:<28} {m:.3} median of {} pairs ({lo:.3} to {hi:.3}); goal >= {goal}: {verdict}",
-        ratios.len()
-    );
+    println!("load: ratio {label:<28} {summary}; goal >= {goal}: {verdict}");
 }
 
 /// [`ratio`] for a goal of scaling out: met only when the machine has the
@@ -68,12 +76,9 @@ pub(crate) fn scaling(label: &str, num: &[f64], den: &[f64], goal: f64, busy: f6
     if busy * goal <= cores {
         return ratio(label, num, den, goal);
     }
-    let ratios: Vec<f64> = num.iter().zip(den).map(|(n, d)| n / d).collect();
-    let (lo, hi) = range(&ratios);
+    let (_, summary) = pairs(num, den);
     println!(
-        "load: ratio {label:<28} {:.3} median of {} pairs ({lo:.3} to {hi:.3}); goal >= {goal}: not measurable on {cores} cores (the lane it scales keeps {busy:.2} busy; {goal}x needs {:.2})",
-        median(ratios.clone()),
-        ratios.len(),
+        "load: ratio {label:<28} {summary}; goal >= {goal}: not measurable on {cores} cores (the lane it scales keeps {busy:.2} busy; {goal}x needs {:.2})",
         busy * goal
     );
 }
@@ -96,11 +101,5 @@ pub(crate) fn latency(direct: Vec<f64>, exit: Vec<f64>, relay: Vec<f64>, goal_us
 
 /// A ratio with no goal of its own, printed for what it shows.
 pub(crate) fn context(label: &str, num: &[f64], den: &[f64]) {
-    let ratios: Vec<f64> = num.iter().zip(den).map(|(n, d)| n / d).collect();
-    let (lo, hi) = range(&ratios);
-    let m = median(ratios.clone());
-    println!(
-        "load: ratio {label:<28} {m:.3} median of {} pairs ({lo:.3} to {hi:.3})",
-        ratios.len()
-    );
+    println!("load: ratio {label:<28} {}", pairs(num, den).1);
 }
