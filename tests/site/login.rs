@@ -1,7 +1,7 @@
 //! The login steps: CSRF, credentials, proof of work and TOTP, on the form and the API.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use sessionrange::auth::{pow, totp};
 use sessionrange::site::TargetConfig;
 use sessionrange::site::config::AccountSpec;
@@ -87,12 +87,7 @@ async fn proof_of_work_comes_before_the_password_and_is_spent_on_a_wrong_one() {
         let body = json_body(res, StatusCode::UNAUTHORIZED).await;
         assert_eq!(body, json!({"error": "pow_required"}), "{password}");
     }
-    let issued = api
-        .get("/api/login/challenge")
-        .send()
-        .await
-        .expect("answer");
-    let issued = json_body(issued, StatusCode::OK).await;
+    let issued = login_challenge(&api).await;
     let challenge = issued["challenge"].as_str().expect("a challenge");
     let nonce = pow::solve(challenge, 8);
     let login = |password: &str| {
@@ -146,12 +141,7 @@ async fn proof_of_work_is_required_and_a_solution_logs_in() {
         json_body(res, StatusCode::UNAUTHORIZED).await,
         json!({"error": "pow_required"})
     );
-    let issued = api
-        .get("/api/login/challenge")
-        .send()
-        .await
-        .expect("answer");
-    let issued = json_body(issued, StatusCode::OK).await;
+    let issued = login_challenge(&api).await;
     assert_eq!(issued["bits"], 8);
     let challenge = issued["challenge"].as_str().expect("a challenge");
     let login = |nonce: &str| {
@@ -289,4 +279,14 @@ async fn a_login_flow_starts_with_the_page_that_produced_the_session_not_an_aban
     api.login("bob", "builder").await;
     let flows = trace_lines(&target, "login_flow");
     assert_eq!(flows[1]["at"], flows[1]["started"], "{flows:?}");
+}
+
+/// A login challenge issued to `api`, as JSON.
+async fn login_challenge(api: &Api) -> Value {
+    let issued = api
+        .get("/api/login/challenge")
+        .send()
+        .await
+        .expect("answer");
+    json_body(issued, StatusCode::OK).await
 }
